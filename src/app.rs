@@ -1,0 +1,341 @@
+//! The commands behind the CLI: standalone runs, dry runs, replay, list, serve. Each returns an [`ExitCode`]
+//! following the contract: 0 pass, 1 bugs found, 2 bad input, 3 harness failure.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::watch;
+
+use crate::cli::{Cli, Command, CommonArgs, Format, RunArgs, ServeArgs};
+use crate::config::Config;
+use crate::exec::{run_plan, RunOptions, RunReport};
+use crate::journal::Verdict;
+use crate::plan::{resolve, Backend, Plan};
+use crate::replay::{replay, ReplayError, ReplayOptions};
+use crate::report;
+use crate::scenario::{self, Known, Scenario};
+use crate::seed::Seed;
+use crate::target::{Target, TargetError};
+
+/// sfko's exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Pass = 0,
+    BugsFound = 1,
+    BadInput = 2,
+    Harness = 3,
+}
+
+/// An error that ends the command, with its exit code.
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: ExitCode,
+    pub message: String,
+}
+
+impl Fatal {
+    fn bad_input(message: impl Into<String>) -> Fatal {
+        Fatal { code: ExitCode::BadInput, message: message.into() }
+    }
+    fn harness(message: impl Into<String>) -> Fatal {
+        Fatal { code: ExitCode::Harness, message: message.into() }
+    }
+}
+
+impl From<TargetError> for Fatal {
+    fn from(e: TargetError) -> Fatal {
+        match e {
+            TargetError::BadInput(m) => Fatal::bad_input(m),
+            TargetError::Harness(m) => Fatal::harness(m),
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn main(cli: Cli) -> Result<ExitCode, Fatal> {
+    match cli.command {
+        None => standalone(&cli.run, &cli.common).await,
+        Some(Command::Replay { journal, common }) => replay_command(&journal, &merge(&cli.common, &common)).await,
+        Some(Command::List { common }) => list(&merge(&cli.common, &common)),
+        Some(Command::Serve(args)) => serve(&args).await,
+    }
+}
+
+/// Subcommand flags win over the same flags given before the subcommand.
+fn merge(_outer: &CommonArgs, inner: &CommonArgs) -> CommonArgs {
+    inner.clone()
+}
+
+/// The names the scenario parser accepts.
+fn known() -> (Vec<&'static str>, Vec<&'static str>) {
+    (crate::workload::names(), crate::check::names())
+}
+
+fn load_scenarios(path: &Path) -> Result<Vec<Scenario>, Fatal> {
+    let (tests, checks) = known();
+    scenario::load_path(path, &Known { tests: &tests, checks: &checks }).map_err(|e| Fatal::bad_input(e.to_string()))
+}
+
+fn load_config(common: &CommonArgs) -> Result<Config, Fatal> {
+    match &common.config {
+        Some(path) => Config::load(path).map_err(|e| Fatal::bad_input(e.0)),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Ctrl-C sets the flag; a second Ctrl-C exits at once.
+fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: finishing the journal (Ctrl-C again to abort at once)");
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(ExitCode::Harness as i32);
+            }
+        }
+    });
+    rx
+}
+
+async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fatal> {
+    if args.runs == 0 {
+        return Err(Fatal::bad_input("--runs must be at least 1"));
+    }
+    if common.concurrency == 0 {
+        return Err(Fatal::bad_input("--concurrency must be at least 1"));
+    }
+    let all = load_scenarios(&common.scenarios_path)?;
+    let selected: Vec<Scenario> = scenario::select(&all, &args.scenarios)
+        .map_err(|e| Fatal::bad_input(e.to_string()))?
+        .into_iter()
+        .cloned()
+        .collect();
+    let config = load_config(common)?;
+    let seed = args.seed.map(Seed).unwrap_or_else(Seed::from_os);
+    if !common.quiet {
+        eprintln!("sfko: seed {seed}");
+    }
+    let backends = config.plan_backends();
+    let seeds = (0..args.runs).map_while(|i| seed.0.checked_add(i).map(Seed));
+    let plans: Vec<Plan> = seeds.flat_map(|s| selected.iter().map(move |sc| (sc, s))).map(|(sc, s)| resolve(sc, s, &backends)).collect();
+    if args.journal.is_some() && plans.len() != 1 {
+        return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", plans.len())));
+    }
+    if args.dry_run {
+        print_plans(seed, &plans, &backends, common.format);
+        return Ok(ExitCode::Pass);
+    }
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    if !common.quiet {
+        eprintln!("sfko: target {}", target.label);
+    }
+    let cancel = cancel_on_ctrl_c();
+    let scenarios_hint = (common.scenarios_path != Path::new("scenarios")).then(|| common.scenarios_path.display().to_string());
+    let mut reports: Vec<(RunReport, String)> = Vec::new();
+    for plan in &plans {
+        if *cancel.borrow() {
+            break;
+        }
+        let opts = RunOptions {
+            concurrency: common.concurrency,
+            journal_path: args.journal.clone().unwrap_or_else(|| journal_path(&common.journal_dir, plan)),
+            corpus_dir: common.corpus.clone(),
+            keep: args.keep,
+            progress: !common.quiet && common.format == Format::Human,
+        };
+        let run = run_plan(&target, plan, &opts, cancel.clone()).await.map_err(|e| Fatal::harness(e.0))?;
+        let repro = report::repro_line(run.seed, &run.scenario, scenarios_hint.as_deref());
+        if common.format == Format::Human {
+            println!("{}", report::human_run(&run, &repro));
+        }
+        reports.push((run, repro));
+    }
+    let code = overall(reports.iter().map(|(r, _)| r.verdict));
+    let verdict = match code {
+        ExitCode::Pass => "pass",
+        ExitCode::BugsFound => "fail",
+        _ => "incomplete",
+    };
+    match common.format {
+        Format::Json => println!("{}", report::json_document(seed.0, &reports, verdict)),
+        Format::Human => println!("{}", summary_line(seed, &reports)),
+    }
+    Ok(code)
+}
+
+/// Fail beats incomplete beats pass; skipped runs count as passing (their reason is printed).
+fn overall(verdicts: impl Iterator<Item = Verdict>) -> ExitCode {
+    let mut code = ExitCode::Pass;
+    for verdict in verdicts {
+        match verdict {
+            Verdict::Fail => return ExitCode::BugsFound,
+            Verdict::Incomplete => code = ExitCode::Harness,
+            Verdict::Pass | Verdict::Skipped => {}
+        }
+    }
+    code
+}
+
+fn summary_line(seed: Seed, reports: &[(RunReport, String)]) -> String {
+    let count = |v: Verdict| reports.iter().filter(|(r, _)| r.verdict == v).count();
+    format!(
+        "sfko: {} runs from seed {seed}: {} passed, {} failed, {} skipped, {} incomplete",
+        reports.len(),
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Skipped),
+        count(Verdict::Incomplete)
+    )
+}
+
+/// `.sfko/journals/<seed>-<scenario slug>-<plan digest prefix>.bin`.
+fn journal_path(dir: &Path, plan: &Plan) -> PathBuf {
+    let slug: String = plan
+        .scenario
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    dir.join(format!("{}-{}-{}.bin", plan.seed, slug.trim_matches('-'), &plan.digest()[..8]))
+}
+
+fn print_plans(seed: Seed, plans: &[Plan], backends: &[Backend], format: Format) {
+    let digests: Vec<String> = plans.iter().map(Plan::digest).collect();
+    let combined = if digests.len() == 1 { digests[0].clone() } else { blake3::hash(digests.join("\n").as_bytes()).to_hex().to_string() };
+    match format {
+        Format::Json => {
+            let items: Vec<_> = plans
+                .iter()
+                .zip(&digests)
+                .map(|(p, d)| serde_json::json!({"scenario": p.scenario, "seed": p.seed.0, "plan_digest": d, "plan": p}))
+                .collect();
+            let doc = serde_json::json!({
+                "seed": seed.0,
+                "plan_digest": combined,
+                "backends": backends,
+                "plans": items,
+            });
+            println!("{doc}");
+        }
+        Format::Human => {
+            for (plan, digest) in plans.iter().zip(&digests) {
+                let (objects, bytes) = plan.totals();
+                println!(
+                    "{}  seed {}  plan_digest {digest}\n      {} buckets, {objects} objects, {}; tests [{}]; checks [{}]",
+                    plan.scenario,
+                    plan.seed,
+                    plan.buckets.len(),
+                    scenario::format_size(bytes),
+                    plan.workloads.join(", "),
+                    plan.checks.join(", ")
+                );
+                for bucket in &plan.buckets {
+                    println!("      {} on {} ({})", bucket.name, bucket.backend.name, bucket.backend.cloud);
+                }
+                if let Some(why) = &plan.unsatisfiable {
+                    println!("      unsatisfiable: {why}");
+                }
+            }
+            println!("plan_digest {combined}");
+        }
+    }
+}
+
+async fn replay_command(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
+    let config = load_config(common)?;
+    // Check the journal before starting anything, so a bad file is a located exit 2.
+    crate::journal::JournalReader::open(journal).map_err(|e| Fatal::bad_input(e.to_string()))?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    let stem = journal.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "journal".into());
+    let opts = ReplayOptions {
+        concurrency: common.concurrency,
+        journal_path: common.journal_dir.join(format!("replay-{stem}.bin")),
+        progress: !common.quiet && common.format == Format::Human,
+    };
+    let result = replay(&target, journal, &opts).await.map_err(|e| match e {
+        ReplayError::Journal(e) => Fatal::bad_input(e.to_string()),
+        ReplayError::Harness(m) => Fatal::harness(m),
+    })?;
+    match common.format {
+        Format::Json => println!("{}", report::json_replay(&result)),
+        Format::Human => println!("{}", report::human_replay(&result)),
+    }
+    Ok(if result.verdict == Verdict::Fail { ExitCode::BugsFound } else { ExitCode::Pass })
+}
+
+fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
+    let scenarios = load_scenarios(&common.scenarios_path)?;
+    let config = load_config(common)?;
+    let backends = config.plan_backends();
+    let workloads: Vec<_> = crate::workload::WORKLOADS.iter().map(|w| (w.name, w.about)).collect();
+    let checks: Vec<_> = crate::check::CHECKS.iter().map(|c| (c.name, c.about)).collect();
+    match common.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "scenarios": scenarios.iter().map(|s| serde_json::json!({
+                    "name": s.name, "file": s.origin.file, "line": s.origin.line, "tests": s.tests, "checks": s.checks,
+                })).collect::<Vec<_>>(),
+                "tests": workloads.iter().map(|(n, a)| serde_json::json!({"name": n, "about": a})).collect::<Vec<_>>(),
+                "checks": checks.iter().map(|(n, a)| serde_json::json!({"name": n, "about": a})).collect::<Vec<_>>(),
+                "clouds": scenario::KNOWN_CLOUDS,
+                "backends": backends,
+            });
+            println!("{doc}");
+        }
+        Format::Human => {
+            println!("scenarios ({}):", common.scenarios_path.display());
+            for s in &scenarios {
+                println!("  {:<28} {}:{}  tests [{}]  checks [{}]", s.name, s.origin.file, s.origin.line, s.tests.join(", "), s.checks.join(", "));
+            }
+            println!("tests (workloads):");
+            for (name, about) in &workloads {
+                println!("  {name:<24} {about}");
+            }
+            println!("checks:");
+            for (name, about) in &checks {
+                println!("  {name:<24} {about}");
+            }
+            println!("clouds: {}", scenario::KNOWN_CLOUDS.join(", "));
+            println!("backends:");
+            for b in &backends {
+                println!("  {} ({})", b.name, b.cloud);
+            }
+        }
+    }
+    Ok(ExitCode::Pass)
+}
+
+async fn serve(args: &ServeArgs) -> Result<ExitCode, Fatal> {
+    use crate::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
+    use crate::target::faults::{Fault, FaultPlan, FaultyFs};
+    let mut faults = Vec::new();
+    for name in &args.faults {
+        let fault = Fault::parse(name).ok_or_else(|| {
+            let known: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+            Fatal::bad_input(format!("--faults: unknown fault '{name}'; known faults: {}", known.join(", ")))
+        })?;
+        faults.push(fault);
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| Fatal::harness(format!("cannot listen on {}: {e}", args.listen)))?;
+    let tempdir;
+    let root = match &args.root {
+        Some(root) => root.clone(),
+        None => {
+            tempdir = tempfile::Builder::new()
+                .prefix("sfko-serve-")
+                .tempdir()
+                .map_err(|e| Fatal::harness(format!("cannot create a data dir: {e}")))?;
+            tempdir.path().to_path_buf()
+        }
+    };
+    let access = std::env::var("SFKO_ACCESS_KEY").unwrap_or_else(|_| EMBEDDED_ACCESS_KEY.into());
+    let secret = std::env::var("SFKO_SECRET_KEY").unwrap_or_else(|_| EMBEDDED_SECRET_KEY.into());
+    let plan = FaultPlan { seed: args.fault_seed, faults, one_in: args.fault_one_in.max(1) };
+    let server = EmbeddedServer::serve(listener, &root, move |fs, root| FaultyFs::new(fs, root, plan), &access, &secret)
+        .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
+    println!("endpoint {}", server.endpoint());
+    eprintln!("sfko serve: data in {}; Ctrl-C to stop", server.root().display());
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(ExitCode::Pass)
+}

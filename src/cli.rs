@@ -1,0 +1,129 @@
+//! Command-line flags, parsed once into plain values and handed down (nothing below reads argv or the environment
+//! for options again).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// I am become death, destroyer of clusters.
+///
+/// Deterministic, seed-driven record/replay fuzzer and stress tester for S3-compatible object stores. With no
+/// --endpoint or --config, sfko starts an embedded S3 server (s3s-fs on a temp dir) and runs against it.
+#[derive(Debug, Parser)]
+#[command(name = "sfko", version, about, long_about = None, args_conflicts_with_subcommands = false)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Subcommands; without one, sfko runs scenarios (standalone mode).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Re-execute a journal exactly and compare every outcome with the recorded one.
+    Replay {
+        /// The journal (e.g. corpus/<digest>.bin).
+        journal: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// List scenarios, tests (workloads), checks and clouds.
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Serve an S3 endpoint backed by s3s-fs (the embedded target as its own process), optionally with seeded faults.
+    Serve(ServeArgs),
+}
+
+/// Flags of a standalone run.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Seed of the first run (drawn from the OS and printed when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only this scenario (repeatable; default: all).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
+    /// Run seeds N, N+1, ... N+K-1.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub runs: u64,
+    /// Resolve and print the plan(s) with their plan_digest; touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the journal here (only with exactly one run).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Leave buckets and objects in place after the run.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Scenario file or directory.
+    #[arg(long, global = true, default_value = "scenarios", value_name = "PATH")]
+    pub scenarios_path: PathBuf,
+    /// Config file: target endpoint, credentials (by env var or profile name), backends.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// S3 endpoint to test (credentials from SFKO_ACCESS_KEY/SFKO_SECRET_KEY or the AWS chain).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Region to sign requests for.
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Where failing journals are copied.
+    #[arg(long, global = true, default_value = "corpus", value_name = "DIR")]
+    pub corpus: PathBuf,
+    /// Where journals are written.
+    #[arg(long, global = true, default_value = ".sfko/journals", value_name = "DIR")]
+    pub journal_dir: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, global = true, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    /// Output format on stdout (progress and logs always go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// More log output (repeat for more); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr, no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// `sfko serve` flags.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 = any free port; the endpoint is printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Data directory (default: a fresh temp dir, removed on exit).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Seeded faults to inject: corrupt-byte, wrong-mpu-etag (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// Seed deciding which objects the faults hit.
+    #[arg(long, default_value_t = 0)]
+    pub fault_seed: u64,
+    /// One object in N is hit by each fault.
+    #[arg(long, default_value_t = 10)]
+    pub fault_one_in: u64,
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}

@@ -1,0 +1,177 @@
+//! The config file (`--config FILE`): which S3 endpoint to test, how to authenticate, where it places data.
+//!
+//! Secrets are never in this file's values: it names environment variables or an AWS profile, and only those names —
+//! never the secrets — may show up in a journal or log. Errors carry `file:line:column`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Backend;
+
+/// The parsed config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub target: Option<TargetConfig>,
+    /// The clouds the target places or replicates data on. Empty = the target is its own single `S3` backend.
+    #[serde(default)]
+    pub backends: Vec<BackendConfig>,
+    #[serde(default)]
+    pub replication: Option<ReplicationConfig>,
+    #[serde(default)]
+    pub lifecycle: Option<LifecycleConfig>,
+}
+
+/// The S3 endpoint under test.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub credentials: Option<CredentialSource>,
+}
+
+/// Where credentials come from: two environment variables, or an AWS profile. Absent = the AWS default chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialSource {
+    #[serde(default)]
+    pub access_key_env: Option<String>,
+    #[serde(default)]
+    pub secret_key_env: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// One cloud location of the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    pub cloud: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub bucket: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub credentials: Option<CredentialSource>,
+}
+
+/// How replication is switched on and how long to wait for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    pub mode: String,
+    #[serde(default)]
+    pub deadline: Option<String>,
+}
+
+/// How long a lifecycle "day" lasts on this target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleConfig {
+    pub day: String,
+}
+
+/// A config error, located.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read config: {e}", path.display())))?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses config text; `label` names the file in errors.
+    pub fn parse(label: &str, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_norway::from_str(text).map_err(|e| {
+            let at = e.location().map(|l| format!("{}:{}", l.line(), l.column())).unwrap_or_else(|| "1:1".into());
+            ConfigError(format!("{label}:{at}: {}", strip_location(&e.to_string())))
+        })?;
+        config.validate(label)?;
+        Ok(config)
+    }
+
+    fn validate(&self, label: &str) -> Result<(), ConfigError> {
+        for (i, backend) in self.backends.iter().enumerate() {
+            let cloud = backend.cloud.to_ascii_uppercase();
+            if !crate::scenario::KNOWN_CLOUDS.contains(&cloud.as_str()) {
+                return Err(ConfigError(format!(
+                    "{label}: backends[{i}] ({}): unknown cloud '{}'; expected one of {}",
+                    backend.name,
+                    backend.cloud,
+                    crate::scenario::KNOWN_CLOUDS.join(", ")
+                )));
+            }
+        }
+        if let Some(source) = self.target.as_ref().and_then(|t| t.credentials.as_ref()) {
+            if source.access_key_env.is_some() != source.secret_key_env.is_some() {
+                return Err(ConfigError(format!(
+                    "{label}: target.credentials: access_key_env and secret_key_env go together"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The backends a plan places buckets on.
+    pub fn plan_backends(&self) -> Vec<Backend> {
+        if self.backends.is_empty() {
+            return vec![Backend::target_itself()];
+        }
+        self.backends
+            .iter()
+            .map(|b| Backend { name: b.name.clone(), cloud: b.cloud.to_ascii_uppercase() })
+            .collect()
+    }
+
+    /// blake3 of the config with every credential reference removed: identifies the setup in a journal.
+    pub fn digest(&self) -> String {
+        let mut public = self.clone();
+        if let Some(target) = public.target.as_mut() {
+            target.credentials = None;
+        }
+        for backend in &mut public.backends {
+            backend.credentials = None;
+        }
+        let json = serde_json::to_vec(&public).unwrap_or_default();
+        blake3::hash(&json).to_hex()[..16].to_string()
+    }
+}
+
+/// serde_norway appends " at line X column Y"; we print the location up front instead.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_located() {
+        let err = Config::parse("c.yaml", "target:\n  endpoint: http://x\n  regoin: eu\n").unwrap_err();
+        assert!(err.0.starts_with("c.yaml:3:3: "), "{}", err.0);
+        assert!(err.0.contains("regoin"), "{}", err.0);
+    }
+
+    #[test]
+    fn digest_ignores_credentials() {
+        let a = Config::parse("a", "target:\n  endpoint: http://x\n  credentials: {profile: prod}\n").unwrap();
+        let b = Config::parse("b", "target:\n  endpoint: http://x\n").unwrap();
+        assert_eq!(a.digest(), b.digest());
+    }
+}

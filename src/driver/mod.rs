@@ -1,0 +1,194 @@
+//! The recording driver: the only door from sfko to the network.
+//!
+//! Every S3 call a workload or check makes goes through [`Driver::call`], which numbers it (issue order), notes how
+//! many ops had completed when it was issued (so a replay can keep the same overlap), retries transient failures with
+//! bounded backoff, and appends one [`OpRecord`] with every attempt to the journal. Request bodies are described by
+//! content key and range, never stored.
+
+mod s3;
+mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use tokio::sync::Semaphore;
+
+use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, Phase, Request};
+pub use stats::{LatencySummary, Stats, StatsSnapshot};
+
+/// How many times a transient failure is tried in all, and the first backoff (doubling, capped).
+const MAX_ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The result of one recorded op.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub index: u64,
+    pub outcome: Outcome,
+}
+
+/// A multipart upload created and not yet completed or aborted.
+#[derive(Debug, Clone)]
+struct OpenUpload {
+    bucket: String,
+    key: String,
+    id: String,
+}
+
+/// Issues, retries and records S3 operations.
+pub struct Driver {
+    client: Client,
+    sink: JournalSink,
+    in_flight: Semaphore,
+    issued: AtomicU64,
+    completed: AtomicU64,
+    /// Upload id by the index of the op that created it; part ETag by the index of the op that uploaded it.
+    uploads: Mutex<HashMap<u64, OpenUpload>>,
+    part_etags: Mutex<HashMap<u64, String>>,
+    stats: Stats,
+    progress: indicatif::ProgressBar,
+}
+
+impl Driver {
+    pub fn new(client: Client, sink: JournalSink, concurrency: usize, progress: indicatif::ProgressBar) -> Driver {
+        Driver {
+            client,
+            sink,
+            in_flight: Semaphore::new(concurrency.max(1)),
+            issued: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            uploads: Mutex::new(HashMap::new()),
+            part_etags: Mutex::new(HashMap::new()),
+            stats: Stats::new(),
+            progress,
+        }
+    }
+
+    /// Issues `request` as the next op, records it, and returns its outcome.
+    pub async fn call(&self, phase: &Phase, request: Request) -> Op {
+        let permit = self.in_flight.acquire().await;
+        let index = self.issued.fetch_add(1, Ordering::SeqCst);
+        let op = self.perform(index, phase, request).await;
+        drop(permit);
+        op
+    }
+
+    /// Issues `request` under a given index (replay keeps the recorded numbering so references stay valid).
+    pub async fn call_as(&self, index: u64, phase: &Phase, request: Request) -> Op {
+        let _permit = self.in_flight.acquire().await;
+        self.issued.fetch_max(index + 1, Ordering::SeqCst);
+        self.perform(index, phase, request).await
+    }
+
+    async fn perform(&self, index: u64, phase: &Phase, request: Request) -> Op {
+        let completed_before = self.completed.load(Ordering::SeqCst);
+        let started = Instant::now();
+        let mut attempts = Vec::new();
+        let mut backoff = FIRST_BACKOFF;
+        let outcome = loop {
+            let attempt_start = Instant::now();
+            let outcome = s3::send(&self.client, &request, self).await;
+            attempts.push(Attempt {
+                status: outcome.status,
+                error_code: outcome.error_code.clone(),
+                latency_us: micros(attempt_start.elapsed()),
+            });
+            if !is_transient(&outcome) || attempts.len() as u32 >= MAX_ATTEMPTS {
+                break outcome;
+            }
+            tracing::debug!(op = index, request = request.name(), outcome = %outcome.brief(), "transient failure, retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        };
+        let latency = started.elapsed();
+        self.remember(index, &request, &outcome);
+        let completion = self.completed.fetch_add(1, Ordering::SeqCst);
+        self.stats.record(&request, &outcome, latency);
+        self.progress.inc(1);
+        let record = OpRecord {
+            index,
+            completed_before,
+            completion,
+            phase: phase.clone(),
+            request,
+            outcome: outcome.clone(),
+            attempts,
+            latency_us: micros(latency),
+        };
+        self.sink.op(record).await;
+        Op { index, outcome }
+    }
+
+    /// Keeps what later ops refer to: upload ids and part ETags.
+    fn remember(&self, index: u64, request: &Request, outcome: &Outcome) {
+        match request {
+            Request::CreateMultipartUpload { bucket, key } => {
+                if let (Some(id), Ok(mut uploads)) = (&outcome.upload_id, self.uploads.lock()) {
+                    uploads.insert(index, OpenUpload { bucket: bucket.clone(), key: key.clone(), id: id.clone() });
+                }
+            }
+            Request::UploadPart { .. } => {
+                if let (Some(etag), Ok(mut etags)) = (&outcome.etag, self.part_etags.lock()) {
+                    etags.insert(index, etag.clone());
+                }
+            }
+            Request::CompleteMultipartUpload { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => {
+                if outcome.succeeded() {
+                    if let Ok(mut uploads) = self.uploads.lock() {
+                        uploads.remove(create_op);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn upload_id(&self, create_op: u64) -> Option<String> {
+        self.uploads.lock().ok()?.get(&create_op).map(|u| u.id.clone())
+    }
+
+    /// Bucket and key of an open upload, for aborting it at cleanup.
+    pub fn upload_target(&self, create_op: u64) -> Option<(String, String)> {
+        self.uploads.lock().ok()?.get(&create_op).map(|u| (u.bucket.clone(), u.key.clone()))
+    }
+
+    pub(crate) fn part_etag(&self, upload_part_op: u64) -> Option<String> {
+        self.part_etags.lock().ok()?.get(&upload_part_op).cloned()
+    }
+
+    /// Ops that created uploads which were neither completed nor aborted.
+    pub fn open_uploads(&self) -> Vec<u64> {
+        let mut ops: Vec<u64> = self.uploads.lock().map(|u| u.keys().copied().collect()).unwrap_or_default();
+        ops.sort_unstable();
+        ops
+    }
+
+    /// Throughput and latency so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// Ops issued so far.
+    pub fn ops_issued(&self) -> u64 {
+        self.issued.load(Ordering::SeqCst)
+    }
+}
+
+/// Worth another try: no response, throttling, or a 5xx.
+fn is_transient(outcome: &Outcome) -> bool {
+    let code = outcome.error_code.as_deref();
+    if code == Some("SfkoMissingReference") {
+        return false;
+    }
+    outcome.status == 0
+        || matches!(outcome.status, 500 | 502 | 503 | 504)
+        || matches!(code, Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"))
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,226 @@
+//! Turning a [`Request`] into one SDK call and its response into an [`Outcome`].
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
+    VersioningConfiguration,
+};
+use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use super::Driver;
+use crate::content;
+use crate::journal::{Body, Listing, Outcome, Request};
+
+/// Sends one attempt of `request`.
+pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) -> Outcome {
+    match request {
+        Request::CreateBucket { bucket, location } => {
+            let mut call = client.create_bucket().bucket(bucket);
+            if let Some(location) = location {
+                let config = CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(location.as_str()))
+                    .build();
+                call = call.create_bucket_configuration(config);
+            }
+            done(call.send().await, |_| Outcome::default())
+        }
+        Request::DeleteBucket { bucket } => done(client.delete_bucket().bucket(bucket).send().await, |_| Outcome::default()),
+        Request::PutBucketVersioning { bucket, enabled } => {
+            let status = if *enabled { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+            let config = VersioningConfiguration::builder().status(status).build();
+            let call = client.put_bucket_versioning().bucket(bucket).versioning_configuration(config);
+            done(call.send().await, |_| Outcome::default())
+        }
+        Request::PutObject { bucket, key, body } => {
+            let call = client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .content_length(body.len as i64)
+                .body(stream_of(body));
+            done(call.send().await, |out| Outcome {
+                etag: out.e_tag().map(str::to_string),
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::CreateMultipartUpload { bucket, key } => {
+            done(client.create_multipart_upload().bucket(bucket).key(key).send().await, |out| Outcome {
+                upload_id: out.upload_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::UploadPart { bucket, key, create_op, part_number, body } => {
+            let Some(upload_id) = driver.upload_id(*create_op) else {
+                return missing_reference(format!("no upload id from op {create_op}"));
+            };
+            let call = client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(*part_number as i32)
+                .content_length(body.len as i64)
+                .body(stream_of(body));
+            done(call.send().await, |out| Outcome {
+                etag: out.e_tag().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::CompleteMultipartUpload { bucket, key, create_op, parts } => {
+            let Some(upload_id) = driver.upload_id(*create_op) else {
+                return missing_reference(format!("no upload id from op {create_op}"));
+            };
+            let mut completed = Vec::with_capacity(parts.len());
+            for part in parts {
+                let Some(etag) = driver.part_etag(part.upload_part_op) else {
+                    return missing_reference(format!("no ETag from op {}", part.upload_part_op));
+                };
+                completed.push(CompletedPart::builder().part_number(part.part_number as i32).e_tag(etag).build());
+            }
+            let upload = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
+            let call = client
+                .complete_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .multipart_upload(upload);
+            done(call.send().await, |out| Outcome {
+                etag: out.e_tag().map(str::to_string),
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::AbortMultipartUpload { bucket, key, create_op } => {
+            let Some(upload_id) = driver.upload_id(*create_op) else {
+                return missing_reference(format!("no upload id from op {create_op}"));
+            };
+            let call = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id);
+            done(call.send().await, |_| Outcome::default())
+        }
+        Request::GetObject { bucket, key, range } => get_object(client, bucket, key, *range).await,
+        Request::HeadObject { bucket, key } => done(client.head_object().bucket(bucket).key(key).send().await, |out| Outcome {
+            etag: out.e_tag().map(str::to_string),
+            version_id: out.version_id().map(str::to_string),
+            size: out.content_length().and_then(|n| u64::try_from(n).ok()),
+            ..Outcome::default()
+        }),
+        Request::DeleteObject { bucket, key } => done(client.delete_object().bucket(bucket).key(key).send().await, |out| {
+            Outcome {
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            }
+        }),
+        Request::ListObjectsV2 { bucket, prefix, max_keys, start_after } => {
+            let call = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .set_prefix(prefix.clone())
+                .set_max_keys(max_keys.map(|n| n as i32))
+                .set_start_after(start_after.clone());
+            done(call.send().await, |out| Outcome {
+                listing: Some(Listing {
+                    entries: out
+                        .contents()
+                        .iter()
+                        .map(|o| (o.key().unwrap_or_default().to_string(), o.size().unwrap_or(0).max(0) as u64))
+                        .collect(),
+                    truncated: out.is_truncated().unwrap_or(false),
+                }),
+                ..Outcome::default()
+            })
+        }
+    }
+}
+
+/// Reads the whole body, hashing it on the fly; never keeps it.
+async fn get_object(client: &Client, bucket: &str, key: &str, range: Option<(u64, u64)>) -> Outcome {
+    let mut call = client.get_object().bucket(bucket).key(key);
+    if let Some((first, last)) = range {
+        call = call.range(format!("bytes={first}-{last}"));
+    }
+    let out = match call.send().await {
+        Ok(out) => out,
+        Err(err) => return failure(err),
+    };
+    let mut outcome = Outcome {
+        status: 200,
+        etag: out.e_tag().map(str::to_string),
+        version_id: out.version_id().map(str::to_string),
+        ..Outcome::default()
+    };
+    if range.is_some() {
+        outcome.status = 206;
+    }
+    let mut body = out.body;
+    let mut hasher = blake3::Hasher::new();
+    let mut received = 0u64;
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => {
+                received += chunk.len() as u64;
+                hasher.update(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                // The response started but the body broke off: as good as no response, and worth a retry.
+                outcome.status = 0;
+                outcome.transport_error = Some(format!("body read failed after {received} bytes: {e}"));
+                return outcome;
+            }
+        }
+    }
+    outcome.size = Some(received);
+    outcome.body_digest = Some(hasher.finalize().into());
+    outcome
+}
+
+fn stream_of(body: &Body) -> ByteStream {
+    ByteStream::from(content::bytes(&body.content, body.offset, body.len))
+}
+
+/// Status from a successful call, fields from `extract`.
+fn done<T, E>(result: Result<T, SdkError<E, HttpResponse>>, extract: impl FnOnce(&T) -> Outcome) -> Outcome
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => {
+            let mut outcome = extract(&out);
+            outcome.status = 200;
+            outcome
+        }
+        Err(err) => failure(err),
+    }
+}
+
+fn failure<E>(err: SdkError<E, HttpResponse>) -> Outcome
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    let code = err.code().map(str::to_string);
+    let transport_error = match &err {
+        SdkError::ServiceError(_) => None,
+        _ => Some(DisplayErrorContext(&err).to_string()),
+    };
+    Outcome {
+        status,
+        error_code: code,
+        transport_error,
+        ..Outcome::default()
+    }
+}
+
+/// A later op referred to an earlier op that produced nothing usable (its upload or part failed).
+fn missing_reference(why: String) -> Outcome {
+    Outcome {
+        status: 0,
+        error_code: Some("SfkoMissingReference".into()),
+        transport_error: Some(why),
+        ..Outcome::default()
+    }
+}

@@ -1,0 +1,115 @@
+//! What a workload or check gets to work with: the plan, the believed state, a recording driver, its own random
+//! stream, and a way to state expectations.
+
+use std::sync::Mutex;
+
+use crate::driver::{Driver, Op};
+use crate::exec::state::RunState;
+use crate::journal::{Assertion, Expectation, JournalSink, Phase, Request};
+use crate::plan::{BucketPlan, ObjectPlan, Plan};
+use crate::seed::Stream;
+
+/// At most this many failures are kept in memory for the report; all of them are in the journal.
+const KEPT_FAILURES: usize = 200;
+
+/// A failed expectation, for reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    /// The check or workload that found it.
+    pub by: String,
+    /// `bucket/key`.
+    pub subject: String,
+    /// Journal op index.
+    pub op: u64,
+    /// S3 operation name.
+    pub request: String,
+    pub expected: String,
+    pub got: String,
+}
+
+/// Everything found wrong so far.
+#[derive(Default)]
+pub struct Findings {
+    inner: Mutex<(Vec<Failure>, u64, u64)>,
+}
+
+impl Findings {
+    fn add(&self, failure: Option<Failure>) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.2 += 1;
+            if let Some(failure) = failure {
+                inner.1 += 1;
+                if inner.0.len() < KEPT_FAILURES {
+                    inner.0.push(failure);
+                }
+            }
+        }
+    }
+
+    /// (kept failures, total failures, total expectations).
+    pub fn take(&self) -> (Vec<Failure>, u64, u64) {
+        self.inner.lock().map(|i| (i.0.clone(), i.1, i.2)).unwrap_or_default()
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.inner.lock().map(|i| i.1).unwrap_or(0)
+    }
+}
+
+/// Handed to every workload and check.
+pub struct Ctx<'a> {
+    pub driver: &'a Driver,
+    pub plan: &'a Plan,
+    pub state: &'a RunState,
+    pub phase: Phase,
+    /// How many requests the workload should keep in flight.
+    pub concurrency: usize,
+    /// This workload's or check's position in the scenario, for its random stream.
+    pub position: usize,
+    pub(crate) sink: JournalSink,
+    pub(crate) findings: &'a Findings,
+}
+
+impl<'a> Ctx<'a> {
+    /// Issues a recorded S3 op.
+    pub async fn call(&self, request: Request) -> Op {
+        self.driver.call(&self.phase, request).await
+    }
+
+    /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held.
+    pub async fn expect(&self, op: &Op, request: &str, subject: &str, assertion: Assertion) -> bool {
+        let violation = assertion.violation(&op.outcome);
+        let held = violation.is_none();
+        let failure = violation.as_ref().map(|got| Failure {
+            by: self.phase.to_string(),
+            subject: subject.to_string(),
+            op: op.index,
+            request: request.to_string(),
+            expected: assertion.describe(),
+            got: got.clone(),
+        });
+        if let Some(failure) = &failure {
+            tracing::warn!(by = %failure.by, subject, op = op.index, expected = %failure.expected, got = %failure.got, "expectation failed");
+        }
+        self.findings.add(failure);
+        self.sink
+            .expect(Expectation { by: self.phase.to_string(), subject: subject.to_string(), op: op.index, assertion, violation })
+            .await;
+        held
+    }
+
+    /// This workload's or check's own random stream (label = its name, index = its position).
+    pub fn stream(&self) -> Stream {
+        self.plan.stream(&self.phase.to_string(), self.position)
+    }
+
+    /// Every (bucket, object) pair of the plan, bucket by bucket.
+    pub fn objects(&self) -> impl Iterator<Item = (&'a BucketPlan, &'a ObjectPlan)> + 'a {
+        self.plan.buckets.iter().flat_map(|b| b.objects.iter().map(move |o| (b, o)))
+    }
+}
+
+/// `bucket/key`.
+pub fn subject(bucket: &BucketPlan, object: &ObjectPlan) -> String {
+    format!("{}/{}", bucket.name, object.key)
+}

@@ -1,0 +1,28 @@
+//! The journal: one run, recorded so that it can be replayed from the file alone.
+//!
+//! Layout: the 8-byte [`MAGIC`], then frames, each a little-endian `u32` length and the bincode (2.0.1, standard
+//! config) encoding of a [`Frame`]. The first frame is the [`Header`], the second the [`Plan`], then op records and
+//! expectations as they complete, and last a [`Trailer`] holding a blake3 over every byte before it, so a torn or edited
+//! file is detected. A file without a trailer is a run that was cut short (crash, kill): everything before the cut is
+//! still readable and reported as truncated.
+
+mod reader;
+mod record;
+mod writer;
+
+pub use reader::{file_digest, JournalError, JournalReader, ReadSummary};
+pub use record::*;
+pub use writer::{encode_frame, partial_path, Finished, JournalSink, JournalWriter};
+
+/// First bytes of every journal.
+pub const MAGIC: [u8; 8] = *b"SFKOJNL\x01";
+
+/// Bump on any change to the frame types or their encoding; readers refuse other versions with a clear message.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Upper bound for one frame, so a corrupt length cannot make the reader allocate gigabytes.
+pub const MAX_FRAME_BYTES: u32 = 64 * 1024 * 1024;
+
+pub(crate) fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}

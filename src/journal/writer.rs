@@ -1,0 +1,221 @@
+//! Writing a journal while the run goes: bounded memory, crash-readable, finished atomically.
+//!
+//! Frames go through a bounded channel to one writer thread, which appends them to `<path>.partial` and flushes
+//! whenever the channel runs dry, so a crash loses at most what was still in flight. [`JournalWriter::finish`] appends
+//! the trailer, fsyncs and renames the file into place: a journal at its final path is always complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{bincode_config, Expectation, Frame, Header, OpRecord, Trailer, Verdict, MAGIC};
+use crate::plan::Plan;
+
+enum Message {
+    Frame(Frame),
+    Finish {
+        verdict: Verdict,
+        reason: Option<String>,
+        done: oneshot::Sender<std::io::Result<Finished>>,
+    },
+}
+
+/// The finished journal.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub path: PathBuf,
+    /// blake3 (hex) of the whole file; names the corpus copy.
+    pub file_digest: String,
+    pub ops: u64,
+    pub failed: u64,
+}
+
+/// Owner of a journal being written.
+pub struct JournalWriter {
+    sink: JournalSink,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Cheap handle the driver and checks use to append frames.
+#[derive(Clone)]
+pub struct JournalSink {
+    tx: mpsc::Sender<Message>,
+}
+
+impl JournalSink {
+    /// Appends an op record (waits when the writer is behind: backpressure instead of unbounded memory).
+    pub async fn op(&self, record: OpRecord) {
+        let _ = self.tx.send(Message::Frame(Frame::Op(record))).await;
+    }
+
+    /// Appends a check verdict.
+    pub async fn expect(&self, expectation: Expectation) {
+        let _ = self.tx.send(Message::Frame(Frame::Expect(expectation))).await;
+    }
+}
+
+impl JournalWriter {
+    /// Creates `<path>.partial` and writes the magic, header and plan.
+    pub fn create(path: &Path, header: &Header, plan: &Plan) -> std::io::Result<JournalWriter> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let partial = partial_path(path);
+        let mut state = WriterState {
+            out: BufWriter::with_capacity(256 * 1024, File::create(&partial)?),
+            hasher: blake3::Hasher::new(),
+            ops: 0,
+            expectations: 0,
+            failed: 0,
+        };
+        state.write_raw(&MAGIC)?;
+        state.write_frame(&Frame::Header(header.clone()))?;
+        state.write_frame(&Frame::Plan(Box::new(plan.clone())))?;
+        state.out.flush()?;
+        let (tx, rx) = mpsc::channel(4096);
+        let final_path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("sfko-journal".into())
+            .spawn(move || state.run(rx, partial, final_path))?;
+        Ok(JournalWriter {
+            sink: JournalSink { tx },
+            thread: Some(thread),
+        })
+    }
+
+    pub fn sink(&self) -> JournalSink {
+        self.sink.clone()
+    }
+
+    /// Writes the trailer and moves the file into place.
+    pub async fn finish(mut self, verdict: Verdict, reason: Option<String>) -> std::io::Result<Finished> {
+        let (done, wait) = oneshot::channel();
+        let sent = self.sink.tx.send(Message::Finish { verdict, reason, done }).await;
+        if sent.is_err() {
+            return Err(std::io::Error::other("journal writer stopped early"));
+        }
+        let result = wait
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("journal writer stopped early")));
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        result
+    }
+}
+
+/// Where a journal lives until it is finished.
+pub fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+struct WriterState {
+    out: BufWriter<File>,
+    hasher: blake3::Hasher,
+    ops: u64,
+    expectations: u64,
+    failed: u64,
+}
+
+impl WriterState {
+    fn run(mut self, mut rx: mpsc::Receiver<Message>, partial: PathBuf, final_path: PathBuf) {
+        let mut error: Option<std::io::Error> = None;
+        loop {
+            let message = match rx.try_recv() {
+                Ok(message) => message,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Idle: make what we have readable after a crash, then wait.
+                    if let Err(e) = self.out.flush() {
+                        error.get_or_insert(e);
+                    }
+                    match rx.blocking_recv() {
+                        Some(message) => message,
+                        None => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            match message {
+                Message::Frame(frame) => {
+                    self.count(&frame);
+                    if let Err(e) = self.write_frame(&frame) {
+                        error.get_or_insert(e);
+                    }
+                }
+                Message::Finish { verdict, reason, done } => {
+                    let result = match error.take() {
+                        Some(e) => Err(e),
+                        None => self.finish(verdict, reason, &partial, &final_path),
+                    };
+                    let _ = done.send(result);
+                    return;
+                }
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn count(&mut self, frame: &Frame) {
+        match frame {
+            Frame::Op(_) => self.ops += 1,
+            Frame::Expect(e) => {
+                self.expectations += 1;
+                self.failed += u64::from(e.violation.is_some());
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self, verdict: Verdict, reason: Option<String>, partial: &Path, final_path: &Path) -> std::io::Result<Finished> {
+        let trailer = Trailer {
+            ops: self.ops,
+            expectations: self.expectations,
+            failed: self.failed,
+            verdict,
+            reason,
+            digest: self.hasher.finalize().into(),
+        };
+        self.write_frame(&Frame::Trailer(trailer))?;
+        self.out.flush()?;
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(partial, final_path)?;
+        if let Some(dir) = final_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // Persist the rename itself; best effort on platforms where directories cannot be opened.
+            if let Ok(dir) = File::open(dir) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(Finished {
+            path: final_path.to_path_buf(),
+            file_digest: super::reader::file_digest(final_path)?,
+            ops: self.ops,
+            failed: self.failed,
+        })
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hasher.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    fn write_frame(&mut self, frame: &Frame) -> std::io::Result<()> {
+        let payload = bincode::serde::encode_to_vec(frame, bincode_config()).map_err(std::io::Error::other)?;
+        let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
+        self.write_raw(&len.to_le_bytes())?;
+        self.write_raw(&payload)
+    }
+}
+
+/// Encodes one frame exactly as the writer does (for tests that pin the byte format).
+pub fn encode_frame(frame: &Frame) -> Result<Vec<u8>, bincode::error::EncodeError> {
+    let payload = bincode::serde::encode_to_vec(frame, bincode_config())?;
+    let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&payload);
+    Ok(out)
+}

@@ -1,0 +1,207 @@
+//! Resolving a scenario and a seed into a [`Plan`]: every random choice of a run, made up front.
+//!
+//! Resolution is pure: no I/O, no clock, no OS randomness, no hash-map order. Two machines resolving the same scenario,
+//! seed and backend list get byte-identical plans, which is what `plan_digest` (blake3 of the plan's bincode bytes)
+//! lets a user verify. Every choice draws from a stream derived from the seed and a label (see [`crate::seed`]).
+
+mod size;
+
+use serde::{Deserialize, Serialize};
+
+use crate::content::{ContentKey, PartLayout, MAX_PARTS, MIN_PART_SIZE};
+use crate::scenario::{BucketSpec, Replication, Scenario, SizeSpec};
+use crate::seed::Seed;
+
+/// Bump when the plan's shape or any resolution rule changes (it changes plan digests of old seeds).
+pub const PLAN_FORMAT: u32 = 1;
+
+/// Largest extra part size drawn above the 5 MiB minimum.
+const PART_SIZE_SPREAD: u64 = 11 * 1024 * 1024;
+
+/// A place where buckets can live: the target itself, or a cloud location the target places data on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backend {
+    /// The target's location name for it (`LocationConstraint`); `target` for the target itself.
+    pub name: String,
+    /// AWS | GCP | AZR | S3C | SPD | ZNK | S3.
+    pub cloud: String,
+}
+
+impl Backend {
+    /// The only backend when nothing is configured: the target stores the data itself.
+    pub fn target_itself() -> Backend {
+        Backend {
+            name: "target".into(),
+            cloud: "S3".into(),
+        }
+    }
+}
+
+/// Everything a run will do, resolved from (scenario, seed, backends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: u32,
+    pub seed: Seed,
+    pub scenario: String,
+    pub scenario_digest: String,
+    pub buckets: Vec<BucketPlan>,
+    /// Workload names in scenario order (the scenario's `tests:`).
+    pub workloads: Vec<String>,
+    /// Check names in scenario order.
+    pub checks: Vec<String>,
+    /// Why the plan cannot run on these backends, if it cannot.
+    pub unsatisfiable: Option<String>,
+}
+
+/// One bucket of the plan with its options and objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketPlan {
+    pub index: u32,
+    pub name: String,
+    pub backend: Backend,
+    pub replication: Option<Backend>,
+    pub versioning: bool,
+    pub transient: bool,
+    pub expiration_secs: Option<u64>,
+    pub clouds: Vec<String>,
+    pub objects: Vec<ObjectPlan>,
+}
+
+/// One object: where it goes, how big it is, and the key its bytes derive from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectPlan {
+    pub index: u32,
+    pub key: String,
+    pub size: u64,
+    pub content: ContentKey,
+    /// Part layout used whenever this object is written by multipart upload.
+    pub parts: PartLayout,
+}
+
+impl Plan {
+    /// blake3 (hex) of the plan's canonical bincode bytes.
+    pub fn digest(&self) -> String {
+        match bincode::serde::encode_to_vec(self, bincode::config::standard()) {
+            Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
+            // Encoding a plain struct into a Vec cannot fail; keep a stable marker rather than panicking.
+            Err(_) => "unencodable-plan".into(),
+        }
+    }
+
+    /// Total objects and bytes the plan writes once.
+    pub fn totals(&self) -> (u64, u64) {
+        self.buckets
+            .iter()
+            .flat_map(|b| &b.objects)
+            .fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.size))
+    }
+
+    /// Stream key for a workload or check's own randomness, by position in the scenario.
+    pub fn stream(&self, label: &str, position: usize) -> crate::seed::Stream {
+        self.seed.stream(label, &[position as u64])
+    }
+}
+
+/// Resolves `scenario` for `seed` on the given backends (the first is the default placement).
+pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend]) -> Plan {
+    let scenario_tag = &blake3::hash(scenario.name.as_bytes()).to_hex()[..8];
+    let mut unsatisfiable = None;
+    let buckets = scenario
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let name = format!("sfko-{:012x}-{scenario_tag}-{index}", seed.0 & 0xFFFF_FFFF_FFFF);
+            let (backend, replication, why) = place(seed, index, spec, backends);
+            if unsatisfiable.is_none() {
+                unsatisfiable = why;
+            }
+            BucketPlan {
+                index: index as u32,
+                name,
+                backend,
+                replication,
+                versioning: spec.versioning,
+                transient: spec.transient,
+                expiration_secs: spec.expiration_secs,
+                clouds: spec.clouds.clone(),
+                objects: objects(seed, index, scenario),
+            }
+        })
+        .collect();
+    Plan {
+        format: PLAN_FORMAT,
+        seed,
+        scenario: scenario.name.clone(),
+        scenario_digest: scenario.origin.source_digest.clone(),
+        buckets,
+        workloads: scenario.tests.clone(),
+        checks: scenario.checks.clone(),
+        unsatisfiable,
+    }
+}
+
+/// Chooses the bucket's backend among those its `clouds` allow, and a replication target of an allowed cloud.
+fn place(seed: Seed, index: usize, spec: &BucketSpec, backends: &[Backend]) -> (Backend, Option<Backend>, Option<String>) {
+    let mut stream = seed.stream("bucket-placement", &[index as u64]);
+    let allowed = |b: &&Backend, clouds: &[String]| clouds.is_empty() || clouds.iter().any(|c| c == &b.cloud);
+    let homes: Vec<&Backend> = backends.iter().filter(|b| allowed(b, &spec.clouds)).collect();
+    let Some(home) = stream.index(homes.len()).map(|i| homes[i].clone()) else {
+        let why = format!(
+            "bucket {index} wants clouds [{}] but the configured backends are {}",
+            spec.clouds.join(", "),
+            describe(backends)
+        );
+        return (Backend::target_itself(), None, Some(why));
+    };
+    let wanted: &[String] = match &spec.replication {
+        Replication::Off => return (home, None, None),
+        Replication::AnyOtherCloud => &[],
+        Replication::Clouds(clouds) => clouds,
+    };
+    let targets: Vec<&Backend> = backends
+        .iter()
+        .filter(|b| b.name != home.name && allowed(b, wanted))
+        .collect();
+    match stream.index(targets.len()) {
+        Some(i) => (home, Some(targets[i].clone()), None),
+        None => {
+            let why = format!(
+                "bucket {index} replicates to {} but no second backend fits; configured backends: {}",
+                if wanted.is_empty() { "any other cloud".to_string() } else { wanted.join(", ") },
+                describe(backends)
+            );
+            (home, None, Some(why))
+        }
+    }
+}
+
+fn describe(backends: &[Backend]) -> String {
+    backends
+        .iter()
+        .map(|b| format!("{} ({})", b.name, b.cloud))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn objects(seed: Seed, bucket: usize, scenario: &Scenario) -> Vec<ObjectPlan> {
+    (0..scenario.objects.count)
+        .map(|index| {
+            let mut stream = seed.stream("object", &[bucket as u64, index]);
+            let size = match scenario.objects.size {
+                SizeSpec::Fixed(size) => size,
+                SizeSpec::Range { min, max } => size::draw(&mut stream, min, max),
+            };
+            let key = format!("{:04x}/obj-{index:06}", stream.below(0x1_0000));
+            let content = ContentKey(stream.key());
+            let part_size = (MIN_PART_SIZE + stream.below(PART_SIZE_SPREAD + 1)).max(size.div_ceil(MAX_PARTS));
+            ObjectPlan {
+                index: index as u32,
+                key,
+                size,
+                content,
+                parts: PartLayout { size, part_size },
+            }
+        })
+        .collect()
+}

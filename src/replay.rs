@@ -1,0 +1,307 @@
+//! Replaying a journal from the file alone: the same requests (buckets, keys, bytes, part boundaries) in the same
+//! order and with the same overlap, each outcome compared with the recorded one, and every recorded expectation judged
+//! again against the new answers.
+//!
+//! Overlap is preserved by the journal's `completed_before` counts: op *i* is issued once every op that had completed
+//! before *i* was issued in the recording has completed in the replay. That keeps each recorded happens-before (a part
+//! upload after its CreateMultipartUpload, a GET after the PUT it reads) while letting independent ops overlap as
+//! they did.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::driver::{Driver, StatsSnapshot};
+use crate::exec::Failure;
+use crate::journal::{
+    Expectation, Frame, Header, JournalError, JournalReader, JournalWriter, OpRecord, Outcome, Verdict, FORMAT_VERSION,
+};
+use crate::target::Target;
+
+/// How to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Upper bound on requests in flight (the recorded overlap is kept below it).
+    pub concurrency: usize,
+    /// Where the replay writes its own journal.
+    pub journal_path: PathBuf,
+    pub progress: bool,
+}
+
+/// The first op whose outcome differs from the recording.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Divergence {
+    pub op: u64,
+    pub request: String,
+    pub subject: String,
+    pub field: String,
+    pub recorded: String,
+    pub replayed: String,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReplayReport {
+    pub source: PathBuf,
+    pub seed: u64,
+    pub scenario: String,
+    pub plan_digest: String,
+    pub recorded_verdict: Verdict,
+    pub verdict: Verdict,
+    /// The same expectations failed (and passed) as in the recording.
+    pub reproduced: bool,
+    pub first_divergence: Option<Divergence>,
+    pub divergent_ops: u64,
+    pub ops: u64,
+    pub failures: Vec<Failure>,
+    pub failures_total: u64,
+    pub recorded_failures: u64,
+    /// The replay's own journal.
+    pub journal: Option<PathBuf>,
+    pub stats: StatsSnapshot,
+}
+
+/// Why a replay could not be done: the journal is unreadable (bad input) or the harness failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Harness(String),
+}
+
+/// Replays `source` against `target`.
+pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    let reader = JournalReader::open(source)?;
+    let recorded = reader.header.clone();
+    let plan = reader.plan.clone();
+    let header = Header {
+        target: target.label.clone(),
+        config_digest: target.config_digest.clone(),
+        concurrency: opts.concurrency as u32,
+        started_unix_ms: 0,
+        format_version: FORMAT_VERSION,
+        sfko_version: env!("CARGO_PKG_VERSION").into(),
+        ..recorded.clone()
+    };
+    let writer = JournalWriter::create(&opts.journal_path, &header, &plan)
+        .map_err(|e| ReplayError::Harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
+    let progress = if opts.progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+    let driver = Arc::new(Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone()));
+
+    let (frames_tx, frames_rx) = mpsc::channel(1024);
+    let read_thread = std::thread::spawn(move || read_frames(reader, frames_tx));
+    let replayed = reissue(driver.clone(), frames_rx).await;
+    progress.finish_and_clear();
+    let trailer = read_thread.join().map_err(|_| ReplayError::Harness("journal reader thread panicked".into()))??;
+
+    // Judge the recorded expectations against the replayed answers.
+    let sink = writer.sink();
+    let mut failures = Vec::new();
+    let (mut failures_total, mut recorded_failures, mut same) = (0u64, 0u64, true);
+    for expectation in &replayed.expectations {
+        let outcome = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
+        let violation = expectation.assertion.violation(&outcome);
+        recorded_failures += u64::from(expectation.violation.is_some());
+        same &= violation.is_some() == expectation.violation.is_some();
+        if let Some(got) = &violation {
+            failures_total += 1;
+            if failures.len() < 200 {
+                failures.push(Failure {
+                    by: expectation.by.clone(),
+                    subject: expectation.subject.clone(),
+                    op: expectation.op,
+                    request: replayed.names.get(&expectation.op).cloned().unwrap_or_default(),
+                    expected: expectation.assertion.describe(),
+                    got: got.clone(),
+                });
+            }
+        }
+        sink.expect(Expectation { violation, ..expectation.clone() }).await;
+    }
+    let verdict = if failures_total > 0 { Verdict::Fail } else { Verdict::Pass };
+    let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);
+    let finished = writer
+        .finish(verdict, Some(format!("replay of {}", source.display())))
+        .await
+        .map_err(|e| ReplayError::Harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
+    let first_divergence = replayed.divergences.lock().ok().and_then(|d| d.values().next().cloned());
+    let divergent_ops = replayed.divergences.lock().map(|d| d.len() as u64).unwrap_or(0);
+    Ok(ReplayReport {
+        source: source.to_path_buf(),
+        seed: recorded.seed.0,
+        scenario: recorded.scenario,
+        plan_digest: recorded.plan_digest,
+        recorded_verdict,
+        verdict,
+        reproduced: same,
+        first_divergence,
+        divergent_ops,
+        ops: replayed.ops,
+        failures,
+        failures_total,
+        recorded_failures,
+        journal: Some(finished.path),
+        stats: driver.stats(),
+    })
+}
+
+/// Frames from the journal file, read on a plain thread (file I/O is blocking).
+fn read_frames(
+    mut reader: JournalReader,
+    tx: mpsc::Sender<Frame>,
+) -> Result<Option<crate::journal::Trailer>, ReplayError> {
+    loop {
+        match reader.next_frame()? {
+            Some(frame) => {
+                if tx.blocking_send(frame).is_err() {
+                    return Err(ReplayError::Harness("replay stopped reading".into()));
+                }
+            }
+            None => return Ok(reader.trailer().cloned()),
+        }
+    }
+}
+
+/// What re-issuing produced.
+struct Replayed {
+    ops: u64,
+    outcomes: BTreeMap<u64, Outcome>,
+    names: BTreeMap<u64, String>,
+    expectations: Vec<Expectation>,
+    divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
+}
+
+/// Progress of the replay: the recorded completion numbers all done below `watermark`, and ops still running.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    watermark: u64,
+    in_flight: u64,
+}
+
+/// Re-issues the recorded ops in issue order, each after the ops that preceded it in the recording.
+async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Replayed {
+    let (progress_tx, progress_rx) = watch::channel(Progress::default());
+    let progress_tx = Arc::new(progress_tx);
+    let done: Arc<Mutex<Completions>> = Arc::default();
+    let outcomes: Arc<Mutex<BTreeMap<u64, Outcome>>> = Arc::default();
+    let divergences: Arc<Mutex<BTreeMap<u64, Divergence>>> = Arc::default();
+    let mut names = BTreeMap::new();
+    let mut expectations = Vec::new();
+    let mut pending: BTreeMap<u64, OpRecord> = BTreeMap::new();
+    let mut next_index = 0u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut ops = 0u64;
+    let mut input_done = false;
+
+    while !input_done || !pending.is_empty() {
+        if !input_done {
+            match frames.recv().await {
+                Some(Frame::Op(record)) => {
+                    pending.insert(record.index, record);
+                }
+                Some(Frame::Expect(expectation)) => expectations.push(expectation),
+                Some(_) => {}
+                None => input_done = true,
+            }
+        }
+        // Release ops in index order; at the end of input, gaps (ops lost to a crash) are skipped.
+        loop {
+            let ready = match pending.first_key_value() {
+                Some((&index, _)) => index == next_index || input_done,
+                None => false,
+            };
+            if !ready {
+                break;
+            }
+            let Some((index, record)) = pending.pop_first() else { break };
+            next_index = index + 1;
+            ops += 1;
+            names.insert(index, record.request.name().to_string());
+            wait_turn(progress_rx.clone(), record.completed_before).await;
+            progress_tx.send_modify(|p| p.in_flight += 1);
+            let (driver, progress_tx, done) = (driver.clone(), progress_tx.clone(), done.clone());
+            let (outcomes, divergences) = (outcomes.clone(), divergences.clone());
+            tasks.spawn(async move {
+                let op = driver.call_as(record.index, &record.phase, record.request.clone()).await;
+                if let Some((field, recorded, replayed)) = compare(&record.outcome, &op.outcome) {
+                    if let Ok(mut d) = divergences.lock() {
+                        d.insert(
+                            record.index,
+                            Divergence {
+                                op: record.index,
+                                request: record.request.name().into(),
+                                subject: record.request.subject(),
+                                field,
+                                recorded,
+                                replayed,
+                            },
+                        );
+                    }
+                }
+                if let Ok(mut o) = outcomes.lock() {
+                    o.insert(record.index, op.outcome);
+                }
+                let watermark = done.lock().map(|mut d| d.complete(record.completion)).unwrap_or(u64::MAX);
+                progress_tx.send_modify(|p| {
+                    p.watermark = p.watermark.max(watermark);
+                    p.in_flight -= 1;
+                });
+            });
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    let outcomes = outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    Replayed { ops, outcomes, names, expectations, divergences }
+}
+
+/// Recorded completion numbers replayed so far: all below `watermark`, plus `ahead` (done out of order).
+#[derive(Default)]
+struct Completions {
+    watermark: u64,
+    ahead: std::collections::BTreeSet<u64>,
+}
+
+impl Completions {
+    /// Marks one done and returns the new watermark.
+    fn complete(&mut self, completion: u64) -> u64 {
+        self.ahead.insert(completion);
+        while self.ahead.remove(&self.watermark) {
+            self.watermark += 1;
+        }
+        self.watermark
+    }
+}
+
+/// Waits until the recorded predecessors are done — or nothing is running (their records were lost to a crash).
+async fn wait_turn(mut progress: watch::Receiver<Progress>, completed_before: u64) {
+    let _ = progress.wait_for(|p| p.watermark >= completed_before || p.in_flight == 0).await;
+}
+
+/// The first field that legitimately must match and does not. Request ids, version ids, upload ids and timings may
+/// differ between runs and are ignored.
+fn compare(recorded: &Outcome, replayed: &Outcome) -> Option<(String, String, String)> {
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    if recorded.status != replayed.status || recorded.error_code != replayed.error_code {
+        return Some(("status".into(), recorded.brief(), replayed.brief()));
+    }
+    let etag = |o: &Outcome| o.etag.as_deref().map(|e| crate::content::normalize_etag(e).to_string());
+    if etag(recorded) != etag(replayed) {
+        return Some(("etag".into(), show(&etag(recorded)), show(&etag(replayed))));
+    }
+    if recorded.size != replayed.size {
+        let size = |o: &Outcome| o.size.map(|s| s.to_string());
+        return Some(("size".into(), show(&size(recorded)), show(&size(replayed))));
+    }
+    if recorded.body_digest != replayed.body_digest {
+        let digest = |o: &Outcome| o.body_digest.map(|d| d.to_string());
+        return Some(("body_digest".into(), show(&digest(recorded)), show(&digest(replayed))));
+    }
+    if recorded.listing != replayed.listing {
+        let keys = |o: &Outcome| o.listing.as_ref().map(|l| format!("{} keys", l.entries.len()));
+        return Some(("listing".into(), show(&keys(recorded)), show(&keys(replayed))));
+    }
+    None
+}

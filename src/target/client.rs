@@ -1,0 +1,64 @@
+//! Building the S3 client for a target: path-style, no SDK retries (the driver retries and records every attempt),
+//! checksums only where S3 requires them (many S3-compatible servers reject the SDK's default CRC32 headers).
+
+use std::time::Duration;
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+};
+use aws_sdk_s3::Client;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+/// Credentials resolved for a client. `Debug` never prints the secret.
+#[derive(Clone)]
+pub enum ClientCredentials {
+    Static { access_key: String, secret_key: String },
+    /// The AWS default chain (env, profile, SSO, IMDS...), optionally a named profile.
+    AwsChain { profile: Option<String> },
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientCredentials::Static { access_key, .. } => write!(f, "Static({access_key}, secret redacted)"),
+            ClientCredentials::AwsChain { profile } => write!(f, "AwsChain({profile:?})"),
+        }
+    }
+}
+
+/// An S3 client for `endpoint`.
+pub async fn build(endpoint: &str, region: &str, credentials: &ClientCredentials) -> Client {
+    let mut builder = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_string()))
+        .force_path_style(true)
+        .retry_config(RetryConfig::disabled())
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(300))
+                .build(),
+        );
+    builder = match credentials {
+        ClientCredentials::Static { access_key, secret_key } => {
+            builder.credentials_provider(Credentials::new(access_key, secret_key, None, None, "sfko"))
+        }
+        ClientCredentials::AwsChain { profile } => {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            if let Some(profile) = profile {
+                loader = loader.profile_name(profile);
+            }
+            let shared = loader.load().await;
+            match shared.credentials_provider() {
+                Some(provider) => builder.credentials_provider(provider),
+                None => builder,
+            }
+        }
+    };
+    Client::from_conf(builder.build())
+}

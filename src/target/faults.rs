@@ -1,0 +1,177 @@
+//! A fault-seeded S3 server: s3s-fs with seeded misbehaviour, to prove that sfko's checks catch what they claim to.
+//!
+//! Which objects are hit is decided by hashing (seed, fault, bucket, key), not by arrival order, so the same keys are
+//! hit on every run and every replay against a server started with the same seed — whatever the concurrency.
+//! Only the operations a fault changes are overridden; the rest pass straight to s3s-fs.
+
+use std::path::{Path, PathBuf};
+
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, S3};
+use s3s_fs::FileSystem;
+
+/// The kinds of misbehaviour the fixture can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    /// Flip one stored byte after a successful write (silent bit rot; the stored ETag stays "right").
+    CorruptByte,
+    /// Answer CompleteMultipartUpload with a wrong ETag (the stored object is fine).
+    WrongMpuEtag,
+}
+
+impl Fault {
+    pub const ALL: &'static [Fault] = &[Fault::CorruptByte, Fault::WrongMpuEtag];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::CorruptByte => "corrupt-byte",
+            Fault::WrongMpuEtag => "wrong-mpu-etag",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Fault> {
+        Fault::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+/// Which faults, how often (one object in `one_in`), under which seed.
+#[derive(Debug, Clone)]
+pub struct FaultPlan {
+    pub seed: u64,
+    pub faults: Vec<Fault>,
+    pub one_in: u64,
+}
+
+impl FaultPlan {
+    /// Whether `fault` hits `bucket/key`.
+    pub fn hits(&self, fault: Fault, bucket: &str, key: &str) -> bool {
+        self.faults.contains(&fault) && self.draw(fault, bucket, key) % self.one_in.max(1) == 0
+    }
+
+    fn draw(&self, fault: Fault, bucket: &str, key: &str) -> u64 {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.seed.to_le_bytes());
+        hasher.update(fault.name().as_bytes());
+        hasher.update(&[0]);
+        hasher.update(bucket.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(key.as_bytes());
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+        u64::from_le_bytes(word)
+    }
+}
+
+/// s3s-fs with [`FaultPlan`] applied.
+pub struct FaultyFs {
+    inner: FileSystem,
+    root: PathBuf,
+    plan: FaultPlan,
+}
+
+impl FaultyFs {
+    pub fn new(inner: FileSystem, root: &Path, plan: FaultPlan) -> FaultyFs {
+        FaultyFs { inner, root: root.to_path_buf(), plan }
+    }
+
+    /// Flips one byte of the stored object (position drawn from the same hash), if it has any.
+    async fn rot(&self, bucket: &str, key: &str) {
+        let path = self.root.join(bucket).join(key);
+        let Ok(mut bytes) = tokio::fs::read(&path).await else { return };
+        if bytes.is_empty() {
+            return;
+        }
+        let at = (self.plan.draw(Fault::CorruptByte, key, bucket) % bytes.len() as u64) as usize;
+        bytes[at] ^= 0x5a;
+        if tokio::fs::write(&path, bytes).await.is_ok() {
+            tracing::debug!(bucket, key, at, "fault fixture: corrupted one stored byte");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for FaultyFs {
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let out = self.inner.put_object(req).await?;
+        if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
+            self.rot(&bucket, &key).await;
+        }
+        Ok(out)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let mut out = self.inner.complete_multipart_upload(req).await?;
+        if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
+            self.rot(&bucket, &key).await;
+        }
+        if self.plan.hits(Fault::WrongMpuEtag, &bucket, &key) {
+            // The classic gateway bug: the ETag of the whole content instead of the MD5-of-MD5s `-N` form.
+            let wrong = blake3::hash(key.as_bytes()).to_hex()[..32].to_string();
+            out.output.e_tag = Some(ETag::Strong(wrong));
+        }
+        Ok(out)
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.inner.create_bucket(req).await
+    }
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.inner.delete_bucket(req).await
+    }
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.inner.head_bucket(req).await
+    }
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.inner.list_buckets(req).await
+    }
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        self.inner.get_object(req).await
+    }
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.inner.head_object(req).await
+    }
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.inner.delete_object(req).await
+    }
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.inner.delete_objects(req).await
+    }
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.inner.copy_object(req).await
+    }
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.inner.list_objects(req).await
+    }
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.inner.list_objects_v2(req).await
+    }
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.inner.create_multipart_upload(req).await
+    }
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        self.inner.upload_part(req).await
+    }
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        self.inner.list_parts(req).await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.inner.abort_multipart_upload(req).await
+    }
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.inner.get_bucket_location(req).await
+    }
+}
