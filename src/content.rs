@@ -227,5 +227,5 @@ mod tests {
         assert_eq!(exp.digest.to_string(), GOLDEN_CONTENT);
     }
 
-    const GOLDEN_CONTENT: &str = "PLACEHOLDER";
+    const GOLDEN_CONTENT: &str = "744c6806d137a53ec3fa89d087241f99b2a015aeb38c0d24317110627036012d";
 }

@@ -152,7 +152,8 @@ mod tests {
         assert_eq!(pinned, GOLDEN_STREAM, "seed stream outputs changed");
     }
 
-    const GOLDEN_STREAM: &str = "PLACEHOLDER";
+    const GOLDEN_STREAM: &str =
+        "[10174815216838415923, 6144798697800075631, 9431893831007597354] [5, 3, 5, 9, 5] [6, 2, 1, 5, 4, 3]";
 
     #[test]
     fn between_is_inclusive_and_total() {

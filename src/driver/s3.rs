@@ -168,7 +168,7 @@ async fn get_object(client: &Client, bucket: &str, key: &str, range: Option<(u64
             Err(e) => {
                 // The response started but the body broke off: as good as no response, and worth a retry.
                 outcome.status = 0;
-                outcome.transport_error = Some(format!("body read failed after {received} bytes: {e}"));
+                outcome.detail = Some(format!("body read failed after {received} bytes: {e}"));
                 return outcome;
             }
         }
@@ -202,15 +202,20 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
-    let code = err.code().map(str::to_string);
-    let transport_error = match &err {
+    let mut code = err.code().map(str::to_string);
+    let mut detail = match &err {
         SdkError::ServiceError(_) => None,
         _ => Some(DisplayErrorContext(&err).to_string()),
     };
+    if code.is_none() && (200..300).contains(&status) {
+        // A 2xx whose body the SDK could not decode (e.g. the wrong XML root element): not a success.
+        code = Some("SfkoUndecodableResponse".into());
+        detail = Some(DisplayErrorContext(&err).to_string());
+    }
     Outcome {
         status,
         error_code: code,
-        transport_error,
+        detail,
         ..Outcome::default()
     }
 }
@@ -220,7 +225,7 @@ fn missing_reference(why: String) -> Outcome {
     Outcome {
         status: 0,
         error_code: Some("SfkoMissingReference".into()),
-        transport_error: Some(why),
+        detail: Some(why),
         ..Outcome::default()
     }
 }

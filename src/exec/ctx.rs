@@ -89,7 +89,7 @@ impl<'a> Ctx<'a> {
             got: got.clone(),
         });
         if let Some(failure) = &failure {
-            tracing::warn!(by = %failure.by, subject, op = op.index, expected = %failure.expected, got = %failure.got, "expectation failed");
+            tracing::debug!(by = %failure.by, subject, op = op.index, expected = %failure.expected, got = %failure.got, "expectation failed");
         }
         self.findings.add(failure);
         self.sink

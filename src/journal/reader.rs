@@ -16,7 +16,7 @@ pub enum JournalError {
     NotAJournal { path: PathBuf },
     #[error("{path}: journal format version {found}, this sfko reads version {supported}; replay it with the sfko that wrote it ({writer})")]
     Version { path: PathBuf, found: u32, supported: u32, writer: String },
-    #[error("{path}: truncated journal: the file ends inside frame {frame} (byte {offset}); {ops} ops before it are intact")]
+    #[error("{path}: truncated journal: it ends at byte {offset} without a trailer; {frame} frames ({ops} ops) before that are intact (the run was killed or the file cut short)")]
     Truncated { path: PathBuf, frame: u64, offset: u64, ops: u64 },
     #[error("{path}: corrupt journal: frame {frame} at byte {offset}: {detail}")]
     Corrupt { path: PathBuf, frame: u64, offset: u64, detail: String },

@@ -144,25 +144,29 @@ pub struct Outcome {
     pub body_digest: Option<Digest>,
     /// Keys and sizes of a listing page, and whether it was truncated.
     pub listing: Option<Listing>,
-    /// Transport error text when `status == 0` (never includes credentials).
-    pub transport_error: Option<String>,
+    /// Why there was no usable answer: transport error text when `status == 0`, or why a 2xx could not be decoded.
+    /// Never includes credentials.
+    pub detail: Option<String>,
 }
 
 impl Outcome {
-    /// 2xx.
+    /// 2xx with a decodable answer.
     pub fn succeeded(&self) -> bool {
-        (200..300).contains(&self.status)
+        (200..300).contains(&self.status) && self.error_code.is_none()
     }
 
     /// Short form for messages: `200 etag=…` / `404 NoSuchKey`.
     pub fn brief(&self) -> String {
         if self.status == 0 {
-            return format!("no response ({})", self.transport_error.as_deref().unwrap_or("transport error"));
+            return format!("no response ({})", self.detail.as_deref().unwrap_or("transport error"));
         }
         let mut out = self.status.to_string();
         if let Some(code) = &self.error_code {
             out.push(' ');
             out.push_str(code);
+        }
+        if let (true, Some(detail)) = (self.status != 0, &self.detail) {
+            out.push_str(&format!(" ({})", detail.chars().take(300).collect::<String>()));
         }
         out
     }

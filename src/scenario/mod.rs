@@ -36,7 +36,9 @@ pub const KNOWN_CLOUDS: &[&str] = &["AWS", "GCP", "AZR", "S3C", "SPD", "ZNK", "S
 /// an error, caught at load time instead of minutes into a run.
 #[derive(Debug, Clone, Copy)]
 pub struct Known<'a> {
+    /// Workload names allowed under `tests:`.
     pub tests: &'a [&'a str],
+    /// Check names allowed under `checks:`.
     pub checks: &'a [&'a str],
 }
 

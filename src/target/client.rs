@@ -14,7 +14,9 @@ use aws_smithy_types::timeout::TimeoutConfig;
 #[derive(Clone)]
 pub enum ClientCredentials {
     Static { access_key: String, secret_key: String },
-    /// The AWS default chain (env, profile, SSO, IMDS...), optionally a named profile.
+    /// AWS's standard environment variables, then the shared config/credentials files (optionally a named profile).
+    /// Instance metadata (IMDS) is deliberately not consulted: sfko must never reach for a network address the user
+    /// did not name.
     AwsChain { profile: Option<String> },
 }
 
@@ -28,7 +30,7 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 /// An S3 client for `endpoint`.
-pub async fn build(endpoint: &str, region: &str, credentials: &ClientCredentials) -> Client {
+pub fn build(endpoint: &str, region: &str, credentials: &ClientCredentials) -> Client {
     let mut builder = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
@@ -49,15 +51,16 @@ pub async fn build(endpoint: &str, region: &str, credentials: &ClientCredentials
             builder.credentials_provider(Credentials::new(access_key, secret_key, None, None, "sfko"))
         }
         ClientCredentials::AwsChain { profile } => {
-            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            use aws_config::environment::EnvironmentVariableCredentialsProvider;
+            use aws_config::meta::credentials::CredentialsProviderChain;
+            use aws_config::profile::ProfileFileCredentialsProvider;
+            let mut files = ProfileFileCredentialsProvider::builder();
             if let Some(profile) = profile {
-                loader = loader.profile_name(profile);
+                files = files.profile_name(profile);
             }
-            let shared = loader.load().await;
-            match shared.credentials_provider() {
-                Some(provider) => builder.credentials_provider(provider),
-                None => builder,
-            }
+            let chain = CredentialsProviderChain::first_try("environment", EnvironmentVariableCredentialsProvider::new())
+                .or_else("profile", files.build());
+            builder.credentials_provider(chain)
         }
     };
     Client::from_conf(builder.build())

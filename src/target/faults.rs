@@ -112,7 +112,15 @@ impl S3 for FaultyFs {
         if self.plan.hits(Fault::WrongMpuEtag, &bucket, &key) {
             // The classic gateway bug: the ETag of the whole content instead of the MD5-of-MD5s `-N` form.
             let wrong = blake3::hash(key.as_bytes()).to_hex()[..32].to_string();
-            out.output.e_tag = Some(ETag::Strong(wrong));
+            out.output.e_tag = Some(ETag::Strong(wrong.clone()));
+            // s3s-fs answers through a keep-alive future; the ETag the client sees comes from its result.
+            if let Some(answer) = out.output.future.take() {
+                out.output.future = Some(Box::pin(async move {
+                    let mut answer = answer.await?;
+                    answer.e_tag = Some(ETag::Strong(wrong));
+                    Ok(answer)
+                }));
+            }
         }
         Ok(out)
     }

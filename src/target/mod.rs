@@ -62,7 +62,7 @@ impl Target {
         };
         validate_endpoint(&endpoint)?;
         let credentials = resolve_credentials(target_config.credentials.as_ref())?;
-        let client = client::build(&endpoint, &region, &credentials).await;
+        let client = client::build(&endpoint, &region, &credentials);
         Ok(Target { client, label: endpoint, capabilities, config_digest: config.digest(), embedded: None })
     }
 
@@ -72,7 +72,7 @@ impl Target {
             access_key: embedded::EMBEDDED_ACCESS_KEY.into(),
             secret_key: embedded::EMBEDDED_SECRET_KEY.into(),
         };
-        let client = client::build(server.endpoint(), "us-east-1", &credentials).await;
+        let client = client::build(server.endpoint(), "us-east-1", &credentials);
         Target {
             client,
             label: format!("embedded ({})", server.endpoint()),

@@ -1,0 +1,58 @@
+//! `--dry-run` resolves plans without I/O: the same seed gives the same plan_digest on every run and machine.
+
+mod support;
+
+use support::{code, json, stderr, Workdir};
+
+const SCENARIOS: &str = "\
+clouds:
+  AWS: &AWS aws
+scenarios:
+  - name: mixed
+    required: {buckets: 2}
+    objects: {count: 50, size: {min: 0B, max: 20M}}
+    tests: [put, get, delete]
+    checks: [check-backend, check-etag]
+  - name: replicated
+    required: {buckets: [{replication: [*AWS]}]}
+    tests: [put-replication]
+";
+
+fn digest(work: &Workdir, seed: &str) -> String {
+    let out = work.sfko(&["--seed", seed, "--dry-run", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    json(&out)["plan_digest"].as_str().expect("plan_digest").to_string()
+}
+
+#[test]
+fn same_seed_same_plan_digest_different_seed_different() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let a = digest(&work, "42");
+    assert_eq!(a, digest(&work, "42"));
+    assert_ne!(a, digest(&work, "43"));
+}
+
+/// Pins seed → plan digest. A deliberate change to plan resolution must update this and bump the journal format.
+#[test]
+fn golden_plan_digest() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let out = work.sfko(&["--seed", "42", "--dry-run", "--format", "json", "--scenario", "mixed"]);
+    let doc = json(&out);
+    assert_eq!(doc["plans"][0]["plan_digest"], doc["plan_digest"]);
+    assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
+}
+
+const GOLDEN_PLAN_DIGEST: &str = "29efb934c4147399f0edfb6a349b04194bcf2becc6eb82e6ceb5a4821bcf64e7";
+
+#[test]
+fn dry_run_touches_nothing() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    // An endpoint nobody listens on: a dry run must not even try it.
+    let out = work.sfko(&["--seed", "1", "--dry-run", "--endpoint", "http://127.0.0.1:9"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!work.path().join(".sfko").exists());
+    assert!(!work.path().join("corpus").exists());
+}

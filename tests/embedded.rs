@@ -1,0 +1,72 @@
+//! The default: no endpoint, no config — sfko runs against its embedded S3 server, journals the run, and the journal
+//! replays to the same outcome.
+
+mod support;
+
+use support::{code, json, stderr, Workdir};
+
+const SCENARIOS: &str = "\
+- name: small mixed
+  required: {buckets: 2}
+  objects: {count: 30, size: {min: 0B, max: 9M}}
+  tests: [put, get, delete]
+  checks: [check-backend, check-etag]
+- name: multipart
+  objects: {count: 2, size: 11M}
+  tests: [put-mpu, get]
+  checks: [check-backend, check-etag]
+- name: versioned
+  required: {buckets: [{versioning: true}]}
+  objects: {count: 3, size: 1K}
+  tests: [put]
+";
+
+#[test]
+fn runs_pass_and_versioning_is_skipped_with_a_reason() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let out = work.sfko(&["--seed", "11", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["verdict"], "pass");
+    let runs = doc["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    for run in &runs[..2] {
+        assert_eq!(run["verdict"], "pass", "{run}");
+        assert!(run["counts"]["expectations"].as_u64().unwrap_or(0) > 0, "{run}");
+        assert!(run["timings"]["latency_ms"]["p99"].as_f64().is_some(), "{run}");
+    }
+    assert_eq!(runs[2]["verdict"], "skipped");
+    assert!(runs[2]["reason"].as_str().unwrap_or("").contains("versioning"), "{}", runs[2]);
+    assert!(work.corpus_files().is_empty(), "passing runs do not go to the corpus");
+}
+
+#[test]
+fn journal_replays_to_the_same_outcome() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let out = work.sfko(&["--seed", "12", "--scenario", "small mixed", "--journal", "run.bin", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["journal"].as_str().map(|j| j.ends_with("run.bin")), Some(true));
+    let out = work.sfko(&["replay", "run.bin", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["reproduced"], true, "{doc}");
+    assert_eq!(doc["first_divergence"], serde_json::Value::Null, "{doc}");
+    assert_eq!(doc["verdict"], "pass");
+    assert!(doc["ops"].as_u64().unwrap_or(0) > 60, "{doc}");
+}
+
+#[test]
+fn several_seeds_each_get_a_journal() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let out = work.sfko(&["--seed", "20", "--runs", "3", "--scenario", "multipart", "-q"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let journals = std::fs::read_dir(work.path().join(".sfko/journals")).expect("journal dir").count();
+    assert_eq!(journals, 3);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for seed in ["20", "21", "22"] {
+        assert!(stdout.contains(&format!("seed {seed}")), "{stdout}");
+    }
+}
