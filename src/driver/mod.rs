@@ -136,11 +136,11 @@ impl Driver {
                     etags.insert(index, etag.clone());
                 }
             }
-            Request::CompleteMultipartUpload { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => {
-                if outcome.succeeded() {
-                    if let Ok(mut uploads) = self.uploads.lock() {
-                        uploads.remove(create_op);
-                    }
+            Request::CompleteMultipartUpload { create_op, .. } | Request::AbortMultipartUpload { create_op, .. }
+                if outcome.succeeded() =>
+            {
+                if let Ok(mut uploads) = self.uploads.lock() {
+                    uploads.remove(create_op);
                 }
             }
             _ => {}

@@ -14,7 +14,7 @@ pub enum ObjectStatus {
     /// Never written by this run: reads must say NoSuchKey.
     Absent,
     /// Written successfully by the op `write` (PutObject or CompleteMultipartUpload).
-    Written { mode: WriteMode, write: Op },
+    Written { mode: WriteMode, write: Box<Op> },
     /// Deleted by op `op`.
     Deleted { op: u64 },
     /// A write or delete failed midway: the server may hold either version. Checks skip it (the failure is reported).

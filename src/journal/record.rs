@@ -6,7 +6,8 @@ use crate::content::{ContentKey, Digest};
 use crate::plan::Plan;
 use crate::seed::Seed;
 
-/// One unit of the journal file.
+/// One unit of the journal file. (Variants differ in size; frames are short-lived, so boxing would buy nothing.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Frame {
     Header(Header),

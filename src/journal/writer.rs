@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{bincode_config, Expectation, Frame, Header, OpRecord, Trailer, Verdict, MAGIC};
 use crate::plan::Plan;
 
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Frame(Frame),
     Finish {

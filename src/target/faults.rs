@@ -45,7 +45,7 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// Whether `fault` hits `bucket/key`.
     pub fn hits(&self, fault: Fault, bucket: &str, key: &str) -> bool {
-        self.faults.contains(&fault) && self.draw(fault, bucket, key) % self.one_in.max(1) == 0
+        self.faults.contains(&fault) && self.draw(fault, bucket, key).is_multiple_of(self.one_in.max(1))
     }
 
     fn draw(&self, fault: Fault, bucket: &str, key: &str) -> u64 {

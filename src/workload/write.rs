@@ -14,7 +14,7 @@ pub async fn single(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) {
     let op = ctx.call(request).await;
     let ok = ctx.expect(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded).await;
     let status = if ok {
-        ObjectStatus::Written { mode: WriteMode::Single, write: op }
+        ObjectStatus::Written { mode: WriteMode::Single, write: Box::new(op) }
     } else {
         ObjectStatus::Unknown
     };
@@ -59,7 +59,7 @@ pub async fn multipart(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) 
     }
     let complete = ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
     let status = if ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded).await {
-        ObjectStatus::Written { mode: WriteMode::Multipart(layout), write: complete }
+        ObjectStatus::Written { mode: WriteMode::Multipart(layout), write: Box::new(complete) }
     } else {
         ObjectStatus::Unknown
     };

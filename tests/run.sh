@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the integration tests need when it is missing, then runs every test.
+#   bash tests/run.sh            (extra args go to cargo test, e.g. bash tests/run.sh --test faults)
+# Real servers only: the tests start their own s3s-fs (`sfko serve`), moto and nats-server processes on free
+# loopback ports; nothing here relies on services already running on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION=5.2.1   # the moto tests pin this version's behaviour (including its multipart finding)
+
+say() { printf 'tests/run.sh: %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v moto_server >/dev/null 2>&1 || ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
+  say "installing moto[server]==$MOTO_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  hash -r
+fi
+if ! command -v moto_server >/dev/null 2>&1; then
+  # pip may put scripts outside PATH (user installs, pyenv without shims).
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+  export PATH
+fi
+
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  say "installing nats-server from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+fi
+
+say "cargo test"
+cargo test --locked "$@"
