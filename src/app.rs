@@ -16,6 +16,9 @@ use crate::scenario::{self, Known, Scenario};
 use crate::seed::Seed;
 use crate::target::{Target, TargetError};
 
+/// Requests in flight when `--concurrency` is not given (replay defaults to the recording's).
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
 /// sfko's exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
@@ -93,6 +96,8 @@ fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
                 std::process::exit(ExitCode::Harness as i32);
             }
         }
+        // No signal handler (or it failed): keep the sender alive so runs are not taken as cancelled.
+        std::future::pending::<()>().await;
     });
     rx
 }
@@ -101,9 +106,10 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
     if args.runs == 0 {
         return Err(Fatal::bad_input("--runs must be at least 1"));
     }
-    if common.concurrency == 0 {
+    if common.concurrency == Some(0) {
         return Err(Fatal::bad_input("--concurrency must be at least 1"));
     }
+    let concurrency = common.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     let all = load_scenarios(&common.scenarios_path)?;
     let selected: Vec<Scenario> = scenario::select(&all, &args.scenarios)
         .map_err(|e| Fatal::bad_input(e.to_string()))?
@@ -117,11 +123,15 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
     }
     let backends = config.plan_backends();
     let seeds = (0..args.runs).map_while(|i| seed.0.checked_add(i).map(Seed));
-    let plans: Vec<Plan> = seeds.flat_map(|s| selected.iter().map(move |sc| (sc, s))).map(|(sc, s)| resolve(sc, s, &backends)).collect();
-    if args.journal.is_some() && plans.len() != 1 {
-        return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", plans.len())));
+    let runs: Vec<(Plan, String)> = seeds
+        .flat_map(|s| selected.iter().map(move |sc| (sc, s)))
+        .map(|(sc, s)| (resolve(sc, s, &backends), sc.origin.source_digest.clone()))
+        .collect();
+    if args.journal.is_some() && runs.len() != 1 {
+        return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", runs.len())));
     }
     if args.dry_run {
+        let plans: Vec<&Plan> = runs.iter().map(|(plan, _)| plan).collect();
         print_plans(seed, &plans, &backends, common.format);
         return Ok(ExitCode::Pass);
     }
@@ -130,14 +140,16 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
         eprintln!("sfko: target {}", target.label);
     }
     let cancel = cancel_on_ctrl_c();
-    let scenarios_hint = (common.scenarios_path != Path::new("scenarios")).then(|| common.scenarios_path.display().to_string());
+    let scenarios_hint =
+        (common.scenarios_path != Path::new("scenarios")).then(|| common.scenarios_path.display().to_string());
     let mut reports: Vec<(RunReport, String)> = Vec::new();
-    for plan in &plans {
+    for (plan, scenario_digest) in &runs {
         if *cancel.borrow() {
             break;
         }
         let opts = RunOptions {
-            concurrency: common.concurrency,
+            scenario_digest: scenario_digest.clone(),
+            concurrency,
             journal_path: args.journal.clone().unwrap_or_else(|| journal_path(&common.journal_dir, plan)),
             corpus_dir: common.corpus.clone(),
             keep: args.keep,
@@ -190,23 +202,26 @@ fn summary_line(seed: Seed, reports: &[(RunReport, String)]) -> String {
 
 /// `.sfko/journals/<seed>-<scenario slug>-<plan digest prefix>.bin`.
 fn journal_path(dir: &Path, plan: &Plan) -> PathBuf {
-    let slug: String = plan
-        .scenario
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .collect();
+    let slug: String =
+        plan.scenario.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     dir.join(format!("{}-{}-{}.bin", plan.seed, slug.trim_matches('-'), &plan.digest()[..8]))
 }
 
-fn print_plans(seed: Seed, plans: &[Plan], backends: &[Backend], format: Format) {
-    let digests: Vec<String> = plans.iter().map(Plan::digest).collect();
-    let combined = if digests.len() == 1 { digests[0].clone() } else { blake3::hash(digests.join("\n").as_bytes()).to_hex().to_string() };
+fn print_plans(seed: Seed, plans: &[&Plan], backends: &[Backend], format: Format) {
+    let digests: Vec<String> = plans.iter().map(|p| p.digest()).collect();
+    let combined = if digests.len() == 1 {
+        digests[0].clone()
+    } else {
+        blake3::hash(digests.join("\n").as_bytes()).to_hex().to_string()
+    };
     match format {
         Format::Json => {
             let items: Vec<_> = plans
                 .iter()
                 .zip(&digests)
-                .map(|(p, d)| serde_json::json!({"scenario": p.scenario, "seed": p.seed.0, "plan_digest": d, "plan": p}))
+                .map(
+                    |(p, d)| serde_json::json!({"scenario": p.scenario, "seed": p.seed.0, "plan_digest": d, "plan": p}),
+                )
                 .collect();
             let doc = serde_json::json!({
                 "seed": seed.0,
@@ -242,12 +257,15 @@ fn print_plans(seed: Seed, plans: &[Plan], backends: &[Backend], format: Format)
 
 async fn replay_command(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
     let config = load_config(common)?;
-    // Check the journal before starting anything, so a bad file is a located exit 2.
-    crate::journal::JournalReader::open(journal).map_err(|e| Fatal::bad_input(e.to_string()))?;
+    // Read the whole journal before sending anything: a truncated, corrupt or edited file is a located exit 2, and
+    // none of its requests reach the target.
+    let summary =
+        crate::journal::JournalReader::summarize(journal, false).map_err(|e| Fatal::bad_input(e.to_string()))?;
     let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
     let stem = journal.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "journal".into());
     let opts = ReplayOptions {
-        concurrency: common.concurrency,
+        // The recorded overlap is what a race needs to come back: default to the recording's concurrency.
+        concurrency: common.concurrency.unwrap_or(summary.header.concurrency.max(1) as usize),
         journal_path: common.journal_dir.join(format!("replay-{stem}.bin")),
         progress: !common.quiet && common.format == Format::Human,
     };
@@ -255,6 +273,12 @@ async fn replay_command(journal: &Path, common: &CommonArgs) -> Result<ExitCode,
         ReplayError::Journal(e) => Fatal::bad_input(e.to_string()),
         ReplayError::Harness(m) => Fatal::harness(m),
     })?;
+    if result.unreachable {
+        return Err(Fatal::harness(format!(
+            "the target {} did not answer the replay's setup requests; nothing was judged",
+            target.label
+        )));
+    }
     match common.format {
         Format::Json => println!("{}", report::json_replay(&result)),
         Format::Human => println!("{}", report::human_replay(&result)),
@@ -284,7 +308,14 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
         Format::Human => {
             println!("scenarios ({}):", common.scenarios_path.display());
             for s in &scenarios {
-                println!("  {:<28} {}:{}  tests [{}]  checks [{}]", s.name, s.origin.file, s.origin.line, s.tests.join(", "), s.checks.join(", "));
+                println!(
+                    "  {:<28} {}:{}  tests [{}]  checks [{}]",
+                    s.name,
+                    s.origin.file,
+                    s.origin.line,
+                    s.tests.join(", "),
+                    s.checks.join(", ")
+                );
             }
             println!("tests (workloads):");
             for (name, about) in &workloads {
@@ -332,8 +363,9 @@ async fn serve(args: &ServeArgs) -> Result<ExitCode, Fatal> {
     let access = std::env::var("SFKO_ACCESS_KEY").unwrap_or_else(|_| EMBEDDED_ACCESS_KEY.into());
     let secret = std::env::var("SFKO_SECRET_KEY").unwrap_or_else(|_| EMBEDDED_SECRET_KEY.into());
     let plan = FaultPlan { seed: args.fault_seed, faults, one_in: args.fault_one_in.max(1) };
-    let server = EmbeddedServer::serve(listener, &root, move |fs, root| FaultyFs::new(fs, root, plan), &access, &secret)
-        .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
+    let server =
+        EmbeddedServer::serve(listener, &root, move |fs, root| FaultyFs::new(fs, root, plan), &access, &secret)
+            .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
     println!("endpoint {}", server.endpoint());
     eprintln!("sfko serve: data in {}; Ctrl-C to stop", server.root().display());
     let _ = tokio::signal::ctrl_c().await;

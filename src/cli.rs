@@ -85,9 +85,9 @@ pub struct CommonArgs {
     /// Where journals are written.
     #[arg(long, global = true, default_value = ".sfko/journals", value_name = "DIR")]
     pub journal_dir: PathBuf,
-    /// Requests in flight at once.
-    #[arg(long, global = true, default_value_t = 16, value_name = "N")]
-    pub concurrency: usize,
+    /// Requests in flight at once [default: 16; replay: the recording's].
+    #[arg(long, global = true, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Output format on stdout (progress and logs always go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -129,10 +129,7 @@ impl Config {
         if self.backends.is_empty() {
             return vec![Backend::target_itself()];
         }
-        self.backends
-            .iter()
-            .map(|b| Backend { name: b.name.clone(), cloud: b.cloud.to_ascii_uppercase() })
-            .collect()
+        self.backends.iter().map(|b| Backend { name: b.name.clone(), cloud: b.cloud.to_ascii_uppercase() }).collect()
     }
 
     /// blake3 of the config with every credential reference removed: identifies the setup in a journal.

@@ -141,11 +141,7 @@ pub fn expected(key: &ContentKey, size: u64, mode: WriteMode) -> Expected {
             format!("{}-{}", hex::encode(of_parts.finalize()), layout.count())
         }
     };
-    Expected {
-        size,
-        digest: blake.finalize().into(),
-        etag,
-    }
+    Expected { size, digest: blake.finalize().into(), etag }
 }
 
 /// blake3 of `len` content bytes from `offset` (for ranged reads and parts).

@@ -7,7 +7,9 @@ fn main() -> std::process::ExitCode {
     let cli = sfko::cli::Cli::parse();
     let (verbose, quiet) = match &cli.command {
         Some(sfko::cli::Command::Serve(args)) => (args.verbose, false),
-        Some(sfko::cli::Command::Replay { common, .. } | sfko::cli::Command::List { common }) => (common.verbose, common.quiet),
+        Some(sfko::cli::Command::Replay { common, .. } | sfko::cli::Command::List { common }) => {
+            (common.verbose, common.quiet)
+        }
         None => (cli.common.verbose, cli.common.quiet),
     };
     init_logging(verbose, quiet);

@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, watch};
 use crate::driver::{Driver, StatsSnapshot};
 use crate::exec::Failure;
 use crate::journal::{
-    Expectation, Frame, Header, JournalError, JournalReader, JournalWriter, OpRecord, Outcome, Verdict, FORMAT_VERSION,
+    Expectation, Frame, Header, JournalError, JournalReader, JournalWriter, OpRecord, Outcome, Phase, Verdict,
+    FORMAT_VERSION,
 };
 use crate::target::Target;
 
@@ -61,6 +62,9 @@ pub struct ReplayReport {
     /// The replay's own journal.
     pub journal: Option<PathBuf>,
     pub stats: StatsSnapshot,
+    /// The target gave no answer at all to the setup requests (nothing could be judged).
+    #[serde(skip)]
+    pub unreachable: bool,
 }
 
 /// Why a replay could not be done: the journal is unreadable (bad input) or the harness failed.
@@ -123,11 +127,18 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     }
     let verdict = if failures_total > 0 { Verdict::Fail } else { Verdict::Pass };
     let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);
+    let first_divergence = replayed.divergences.lock().ok().and_then(|d| d.values().next().cloned());
+    // Reproduced: the same expectations failed (and held) and, when the recording judged nothing, nothing diverged.
+    let reproduced = same
+        && (recorded_failures > 0) == (failures_total > 0)
+        && (!replayed.expectations.is_empty() || first_divergence.is_none());
+    // Leave the target as the recording did not necessarily: remove what the replay created, unjudged.
+    let buckets: Vec<String> = plan.buckets.iter().map(|b| b.name.clone()).collect();
+    crate::exec::remove_everything(&driver, &buckets, opts.concurrency).await;
     let finished = writer
         .finish(verdict, Some(format!("replay of {}", source.display())))
         .await
         .map_err(|e| ReplayError::Harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
-    let first_divergence = replayed.divergences.lock().ok().and_then(|d| d.values().next().cloned());
     let divergent_ops = replayed.divergences.lock().map(|d| d.len() as u64).unwrap_or(0);
     Ok(ReplayReport {
         source: source.to_path_buf(),
@@ -136,7 +147,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         plan_digest: recorded.plan_digest,
         recorded_verdict,
         verdict,
-        reproduced: same,
+        reproduced,
         first_divergence,
         divergent_ops,
         ops: replayed.ops,
@@ -145,6 +156,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         recorded_failures,
         journal: Some(finished.path),
         stats: driver.stats(),
+        unreachable: replayed.setup_unanswered,
     })
 }
 
@@ -172,6 +184,8 @@ struct Replayed {
     names: BTreeMap<u64, String>,
     expectations: Vec<Expectation>,
     divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
+    /// Every setup request went unanswered (status 0).
+    setup_unanswered: bool,
 }
 
 /// Progress of the replay: the recorded completion numbers all done below `watermark`, and ops still running.
@@ -184,10 +198,7 @@ struct Progress {
 /// Re-issues the recorded ops in issue order, each after the ops that preceded it in the recording.
 async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Replayed {
     let (progress_tx, progress_rx) = watch::channel(Progress::default());
-    let progress_tx = Arc::new(progress_tx);
-    let done: Arc<Mutex<Completions>> = Arc::default();
-    let outcomes: Arc<Mutex<BTreeMap<u64, Outcome>>> = Arc::default();
-    let divergences: Arc<Mutex<BTreeMap<u64, Divergence>>> = Arc::default();
+    let shared = Arc::new(Shared { progress: progress_tx, ..Shared::default() });
     let mut names = BTreeMap::new();
     let mut expectations = Vec::new();
     let mut pending: BTreeMap<u64, OpRecord> = BTreeMap::new();
@@ -195,8 +206,11 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
     let mut tasks = tokio::task::JoinSet::new();
     let mut ops = 0u64;
     let mut input_done = false;
+    let mut setup_ops = 0u64;
 
     while !input_done || !pending.is_empty() {
+        // Reap finished tasks as we go, so a long replay does not keep one task cell per op.
+        while tasks.try_join_next().is_some() {}
         if !input_done {
             match frames.recv().await {
                 Some(Frame::Op(record)) => {
@@ -207,54 +221,86 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                 None => input_done = true,
             }
         }
-        // Release ops in index order; at the end of input, gaps (ops lost to a crash) are skipped.
+        // Release ops in index order; at the end of input, gaps are skipped.
         loop {
             let ready = match pending.first_key_value() {
-                Some((&index, _)) => index == next_index || input_done,
+                Some((&index, _)) => index <= next_index || input_done,
                 None => false,
             };
             if !ready {
                 break;
             }
             let Some((index, record)) = pending.pop_first() else { break };
-            next_index = index + 1;
+            next_index = index.saturating_add(1);
             ops += 1;
+            setup_ops += u64::from(record.phase == Phase::Setup);
             names.insert(index, record.request.name().to_string());
             wait_turn(progress_rx.clone(), record.completed_before).await;
-            progress_tx.send_modify(|p| p.in_flight += 1);
-            let (driver, progress_tx, done) = (driver.clone(), progress_tx.clone(), done.clone());
-            let (outcomes, divergences) = (outcomes.clone(), divergences.clone());
+            shared.progress.send_modify(|p| p.in_flight += 1);
+            let (driver, shared) = (driver.clone(), shared.clone());
             tasks.spawn(async move {
+                // Whatever happens to the op (even a panic), its completion is counted, or the replay would stall.
+                let _done = CompletionGuard { shared: shared.clone(), completion: record.completion };
                 let op = driver.call_as(record.index, &record.phase, record.request.clone()).await;
+                if record.phase == Phase::Setup && op.outcome.status == 0 {
+                    shared.setup_unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 if let Some((field, recorded, replayed)) = compare(&record.outcome, &op.outcome) {
-                    if let Ok(mut d) = divergences.lock() {
-                        d.insert(
-                            record.index,
-                            Divergence {
-                                op: record.index,
-                                request: record.request.name().into(),
-                                subject: record.request.subject(),
-                                field,
-                                recorded,
-                                replayed,
-                            },
-                        );
+                    let divergence = Divergence {
+                        op: record.index,
+                        request: record.request.name().into(),
+                        subject: record.request.subject(),
+                        field,
+                        recorded,
+                        replayed,
+                    };
+                    if let Ok(mut d) = shared.divergences.lock() {
+                        d.insert(record.index, divergence);
                     }
                 }
-                if let Ok(mut o) = outcomes.lock() {
+                if let Ok(mut o) = shared.outcomes.lock() {
                     o.insert(record.index, op.outcome);
                 }
-                let watermark = done.lock().map(|mut d| d.complete(record.completion)).unwrap_or(u64::MAX);
-                progress_tx.send_modify(|p| {
-                    p.watermark = p.watermark.max(watermark);
-                    p.in_flight -= 1;
-                });
             });
         }
     }
     while tasks.join_next().await.is_some() {}
-    let outcomes = outcomes.lock().map(|o| o.clone()).unwrap_or_default();
-    Replayed { ops, outcomes, names, expectations, divergences }
+    let outcomes = shared.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    let unanswered = shared.setup_unanswered.load(std::sync::atomic::Ordering::SeqCst);
+    Replayed {
+        ops,
+        outcomes,
+        names,
+        expectations,
+        divergences: shared.divergences.clone(),
+        setup_unanswered: setup_ops > 0 && unanswered == setup_ops,
+    }
+}
+
+/// State the replay tasks share.
+#[derive(Default)]
+struct Shared {
+    progress: watch::Sender<Progress>,
+    completions: Mutex<Completions>,
+    outcomes: Mutex<BTreeMap<u64, Outcome>>,
+    divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
+    setup_unanswered: std::sync::atomic::AtomicU64,
+}
+
+/// Marks a recorded completion number done when the task holding it ends, however it ends.
+struct CompletionGuard {
+    shared: Arc<Shared>,
+    completion: u64,
+}
+
+impl Drop for CompletionGuard {
+    fn drop(&mut self) {
+        let watermark = self.shared.completions.lock().map(|mut d| d.complete(self.completion)).unwrap_or(u64::MAX);
+        self.shared.progress.send_modify(|p| {
+            p.watermark = p.watermark.max(watermark);
+            p.in_flight = p.in_flight.saturating_sub(1);
+        });
+    }
 }
 
 /// Recorded completion numbers replayed so far: all below `watermark`, plus `ahead` (done out of order).

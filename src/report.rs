@@ -23,7 +23,12 @@ pub fn human_run(report: &RunReport, repro: &str) -> String {
         Verdict::Skipped => "SKIP",
         Verdict::Incomplete => "STOP",
     };
-    let mut out = format!("{tag}  {}  seed {}  plan {}", report.scenario, report.seed, &report.plan_digest[..12.min(report.plan_digest.len())]);
+    let mut out = format!(
+        "{tag}  {}  seed {}  plan {}",
+        report.scenario,
+        report.seed,
+        &report.plan_digest[..12.min(report.plan_digest.len())]
+    );
     if let Some(stats) = &report.stats {
         out.push_str(&format!(
             "  {} ops  {:.0} ops/s  {:.1} MiB/s  p50 {:.1} ms  p99 {:.1} ms",

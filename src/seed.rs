@@ -26,10 +26,7 @@ impl Seed {
         use std::hash::{BuildHasher, Hasher};
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0),
         );
         bytes.copy_from_slice(&hasher.finish().to_le_bytes());
         // Keep seeds short enough to type: 48 bits.
@@ -71,9 +68,7 @@ impl Stream {
     pub fn from_key(key: [u8; 32]) -> Stream {
         let mut seed = [0u8; 16];
         seed.copy_from_slice(&key[..16]);
-        Stream {
-            rng: Pcg64Mcg::from_seed(seed),
-        }
+        Stream { rng: Pcg64Mcg::from_seed(seed) }
     }
 
     /// The next raw 64-bit output.

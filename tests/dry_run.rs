@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "29efb934c4147399f0edfb6a349b04194bcf2becc6eb82e6ceb5a4821bcf64e7";
+const GOLDEN_PLAN_DIGEST: &str = "a4b10a01ebdae5d2bb17492938d3bd5275729b0df337c8f35289ebdef3118bb5";
 
 #[test]
 fn dry_run_touches_nothing() {
@@ -55,4 +55,18 @@ fn dry_run_touches_nothing() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!work.path().join(".sfko").exists());
     assert!(!work.path().join("corpus").exists());
+}
+
+#[test]
+fn plan_digest_ignores_comments_and_other_scenarios() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let before = {
+        let out = work.sfko(&["--seed", "42", "--dry-run", "--format", "json", "--scenario", "mixed"]);
+        json(&out)["plan_digest"].clone()
+    };
+    let edited = format!("# a comment\n{}  - name: another\n    tests: [get]\n", SCENARIOS);
+    work.scenarios(&edited);
+    let out = work.sfko(&["--seed", "42", "--dry-run", "--format", "json", "--scenario", "mixed"]);
+    assert_eq!(json(&out)["plan_digest"], before);
 }

@@ -71,7 +71,11 @@ fn check_etag_catches_a_wrong_multipart_etag() {
     for failure in failures {
         assert_eq!(failure["by"], "check-etag", "{failure}");
         assert_eq!(failure["request"], "CompleteMultipartUpload", "{failure}");
-        assert!(failure["expected"].as_str().unwrap_or("").ends_with(&format!("-{}", 1)) || failure["expected"].as_str().unwrap_or("").contains('-'), "{failure}");
+        assert!(
+            failure["expected"].as_str().unwrap_or("").ends_with(&format!("-{}", 1))
+                || failure["expected"].as_str().unwrap_or("").contains('-'),
+            "{failure}"
+        );
     }
     let corpus = work.corpus_files();
     let corpus = corpus[0].to_string_lossy().to_string();

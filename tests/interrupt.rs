@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use support::{code, sfko_command, stderr, Workdir};
 
-const SCENARIOS: &str = "- name: long\n  objects: {count: 20000, size: 1K}\n  tests: [put, get]\n  checks: [check-backend]\n";
+const SCENARIOS: &str =
+    "- name: long\n  objects: {count: 20000, size: 1K}\n  tests: [put, get]\n  checks: [check-backend]\n";
 
 fn start(work: &Workdir) -> std::process::Child {
     sfko_command(work.path())

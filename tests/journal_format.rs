@@ -14,7 +14,6 @@ fn plan() -> Plan {
         format: 1,
         seed: Seed(7),
         scenario: "golden".into(),
-        scenario_digest: "sd".into(),
         buckets: vec![BucketPlan {
             index: 0,
             name: "sfko-golden-0".into(),
@@ -101,4 +100,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "dce94d6205be7eef7f3cb00cfd3aaa7a8c218b2eb35e3751d3f9903a807f75d2";
+const GOLDEN_JOURNAL_DIGEST: &str = "9b758d8a8f625fbb9057423cc84554aac5adddafd46beae75726526690eac1b0";

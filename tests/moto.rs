@@ -40,7 +40,8 @@ fn moto_multipart_completion_answer_is_reported() {
     let work = Workdir::new();
     work.scenarios(SCENARIOS);
     let moto = Server::moto();
-    let out = work.sfko(&["--seed", "8", "--scenario", "moto multipart", "--endpoint", &moto.endpoint, "--format", "json"]);
+    let out =
+        work.sfko(&["--seed", "8", "--scenario", "moto multipart", "--endpoint", &moto.endpoint, "--format", "json"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let doc = json(&out);
     let first = &doc["failures"][0];

@@ -10,10 +10,7 @@ const CHECKS: &[&str] = &["check-backend", "check-etag", "check-replication-mpu"
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let known = Known {
-        tests: TESTS,
-        checks: CHECKS,
-    };
+    let known = Known { tests: TESTS, checks: CHECKS };
     match parse_str("fuzz.yaml", &text, &known) {
         Ok(scenarios) => {
             // Exercise the rest of the public surface on whatever parsed.

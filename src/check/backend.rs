@@ -16,7 +16,8 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         if matches!(status, ObjectStatus::Unknown) {
             return;
         }
-        let op = ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
+        let op =
+            ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
         let ObjectStatus::Written { mode, .. } = status else {
             ctx.expect(&op, "GetObject", &name, Assertion::Fails { code: "NoSuchKey".into(), status: 404 }).await;
             return;

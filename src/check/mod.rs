@@ -21,7 +21,12 @@ pub const CHECKS: &[Check] = &[
     Check { name: "check-backend", about: backend::ABOUT, needs: Needs::Nothing, run: backend::run },
     Check { name: "check-etag", about: etag::ABOUT, needs: Needs::Nothing, run: etag::run },
     Check { name: "check-replication", about: replication::ABOUT, needs: Needs::Replication, run: replication::run },
-    Check { name: "check-replication-mpu", about: replication::ABOUT_MPU, needs: Needs::Replication, run: replication::run },
+    Check {
+        name: "check-replication-mpu",
+        about: replication::ABOUT_MPU,
+        needs: Needs::Replication,
+        run: replication::run,
+    },
 ];
 
 /// Looks a check up by its scenario name.

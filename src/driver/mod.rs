@@ -46,6 +46,8 @@ pub struct Driver {
     in_flight: Semaphore,
     issued: AtomicU64,
     completed: AtomicU64,
+    /// Bytes sent and received, for the progress line.
+    moved: AtomicU64,
     /// Upload id by the index of the op that created it; part ETag by the index of the op that uploaded it.
     uploads: Mutex<HashMap<u64, OpenUpload>>,
     part_etags: Mutex<HashMap<u64, String>>,
@@ -61,6 +63,7 @@ impl Driver {
             in_flight: Semaphore::new(concurrency.max(1)),
             issued: AtomicU64::new(0),
             completed: AtomicU64::new(0),
+            moved: AtomicU64::new(0),
             uploads: Mutex::new(HashMap::new()),
             part_etags: Mutex::new(HashMap::new()),
             stats: Stats::new(),
@@ -71,8 +74,11 @@ impl Driver {
     /// Issues `request` as the next op, records it, and returns its outcome.
     pub async fn call(&self, phase: &Phase, request: Request) -> Op {
         let permit = self.in_flight.acquire().await;
+        // Read the completion count *before* taking an index: every op counted there then has a smaller index,
+        // which is what lets a replay wait for exactly those.
+        let completed_before = self.completed.load(Ordering::SeqCst);
         let index = self.issued.fetch_add(1, Ordering::SeqCst);
-        let op = self.perform(index, phase, request).await;
+        let op = self.perform(index, completed_before, phase, request).await;
         drop(permit);
         op
     }
@@ -80,12 +86,12 @@ impl Driver {
     /// Issues `request` under a given index (replay keeps the recorded numbering so references stay valid).
     pub async fn call_as(&self, index: u64, phase: &Phase, request: Request) -> Op {
         let _permit = self.in_flight.acquire().await;
-        self.issued.fetch_max(index + 1, Ordering::SeqCst);
-        self.perform(index, phase, request).await
+        let completed_before = self.completed.load(Ordering::SeqCst);
+        self.issued.fetch_max(index.saturating_add(1), Ordering::SeqCst);
+        self.perform(index, completed_before, phase, request).await
     }
 
-    async fn perform(&self, index: u64, phase: &Phase, request: Request) -> Op {
-        let completed_before = self.completed.load(Ordering::SeqCst);
+    async fn perform(&self, index: u64, completed_before: u64, phase: &Phase, request: Request) -> Op {
         let started = Instant::now();
         let mut attempts = Vec::new();
         let mut backoff = FIRST_BACKOFF;
@@ -108,7 +114,7 @@ impl Driver {
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
         self.stats.record(&request, &outcome, latency);
-        self.progress.inc(1);
+        self.show_progress(&request, &outcome, completion);
         let record = OpRecord {
             index,
             completed_before,
@@ -121,6 +127,15 @@ impl Driver {
         };
         self.sink.op(record).await;
         Op { index, outcome }
+    }
+
+    fn show_progress(&self, request: &Request, outcome: &Outcome, completion: u64) {
+        let bytes = request.body_len() + outcome.size.filter(|_| outcome.body_digest.is_some()).unwrap_or(0);
+        let moved = self.moved.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.progress.inc(1);
+        if completion.is_multiple_of(16) {
+            self.progress.set_message(format!("{:.1} MiB", moved as f64 / (1024.0 * 1024.0)));
+        }
     }
 
     /// Keeps what later ops refer to: upload ids and part ETags.
@@ -172,6 +187,11 @@ impl Driver {
         self.stats.snapshot()
     }
 
+    /// The region requests are signed for, as the client was configured.
+    pub fn region(&self) -> Option<&str> {
+        self.client.config().region().map(|r| r.as_ref())
+    }
+
     /// Ops issued so far.
     pub fn ops_issued(&self) -> u64 {
         self.issued.load(Ordering::SeqCst)
@@ -181,7 +201,7 @@ impl Driver {
 /// Worth another try: no response, throttling, or a 5xx.
 fn is_transient(outcome: &Outcome) -> bool {
     let code = outcome.error_code.as_deref();
-    if code == Some("SfkoMissingReference") {
+    if matches!(code, Some("SfkoMissingReference" | "SfkoLocalError")) {
         return false;
     }
     outcome.status == 0

@@ -3,8 +3,8 @@
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
-    VersioningConfiguration,
+    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart,
+    CreateBucketConfiguration, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -13,6 +13,9 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use super::Driver;
 use crate::content;
 use crate::journal::{Body, Listing, Outcome, Request};
+
+/// A GET body that sends nothing for this long is treated as no answer (and retried).
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Sends one attempt of `request`.
 pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) -> Outcome {
@@ -27,7 +30,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             }
             done(call.send().await, |_| Outcome::default())
         }
-        Request::DeleteBucket { bucket } => done(client.delete_bucket().bucket(bucket).send().await, |_| Outcome::default()),
+        Request::DeleteBucket { bucket } => {
+            done(client.delete_bucket().bucket(bucket).send().await, |_| Outcome::default())
+        }
         Request::PutBucketVersioning { bucket, enabled } => {
             let status = if *enabled { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
             let config = VersioningConfiguration::builder().status(status).build();
@@ -35,12 +40,8 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             done(call.send().await, |_| Outcome::default())
         }
         Request::PutObject { bucket, key, body } => {
-            let call = client
-                .put_object()
-                .bucket(bucket)
-                .key(key)
-                .content_length(body.len as i64)
-                .body(stream_of(body));
+            let call =
+                client.put_object().bucket(bucket).key(key).content_length(body.len as i64).body(stream_of(body));
             done(call.send().await, |out| Outcome {
                 etag: out.e_tag().map(str::to_string),
                 version_id: out.version_id().map(str::to_string),
@@ -65,10 +66,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .part_number(*part_number as i32)
                 .content_length(body.len as i64)
                 .body(stream_of(body));
-            done(call.send().await, |out| Outcome {
-                etag: out.e_tag().map(str::to_string),
-                ..Outcome::default()
-            })
+            done(call.send().await, |out| Outcome { etag: out.e_tag().map(str::to_string), ..Outcome::default() })
         }
         Request::CompleteMultipartUpload { bucket, key, create_op, parts } => {
             let Some(upload_id) = driver.upload_id(*create_op) else {
@@ -102,18 +100,20 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             done(call.send().await, |_| Outcome::default())
         }
         Request::GetObject { bucket, key, range } => get_object(client, bucket, key, *range).await,
-        Request::HeadObject { bucket, key } => done(client.head_object().bucket(bucket).key(key).send().await, |out| Outcome {
-            etag: out.e_tag().map(str::to_string),
-            version_id: out.version_id().map(str::to_string),
-            size: out.content_length().and_then(|n| u64::try_from(n).ok()),
-            ..Outcome::default()
-        }),
-        Request::DeleteObject { bucket, key } => done(client.delete_object().bucket(bucket).key(key).send().await, |out| {
-            Outcome {
+        Request::HeadObject { bucket, key } => {
+            done(client.head_object().bucket(bucket).key(key).send().await, |out| Outcome {
+                etag: out.e_tag().map(str::to_string),
+                version_id: out.version_id().map(str::to_string),
+                size: out.content_length().and_then(|n| u64::try_from(n).ok()),
+                ..Outcome::default()
+            })
+        }
+        Request::DeleteObject { bucket, key } => {
+            done(client.delete_object().bucket(bucket).key(key).send().await, |out| Outcome {
                 version_id: out.version_id().map(str::to_string),
                 ..Outcome::default()
-            }
-        }),
+            })
+        }
         Request::ListObjectsV2 { bucket, prefix, max_keys, start_after } => {
             let call = client
                 .list_objects_v2()
@@ -147,19 +147,25 @@ async fn get_object(client: &Client, bucket: &str, key: &str, range: Option<(u64
         Err(err) => return failure(err),
     };
     let mut outcome = Outcome {
-        status: 200,
+        // The SDK hides the status; a Content-Range header is what marks a partial answer.
+        status: if out.content_range().is_some() { 206 } else { 200 },
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
         ..Outcome::default()
     };
-    if range.is_some() {
-        outcome.status = 206;
-    }
     let mut body = out.body;
     let mut hasher = blake3::Hasher::new();
     let mut received = 0u64;
     loop {
-        match body.try_next().await {
+        let next = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.try_next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                outcome.status = 0;
+                outcome.detail = Some(format!("body stalled for {BODY_IDLE_TIMEOUT:?} after {received} bytes"));
+                return outcome;
+            }
+        };
+        match next {
             Ok(Some(chunk)) => {
                 received += chunk.len() as u64;
                 hasher.update(&chunk);
@@ -207,25 +213,19 @@ where
         SdkError::ServiceError(_) => None,
         _ => Some(DisplayErrorContext(&err).to_string()),
     };
+    if matches!(err, SdkError::ConstructionFailure(_)) {
+        // Nothing was sent (e.g. the request could not be built or signed): retrying will not help.
+        code = Some("SfkoLocalError".into());
+    }
     if code.is_none() && (200..300).contains(&status) {
         // A 2xx whose body the SDK could not decode (e.g. the wrong XML root element): not a success.
         code = Some("SfkoUndecodableResponse".into());
         detail = Some(DisplayErrorContext(&err).to_string());
     }
-    Outcome {
-        status,
-        error_code: code,
-        detail,
-        ..Outcome::default()
-    }
+    Outcome { status, error_code: code, detail, ..Outcome::default() }
 }
 
 /// A later op referred to an earlier op that produced nothing usable (its upload or part failed).
 fn missing_reference(why: String) -> Outcome {
-    Outcome {
-        status: 0,
-        error_code: Some("SfkoMissingReference".into()),
-        detail: Some(why),
-        ..Outcome::default()
-    }
+    Outcome { status: 0, error_code: Some("SfkoMissingReference".into()), detail: Some(why), ..Outcome::default() }
 }

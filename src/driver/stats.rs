@@ -113,5 +113,6 @@ impl Default for Stats {
 
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 1 h at 3 significant digits; the bounds are constants, so this cannot fail.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
 }

@@ -6,36 +6,39 @@ use std::time::Duration;
 
 use crate::driver::Driver;
 use crate::journal::{Phase, Request};
-use crate::plan::Plan;
 
 const PAGE: u32 = 1000;
 const DELETE_BUCKET_TRIES: u32 = 8;
 
-/// Deletes every object and bucket of the plan; returns the buckets it could not remove.
-pub async fn remove_everything(driver: &Driver, plan: &Plan, concurrency: usize) -> Vec<String> {
+/// Deletes every object of the named buckets and the buckets; returns the buckets it could not remove.
+pub async fn remove_everything(driver: &Driver, buckets: &[String], concurrency: usize) -> Vec<String> {
     abort_open_uploads(driver).await;
     let mut left = Vec::new();
-    for bucket in &plan.buckets {
-        empty_bucket(driver, &bucket.name, concurrency).await;
-        let mut backoff = Duration::from_millis(100);
-        let mut removed = false;
-        for _ in 0..DELETE_BUCKET_TRIES {
-            let op = driver.call(&Phase::Cleanup, Request::DeleteBucket { bucket: bucket.name.clone() }).await;
-            if op.outcome.succeeded() || op.outcome.error_code.as_deref() == Some("NoSuchBucket") {
-                removed = true;
-                break;
-            }
-            if op.outcome.error_code.as_deref() == Some("BucketNotEmpty") {
-                empty_bucket(driver, &bucket.name, concurrency).await;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
-        }
-        if !removed {
-            left.push(bucket.name.clone());
+    for bucket in buckets {
+        if !remove_bucket(driver, bucket, concurrency).await {
+            left.push(bucket.clone());
         }
     }
     left
+}
+
+async fn remove_bucket(driver: &Driver, bucket: &str, concurrency: usize) -> bool {
+    empty_bucket(driver, bucket, concurrency).await;
+    let mut backoff = Duration::from_millis(100);
+    for _ in 0..DELETE_BUCKET_TRIES {
+        let op = driver.call(&Phase::Cleanup, Request::DeleteBucket { bucket: bucket.to_string() }).await;
+        match op.outcome.error_code.as_deref() {
+            _ if op.outcome.succeeded() => return true,
+            Some("NoSuchBucket") => return true,
+            // The driver already retried a silent target: waiting longer will not bring it back.
+            _ if op.outcome.status == 0 => return false,
+            Some("BucketNotEmpty") => empty_bucket(driver, bucket, concurrency).await,
+            _ => {}
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    false
 }
 
 /// Aborts every upload this run created and never finished, so no parts are left behind.
@@ -66,6 +69,10 @@ async fn empty_bucket(driver: &Driver, bucket: &str, concurrency: usize) {
         let Some(last) = listing.entries.last().map(|(k, _)| k.clone()) else {
             return;
         };
+        if start_after.as_ref() == Some(&last) {
+            // A server that ignores start-after would have us list the same page forever.
+            return;
+        }
         futures::stream::iter(listing.entries)
             .for_each_concurrent(concurrency.max(1), |(key, _)| async move {
                 driver.call(&Phase::Cleanup, Request::DeleteObject { bucket: bucket.to_string(), key }).await;

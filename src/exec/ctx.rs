@@ -93,7 +93,13 @@ impl<'a> Ctx<'a> {
         }
         self.findings.add(failure);
         self.sink
-            .expect(Expectation { by: self.phase.to_string(), subject: subject.to_string(), op: op.index, assertion, violation })
+            .expect(Expectation {
+                by: self.phase.to_string(),
+                subject: subject.to_string(),
+                op: op.index,
+                assertion,
+                violation,
+            })
             .await;
         held
     }

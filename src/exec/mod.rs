@@ -22,6 +22,8 @@ use crate::target::Target;
 /// How to run one plan.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// blake3 of the scenario file's text, for the journal header.
+    pub scenario_digest: String,
     pub concurrency: usize,
     pub journal_path: PathBuf,
     pub corpus_dir: PathBuf,
@@ -87,7 +89,7 @@ pub async fn run_plan(
         sfko_version: env!("CARGO_PKG_VERSION").into(),
         seed: plan.seed,
         scenario: plan.scenario.clone(),
-        scenario_digest: plan.scenario_digest.clone(),
+        scenario_digest: opts.scenario_digest.clone(),
         config_digest: target.config_digest.clone(),
         plan_digest,
         target: target.label.clone(),
@@ -100,22 +102,28 @@ pub async fn run_plan(
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone());
     let state = RunState::new(plan);
     let findings = Findings::default();
+    let created = setup::Created::default();
 
-    let body = execute(&driver, plan, &state, &findings, opts, writer.sink());
+    let body = execute(&driver, plan, &state, &findings, &created, opts, writer.sink());
     let (mut verdict, mut reason) = tokio::select! {
         outcome = body => outcome,
         _ = cancel.wait_for(|stop| *stop) => (Verdict::Incomplete, Some("interrupted".to_string())),
     };
-    let cancelled = *cancel.borrow();
-    if !opts.keep && !cancelled {
-        report.left_behind = remove_everything(&driver, plan, opts.concurrency).await;
+    // Only what this run created is removed: a bucket that already existed belongs to someone else.
+    let created = created.names();
+    if opts.keep {
+        report.left_behind = created;
     } else {
-        report.left_behind = plan.buckets.iter().map(|b| b.name.clone()).collect();
+        if *cancel.borrow() {
+            tracing::warn!("removing what the run created (Ctrl-C again to leave it)");
+        }
+        report.left_behind = remove_everything(&driver, &created, opts.concurrency).await;
     }
     progress.finish_and_clear();
 
     let (failures, failures_total, expectations) = findings.take();
-    if verdict == Verdict::Pass && failures_total > 0 {
+    if failures_total > 0 {
+        // Found bugs outrank an early stop; the reason still says why the run ended.
         verdict = Verdict::Fail;
     }
     if verdict == Verdict::Incomplete && reason.is_none() {
@@ -126,7 +134,10 @@ pub async fn run_plan(
         .await
         .map_err(|e| HarnessError(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
     if failures_total > 0 {
-        report.corpus = Some(copy_to_corpus(&finished.path, &finished.file_digest, &opts.corpus_dir)?);
+        match copy_to_corpus(&finished.path, &finished.file_digest, &opts.corpus_dir) {
+            Ok(path) => report.corpus = Some(path),
+            Err(e) => tracing::error!("{e}; the journal stays at {}", finished.path.display()),
+        }
     }
     report.verdict = verdict;
     report.reason = reason;
@@ -144,10 +155,11 @@ async fn execute(
     plan: &Plan,
     state: &RunState,
     findings: &Findings,
+    created: &setup::Created,
     opts: &RunOptions,
     sink: crate::journal::JournalSink,
 ) -> (Verdict, Option<String>) {
-    match setup::create_buckets(driver, plan).await {
+    match setup::create_buckets(driver, plan, created).await {
         setup::Setup::Ready => {}
         setup::Setup::Unsupported(why) => return (Verdict::Skipped, Some(why)),
         setup::Setup::Failed(why) => return (Verdict::Incomplete, Some(why)),
@@ -168,26 +180,21 @@ async fn execute(
             return (Verdict::Incomplete, Some(format!("{phase} is not known to this sfko")));
         };
         tracing::info!(scenario = %plan.scenario, step = %phase, "running");
-        let ctx = Ctx {
-            driver,
-            plan,
-            state,
-            phase,
-            concurrency: opts.concurrency,
-            position,
-            sink: sink.clone(),
-            findings,
-        };
+        let ctx =
+            Ctx { driver, plan, state, phase, concurrency: opts.concurrency, position, sink: sink.clone(), findings };
         run(&ctx).await;
     }
     (Verdict::Pass, None)
 }
 
-/// Copies a failing journal to `corpus/<digest>.bin` (first 16 hex digits of its blake3).
+/// Copies a failing journal to `corpus/<digest>.bin` (first 16 hex digits of its blake3), atomically.
 fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<PathBuf, HarnessError> {
-    let target = corpus.join(format!("{}.bin", &digest[..16.min(digest.len())]));
+    let name = format!("{}.bin", &digest[..16.min(digest.len())]);
+    let target = corpus.join(&name);
+    let temp = corpus.join(format!(".{name}.partial"));
     std::fs::create_dir_all(corpus)
-        .and_then(|_| std::fs::copy(journal, &target))
+        .and_then(|_| std::fs::copy(journal, &temp))
+        .and_then(|_| std::fs::rename(&temp, &target))
         .map_err(|e| HarnessError(format!("cannot copy the failing journal into {}: {e}", corpus.display())))?;
     Ok(target)
 }
@@ -197,17 +204,16 @@ fn progress_bar(visible: bool, scenario: &str) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}: {pos} ops ({per_sec})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix}: {pos} ops ({per_sec}), {msg}")
+    {
         bar.set_style(style);
     }
-    bar.set_message(scenario.to_string());
+    bar.set_prefix(scenario.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }
 
 fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

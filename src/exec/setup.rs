@@ -22,10 +22,16 @@ pub fn unsupported(plan: &Plan, capabilities: &Capabilities) -> Option<String> {
             ));
         }
         if bucket.transient && !capabilities.transient {
-            return Some(format!("bucket {} needs a transient source location, which this target does not offer", bucket.index));
+            return Some(format!(
+                "bucket {} needs a transient source location, which this target does not offer",
+                bucket.index
+            ));
         }
         if bucket.replication.is_some() && !capabilities.replication {
-            return Some(format!("bucket {} needs replication, which this sfko cannot switch on or verify on this target", bucket.index));
+            return Some(format!(
+                "bucket {} needs replication, which this sfko cannot switch on or verify on this target",
+                bucket.index
+            ));
         }
     }
     let needs = plan
@@ -50,14 +56,43 @@ pub enum Setup {
     Failed(String),
 }
 
+/// Buckets this run created (and so may remove).
+#[derive(Default)]
+pub struct Created(std::sync::Mutex<Vec<String>>);
+
+impl Created {
+    fn add(&self, name: &str) {
+        if let Ok(mut names) = self.0.lock() {
+            names.push(name.to_string());
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+}
+
 /// Creates every bucket and switches on what its spec asks for.
-pub async fn create_buckets(driver: &Driver, plan: &Plan) -> Setup {
+pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> Setup {
     for bucket in &plan.buckets {
-        let location = (bucket.backend.name != "target").then(|| bucket.backend.name.clone());
+        // The target's own region is its location, except us-east-1, which S3 wants left out.
+        let location = if bucket.backend.name != "target" {
+            Some(bucket.backend.name.clone())
+        } else {
+            driver.region().filter(|r| *r != "us-east-1").map(str::to_string)
+        };
         let op = driver.call(&Phase::Setup, Request::CreateBucket { bucket: bucket.name.clone(), location }).await;
+        if let Some(code @ ("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) = op.outcome.error_code.as_deref() {
+            return Setup::Failed(format!(
+                "bucket {} already exists ({code}): another run of the same seed and scenario is using it, or an \
+                 earlier run was kept; remove it (or wait for the other run) and try again",
+                bucket.name
+            ));
+        }
         if !op.outcome.succeeded() {
             return Setup::Failed(format!("CreateBucket {} failed: {}", bucket.name, op.outcome.brief()));
         }
+        created.add(&bucket.name);
         if bucket.versioning {
             let op = driver
                 .call(&Phase::Setup, Request::PutBucketVersioning { bucket: bucket.name.clone(), enabled: true })

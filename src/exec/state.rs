@@ -56,9 +56,7 @@ impl RunState {
     }
 
     pub fn status(&self, bucket: u32, object: u32) -> ObjectStatus {
-        self.slot(bucket, object)
-            .and_then(|s| s.status.lock().ok().map(|g| g.clone()))
-            .unwrap_or(ObjectStatus::Unknown)
+        self.slot(bucket, object).and_then(|s| s.status.lock().ok().map(|g| g.clone())).unwrap_or(ObjectStatus::Unknown)
     }
 
     pub fn set(&self, bucket: u32, object: u32, status: ObjectStatus) {

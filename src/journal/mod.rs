@@ -20,9 +20,31 @@ pub const MAGIC: [u8; 8] = *b"SFKOJNL\x01";
 /// Bump on any change to the frame types or their encoding; readers refuse other versions with a clear message.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Upper bound for one frame, so a corrupt length cannot make the reader allocate gigabytes.
-pub const MAX_FRAME_BYTES: u32 = 64 * 1024 * 1024;
+/// Upper bound for one frame (the plan of a ten-million-object scenario fits), so a corrupt length cannot make the
+/// reader allocate without bound. The writer refuses to write a bigger frame.
+pub const MAX_FRAME_BYTES: u32 = 1024 * 1024 * 1024;
 
 pub(crate) fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
+}
+
+/// The same encoding with a decode limit: bincode only checks the lengths claimed *inside* a frame (strings,
+/// vectors) against a limit, and without one a flipped byte can claim 2^64 bytes and abort the process.
+pub(crate) fn bincode_decode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<{ MAX_FRAME_BYTES as usize }>,
+> {
+    bincode::config::standard().with_limit::<{ MAX_FRAME_BYTES as usize }>()
+}
+
+/// What the trailer's digest covers besides every byte before it: the trailer's own fields, so an edited verdict or
+/// count is detected too.
+pub(crate) fn trailer_digest(before: &blake3::Hasher, trailer: &Trailer) -> crate::content::Digest {
+    let mut hasher = before.clone();
+    let fields = (trailer.ops, trailer.expectations, trailer.failed, trailer.verdict, &trailer.reason);
+    if let Ok(bytes) = bincode::serde::encode_to_vec(fields, bincode_config()) {
+        hasher.update(&bytes);
+    }
+    hasher.finalize().into()
 }

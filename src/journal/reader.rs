@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-use super::{bincode_config, Frame, Header, Trailer, FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES};
+use super::{bincode_decode_config, Frame, Header, Trailer, FORMAT_VERSION, MAGIC, MAX_FRAME_BYTES};
 use crate::plan::Plan;
 
 /// Why a journal could not be read. Every variant names the file.
@@ -40,6 +40,8 @@ struct FrameSource {
     offset: u64,
     frames: u64,
     ops: u64,
+    expectations: u64,
+    failed: u64,
 }
 
 /// What a whole-file read found.
@@ -66,7 +68,16 @@ impl JournalReader {
         }
         let mut hasher = blake3::Hasher::new();
         hasher.update(&magic);
-        let mut source = FrameSource { path: path.to_path_buf(), input, hasher, offset: 8, frames: 0, ops: 0 };
+        let mut source = FrameSource {
+            path: path.to_path_buf(),
+            input,
+            hasher,
+            offset: 8,
+            frames: 0,
+            ops: 0,
+            expectations: 0,
+            failed: 0,
+        };
         let header = match source.raw_frame()? {
             Some(Frame::Header(header)) => header,
             _ => return Err(source.corrupt("expected the header frame first")),
@@ -97,7 +108,10 @@ impl JournalReader {
         match source.raw_frame()? {
             None => Err(source.truncated()),
             Some(Frame::Trailer(trailer)) => {
-                if blake3::Hash::from(trailer.digest.0) != before_trailer.finalize() {
+                let counted = (source.ops, source.expectations, source.failed);
+                if super::trailer_digest(&before_trailer, &trailer) != trailer.digest
+                    || (trailer.ops, trailer.expectations, trailer.failed) != counted
+                {
                     return Err(JournalError::DigestMismatch { path: source.path.clone() });
                 }
                 let mut rest = [0u8; 1];
@@ -109,7 +123,14 @@ impl JournalReader {
             }
             Some(Frame::Header(_) | Frame::Plan(_)) => Err(source.corrupt("a second header or plan frame")),
             Some(frame) => {
-                source.ops += u64::from(matches!(frame, Frame::Op(_)));
+                match &frame {
+                    Frame::Op(_) => source.ops += 1,
+                    Frame::Expect(e) => {
+                        source.expectations += 1;
+                        source.failed += u64::from(e.violation.is_some());
+                    }
+                    _ => {}
+                }
                 Ok(Some(frame))
             }
         }
@@ -141,21 +162,18 @@ impl JournalReader {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ReadSummary {
-            trailer: reader.trailer,
-            header: reader.header,
-            plan: reader.plan,
-            ops,
-            expectations,
-            failed,
-        })
+        Ok(ReadSummary { trailer: reader.trailer, header: reader.header, plan: reader.plan, ops, expectations, failed })
     }
-
 }
 
 impl FrameSource {
     fn corrupt(&self, detail: &str) -> JournalError {
-        JournalError::Corrupt { path: self.path.clone(), frame: self.frames, offset: self.offset, detail: detail.into() }
+        JournalError::Corrupt {
+            path: self.path.clone(),
+            frame: self.frames,
+            offset: self.offset,
+            detail: detail.into(),
+        }
     }
 
     /// Reads one frame; `Ok(None)` at a clean end of file, `Truncated` inside a frame.
@@ -177,7 +195,7 @@ impl FrameSource {
             Ok(_) => return Err(self.truncated()),
             Err(source) => return Err(JournalError::Io { path: self.path.clone(), source }),
         }
-        let decoded = bincode::serde::decode_from_slice::<Frame, _>(&payload, bincode_config());
+        let decoded = bincode::serde::decode_from_slice::<Frame, _>(&payload, bincode_decode_config());
         let frame = match decoded {
             Ok((frame, used)) if used == payload.len() => frame,
             Ok(_) => return Err(self.corrupt("frame has trailing bytes")),

@@ -211,7 +211,10 @@ pub enum Assertion {
     /// 2xx.
     Succeeded,
     /// An error with this S3 code (e.g. `NoSuchKey`) or, when the server sent none, this HTTP status.
-    Fails { code: String, status: u16 },
+    Fails {
+        code: String,
+        status: u16,
+    },
     Etag(String),
     Size(u64),
     BodyDigest(Digest),
@@ -238,10 +241,12 @@ impl Assertion {
                 Some(size) => format!("{size} bytes"),
                 None => format!("no size ({})", outcome.brief()),
             }),
-            Assertion::BodyDigest(expected) => (outcome.body_digest != Some(*expected)).then(|| match outcome.body_digest {
-                Some(digest) => format!("blake3 {digest}"),
-                None => format!("no body ({})", outcome.brief()),
-            }),
+            Assertion::BodyDigest(expected) => {
+                (outcome.body_digest != Some(*expected)).then(|| match outcome.body_digest {
+                    Some(digest) => format!("blake3 {digest}"),
+                    None => format!("no body ({})", outcome.brief()),
+                })
+            }
         }
     }
 

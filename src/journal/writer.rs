@@ -16,11 +16,7 @@ use crate::plan::Plan;
 #[allow(clippy::large_enum_variant)]
 enum Message {
     Frame(Frame),
-    Finish {
-        verdict: Verdict,
-        reason: Option<String>,
-        done: oneshot::Sender<std::io::Result<Finished>>,
-    },
+    Finish { verdict: Verdict, reason: Option<String>, done: oneshot::Sender<std::io::Result<Finished>> },
 }
 
 /// The finished journal.
@@ -80,10 +76,7 @@ impl JournalWriter {
         let thread = std::thread::Builder::new()
             .name("sfko-journal".into())
             .spawn(move || state.run(rx, partial, final_path))?;
-        Ok(JournalWriter {
-            sink: JournalSink { tx },
-            thread: Some(thread),
-        })
+        Ok(JournalWriter { sink: JournalSink { tx }, thread: Some(thread) })
     }
 
     pub fn sink(&self) -> JournalSink {
@@ -97,9 +90,7 @@ impl JournalWriter {
         if sent.is_err() {
             return Err(std::io::Error::other("journal writer stopped early"));
         }
-        let result = wait
-            .await
-            .unwrap_or_else(|_| Err(std::io::Error::other("journal writer stopped early")));
+        let result = wait.await.unwrap_or_else(|_| Err(std::io::Error::other("journal writer stopped early")));
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
@@ -171,15 +162,22 @@ impl WriterState {
         }
     }
 
-    fn finish(mut self, verdict: Verdict, reason: Option<String>, partial: &Path, final_path: &Path) -> std::io::Result<Finished> {
-        let trailer = Trailer {
+    fn finish(
+        mut self,
+        verdict: Verdict,
+        reason: Option<String>,
+        partial: &Path,
+        final_path: &Path,
+    ) -> std::io::Result<Finished> {
+        let mut trailer = Trailer {
             ops: self.ops,
             expectations: self.expectations,
             failed: self.failed,
             verdict,
             reason,
-            digest: self.hasher.finalize().into(),
+            digest: crate::content::Digest([0; 32]),
         };
+        trailer.digest = super::trailer_digest(&self.hasher, &trailer);
         self.write_frame(&Frame::Trailer(trailer))?;
         self.out.flush()?;
         let file = self.out.into_inner().map_err(|e| e.into_error())?;
@@ -207,7 +205,13 @@ impl WriterState {
 
     fn write_frame(&mut self, frame: &Frame) -> std::io::Result<()> {
         let payload = bincode::serde::encode_to_vec(frame, bincode_config()).map_err(std::io::Error::other)?;
-        let len = u32::try_from(payload.len()).map_err(std::io::Error::other)?;
+        let len = u32::try_from(payload.len()).ok().filter(|len| *len <= super::MAX_FRAME_BYTES).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "a journal frame of {} bytes exceeds the {}-byte limit (is the scenario's object count too large for one plan?)",
+                payload.len(),
+                super::MAX_FRAME_BYTES
+            ))
+        })?;
         self.write_raw(&len.to_le_bytes())?;
         self.write_raw(&payload)
     }

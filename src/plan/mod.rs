@@ -30,20 +30,17 @@ pub struct Backend {
 impl Backend {
     /// The only backend when nothing is configured: the target stores the data itself.
     pub fn target_itself() -> Backend {
-        Backend {
-            name: "target".into(),
-            cloud: "S3".into(),
-        }
+        Backend { name: "target".into(), cloud: "S3".into() }
     }
 }
 
-/// Everything a run will do, resolved from (scenario, seed, backends).
+/// Everything a run will do, resolved from (scenario, seed, backends). It holds what the scenario *means*, not its
+/// text: editing a comment or another scenario in the same file leaves the plan (and its digest) unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub format: u32,
     pub seed: Seed,
     pub scenario: String,
-    pub scenario_digest: String,
     pub buckets: Vec<BucketPlan>,
     /// Workload names in scenario order (the scenario's `tests:`).
     pub workloads: Vec<String>,
@@ -90,10 +87,7 @@ impl Plan {
 
     /// Total objects and bytes the plan writes once.
     pub fn totals(&self) -> (u64, u64) {
-        self.buckets
-            .iter()
-            .flat_map(|b| &b.objects)
-            .fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.size))
+        self.buckets.iter().flat_map(|b| &b.objects).fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.size))
     }
 
     /// Stream key for a workload or check's own randomness, by position in the scenario.
@@ -111,7 +105,7 @@ pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend]) -> Plan {
         .iter()
         .enumerate()
         .map(|(index, spec)| {
-            let name = format!("sfko-{:012x}-{scenario_tag}-{index}", seed.0 & 0xFFFF_FFFF_FFFF);
+            let name = format!("sfko-{:016x}-{scenario_tag}-{index}", seed.0);
             let (backend, replication, why) = place(seed, index, spec, backends);
             if unsatisfiable.is_none() {
                 unsatisfiable = why;
@@ -133,7 +127,6 @@ pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend]) -> Plan {
         format: PLAN_FORMAT,
         seed,
         scenario: scenario.name.clone(),
-        scenario_digest: scenario.origin.source_digest.clone(),
         buckets,
         workloads: scenario.tests.clone(),
         checks: scenario.checks.clone(),
@@ -142,7 +135,12 @@ pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend]) -> Plan {
 }
 
 /// Chooses the bucket's backend among those its `clouds` allow, and a replication target of an allowed cloud.
-fn place(seed: Seed, index: usize, spec: &BucketSpec, backends: &[Backend]) -> (Backend, Option<Backend>, Option<String>) {
+fn place(
+    seed: Seed,
+    index: usize,
+    spec: &BucketSpec,
+    backends: &[Backend],
+) -> (Backend, Option<Backend>, Option<String>) {
     let mut stream = seed.stream("bucket-placement", &[index as u64]);
     let allowed = |b: &&Backend, clouds: &[String]| clouds.is_empty() || clouds.iter().any(|c| c == &b.cloud);
     let homes: Vec<&Backend> = backends.iter().filter(|b| allowed(b, &spec.clouds)).collect();
@@ -159,10 +157,7 @@ fn place(seed: Seed, index: usize, spec: &BucketSpec, backends: &[Backend]) -> (
         Replication::AnyOtherCloud => &[],
         Replication::Clouds(clouds) => clouds,
     };
-    let targets: Vec<&Backend> = backends
-        .iter()
-        .filter(|b| b.name != home.name && allowed(b, wanted))
-        .collect();
+    let targets: Vec<&Backend> = backends.iter().filter(|b| b.name != home.name && allowed(b, wanted)).collect();
     match stream.index(targets.len()) {
         Some(i) => (home, Some(targets[i].clone()), None),
         None => {
@@ -177,11 +172,7 @@ fn place(seed: Seed, index: usize, spec: &BucketSpec, backends: &[Backend]) -> (
 }
 
 fn describe(backends: &[Backend]) -> String {
-    backends
-        .iter()
-        .map(|b| format!("{} ({})", b.name, b.cloud))
-        .collect::<Vec<_>>()
-        .join(", ")
+    backends.iter().map(|b| format!("{} ({})", b.name, b.cloud)).collect::<Vec<_>>().join(", ")
 }
 
 fn objects(seed: Seed, bucket: usize, scenario: &Scenario) -> Vec<ObjectPlan> {
@@ -195,13 +186,7 @@ fn objects(seed: Seed, bucket: usize, scenario: &Scenario) -> Vec<ObjectPlan> {
             let key = format!("{:04x}/obj-{index:06}", stream.below(0x1_0000));
             let content = ContentKey(stream.key());
             let part_size = (MIN_PART_SIZE + stream.below(PART_SIZE_SPREAD + 1)).max(size.div_ceil(MAX_PARTS));
-            ObjectPlan {
-                index: index as u32,
-                key,
-                size,
-                content,
-                parts: PartLayout { size, part_size },
-            }
+            ObjectPlan { index: index as u32, key, size, content, parts: PartLayout { size, part_size } }
         })
         .collect()
 }

@@ -16,36 +16,16 @@ pub enum ScenarioError {
     },
     /// The text is not well-formed YAML (or not UTF-8, or several documents).
     #[error("{}: {message}", at(.path, *.line, *.col))]
-    Syntax {
-        path: String,
-        line: usize,
-        col: usize,
-        message: String,
-    },
+    Syntax { path: String, line: usize, col: usize, message: String },
     /// The YAML is well-formed but does not describe valid scenarios.
     #[error("{}: {message}", at(.path, *.line, *.col))]
-    Invalid {
-        path: String,
-        line: usize,
-        col: usize,
-        message: String,
-    },
+    Invalid { path: String, line: usize, col: usize, message: String },
     /// Two scenarios share a name, so selecting by name would be ambiguous.
     #[error("{}: duplicate scenario name '{name}'; first defined at {}", at(.path, *.line, 0), at(.first_path, *.first_line, 0))]
-    Duplicate {
-        name: String,
-        path: String,
-        line: usize,
-        first_path: String,
-        first_line: usize,
-    },
+    Duplicate { name: String, path: String, line: usize, first_path: String, first_line: usize },
     /// A scenario asked for by name does not exist.
     #[error("no scenario named '{name}'{}; available: {}", did_you_mean(.suggestion), .available.join(", "))]
-    NotFound {
-        name: String,
-        suggestion: Option<String>,
-        available: Vec<String>,
-    },
+    NotFound { name: String, suggestion: Option<String>, available: Vec<String> },
     /// A file or directory held no scenarios at all, which is always a mistake.
     #[error("{path}: no scenarios found; {reason}")]
     NoScenarios { path: String, reason: String },

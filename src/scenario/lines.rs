@@ -8,17 +8,13 @@
 
 /// Returns, for each name in order, the 1-based line of its `name:` key, or 0.
 pub(crate) fn name_lines(text: &str, names: &[&str]) -> Vec<usize> {
-    let candidates: Vec<(usize, Option<String>)> = yaml_lines(text)
-        .enumerate()
-        .filter_map(|(i, line)| name_value(line).map(|v| (i + 1, v)))
-        .collect();
+    let candidates: Vec<(usize, Option<String>)> =
+        yaml_lines(text).enumerate().filter_map(|(i, line)| name_value(line).map(|v| (i + 1, v))).collect();
     let mut next = 0;
     names
         .iter()
         .map(|name| {
-            let hit = candidates[next..]
-                .iter()
-                .position(|(_, v)| v.as_deref() == Some(*name));
+            let hit = candidates[next..].iter().position(|(_, v)| v.as_deref() == Some(*name));
             match hit {
                 Some(offset) => {
                     let (line, _) = candidates[next + offset];
@@ -39,11 +35,7 @@ pub(crate) fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
         let t = rest?;
         match t.find(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}']) {
             Some(i) => {
-                let brk = if t[i..].starts_with("\r\n") {
-                    2
-                } else {
-                    t[i..].chars().next().map_or(1, char::len_utf8)
-                };
+                let brk = if t[i..].starts_with("\r\n") { 2 } else { t[i..].chars().next().map_or(1, char::len_utf8) };
                 rest = Some(&t[i + brk..]);
                 Some(&t[..i])
             }
@@ -70,10 +62,7 @@ fn name_value(line: &str) -> Option<Option<String>> {
             break;
         }
     }
-    let rest = ["name", "\"name\"", "'name'"]
-        .iter()
-        .find_map(|key| t.strip_prefix(key))?
-        .trim_start();
+    let rest = ["name", "\"name\"", "'name'"].iter().find_map(|key| t.strip_prefix(key))?.trim_start();
     let value = rest.strip_prefix(':')?;
     if !(value.is_empty() || value.starts_with([' ', '\t'])) {
         return None;

@@ -14,19 +14,13 @@ use super::{Known, ObjectSpec, Origin, Scenario, ScenarioError};
 ///
 /// Syntax is checked first on its own so that YAML mistakes are reported as
 /// [`ScenarioError::Syntax`] and schema mistakes as [`ScenarioError::Invalid`].
-pub fn parse_str(
-    file_label: &str,
-    text: &str,
-    known: &Known,
-) -> Result<Vec<Scenario>, ScenarioError> {
+pub fn parse_str(file_label: &str, text: &str, known: &Known) -> Result<Vec<Scenario>, ScenarioError> {
     serde_norway::from_str::<IgnoredAny>(text).map_err(|e| syntax_error(file_label, text, e))?;
-    let raw: RawFile = with_known(known, || serde_norway::from_str(text))
-        .map_err(|e| invalid_error(file_label, e))?;
+    let raw: RawFile = with_known(known, || serde_norway::from_str(text)).map_err(|e| invalid_error(file_label, e))?;
     if raw.scenarios.is_empty() {
         return Err(ScenarioError::NoScenarios {
             path: file_label.to_string(),
-            reason: "expected a list of scenarios, or a mapping with a non-empty 'scenarios' list"
-                .to_string(),
+            reason: "expected a list of scenarios, or a mapping with a non-empty 'scenarios' list".to_string(),
         });
     }
     let names: Vec<&str> = raw.scenarios.iter().map(|s| s.name.0.as_str()).collect();
@@ -37,11 +31,7 @@ pub fn parse_str(
         .into_iter()
         .zip(lines)
         .map(|(raw, line)| {
-            let origin = Origin {
-                file: file_label.to_string(),
-                line,
-                source_digest: digest.clone(),
-            };
+            let origin = Origin { file: file_label.to_string(), line, source_digest: digest.clone() };
             build(raw, origin)
         })
         .collect();
@@ -51,17 +41,12 @@ pub fn parse_str(
 
 /// Converts an already-validated raw scenario into the public form.
 fn build(raw: RawScenario, origin: Origin) -> Scenario {
-    let buckets = raw
-        .required
-        .and_then(|r| r.buckets)
-        .map(|b| b.0)
-        .unwrap_or_else(|| vec![Default::default()]);
+    let buckets = raw.required.and_then(|r| r.buckets).map(|b| b.0).unwrap_or_else(|| vec![Default::default()]);
     let defaults = ObjectSpec::default();
     let objects = match raw.objects {
-        Some(o) => ObjectSpec {
-            count: o.count.map_or(defaults.count, |c| c.0),
-            size: o.size.map_or(defaults.size, |s| s.0),
-        },
+        Some(o) => {
+            ObjectSpec { count: o.count.map_or(defaults.count, |c| c.0), size: o.size.map_or(defaults.size, |s| s.0) }
+        }
         None => defaults,
     };
     Scenario {
@@ -81,11 +66,7 @@ fn build(raw: RawScenario, origin: Origin) -> Scenario {
 /// Names must be unique across all files loaded together.
 pub fn load_path(path: &Path, known: &Known) -> Result<Vec<Scenario>, ScenarioError> {
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
-    let files = if meta.is_dir() {
-        yaml_files(path)?
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = if meta.is_dir() { yaml_files(path)? } else { vec![path.to_path_buf()] };
     if files.is_empty() {
         return Err(ScenarioError::NoScenarios {
             path: path.display().to_string(),
@@ -126,10 +107,7 @@ fn read_text(path: &Path) -> Result<String, ScenarioError> {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
         let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let col = String::from_utf8_lossy(&valid[line_start..])
-            .chars()
-            .count()
-            + 1;
+        let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
         ScenarioError::Syntax {
             path: path.display().to_string(),
             line,
@@ -161,19 +139,13 @@ fn check_unique(scenarios: &[Scenario]) -> Result<(), ScenarioError> {
 /// An empty `names` selects everything, in load order. Repeated names are
 /// selected once. A miss lists what exists, and suggests a case-insensitive
 /// match, because "write 0b" vs "Write 0B" is the usual mistake.
-pub fn select<'a>(
-    all: &'a [Scenario],
-    names: &[String],
-) -> Result<Vec<&'a Scenario>, ScenarioError> {
+pub fn select<'a>(all: &'a [Scenario], names: &[String]) -> Result<Vec<&'a Scenario>, ScenarioError> {
     if names.is_empty() {
         return Ok(all.iter().collect());
     }
     let mut picked: Vec<&Scenario> = Vec::new();
     for name in names {
-        let found = all
-            .iter()
-            .find(|s| &s.name == name)
-            .ok_or_else(|| not_found(all, name))?;
+        let found = all.iter().find(|s| &s.name == name).ok_or_else(|| not_found(all, name))?;
         if !picked.iter().any(|p| std::ptr::eq(*p, found)) {
             picked.push(found);
         }
@@ -184,19 +156,13 @@ pub fn select<'a>(
 fn not_found(all: &[Scenario], name: &str) -> ScenarioError {
     ScenarioError::NotFound {
         name: name.to_string(),
-        suggestion: all
-            .iter()
-            .find(|s| s.name.to_lowercase() == name.to_lowercase())
-            .map(|s| s.name.clone()),
+        suggestion: all.iter().find(|s| s.name.to_lowercase() == name.to_lowercase()).map(|s| s.name.clone()),
         available: all.iter().map(|s| s.name.clone()).collect(),
     }
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> ScenarioError {
-    ScenarioError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    ScenarioError::Io { path: path.display().to_string(), source }
 }
 
 /// Splits a serde_norway error into line, column and a message without the
@@ -210,10 +176,8 @@ fn locate(err: &serde_norway::Error) -> (usize, usize, String) {
     let Some(loc) = err.location() else {
         return (0, 0, text);
     };
-    let suffixes = [
-        format!(" at line {} column {}", loc.line(), loc.column()),
-        format!(" at position {}", loc.index()),
-    ];
+    let suffixes =
+        [format!(" at line {} column {}", loc.line(), loc.column()), format!(" at position {}", loc.index())];
     for suffix in &suffixes {
         if let Some(stripped) = text.strip_suffix(suffix.as_str()) {
             return (loc.line(), loc.column(), stripped.to_string());
@@ -228,12 +192,7 @@ fn syntax_error(path: &str, text: &str, err: serde_norway::Error) -> ScenarioErr
     if line == 0 && message.contains("more than one document") {
         (line, col, message) = second_document(text);
     }
-    ScenarioError::Syntax {
-        path: path.to_string(),
-        line,
-        col,
-        message,
-    }
+    ScenarioError::Syntax { path: path.to_string(), line, col, message }
 }
 
 /// Explains serde_norway's location-less "more than one document" error:
@@ -241,17 +200,11 @@ fn syntax_error(path: &str, text: &str, err: serde_norway::Error) -> ScenarioErr
 /// error, located), or it is a real second document (point at its `---`).
 fn second_document(text: &str) -> (usize, usize, String) {
     let mut docs = serde_norway::Deserializer::from_str(text);
-    let second = docs
-        .nth(1)
-        .and_then(|doc| IgnoredAny::deserialize(doc).err());
+    let second = docs.nth(1).and_then(|doc| IgnoredAny::deserialize(doc).err());
     if let Some(err) = second {
         let (line, col, message) = locate(&err);
         if line > 0 {
-            return (
-                line,
-                col,
-                format!("unexpected text after the end of the YAML document: {message}"),
-            );
+            return (line, col, format!("unexpected text after the end of the YAML document: {message}"));
         }
     }
     let line = second_document_line(text);
@@ -265,12 +218,7 @@ fn second_document(text: &str) -> (usize, usize, String) {
 
 fn invalid_error(path: &str, err: serde_norway::Error) -> ScenarioError {
     let (line, col, message) = locate(&err);
-    ScenarioError::Invalid {
-        path: path.to_string(),
-        line,
-        col,
-        message,
-    }
+    ScenarioError::Invalid { path: path.to_string(), line, col, message }
 }
 
 /// The line of the `---` that starts a second document, or 0 if not found.

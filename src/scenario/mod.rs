@@ -109,10 +109,7 @@ pub struct ObjectSpec {
 
 impl Default for ObjectSpec {
     fn default() -> Self {
-        ObjectSpec {
-            count: 1,
-            size: SizeSpec::Fixed(0),
-        }
+        ObjectSpec { count: 1, size: SizeSpec::Fixed(0) }
     }
 }
 

@@ -63,11 +63,7 @@ fn check_known(kind: &str, name: &str) -> Result<(), String> {
         if list.iter().any(|known| known == name) {
             return Ok(());
         }
-        let shown = if list.is_empty() {
-            "(none)".to_string()
-        } else {
-            list.join(", ")
-        };
+        let shown = if list.is_empty() { "(none)".to_string() } else { list.join(", ") };
         let mut msg = format!("unknown {kind} '{name}'; known {kind}s: {shown}");
         if let Some(s) = list.iter().find(|known| known.eq_ignore_ascii_case(name)) {
             msg.push_str(&format!("; did you mean '{s}'?"));
@@ -97,15 +93,11 @@ impl<'de> Visitor<'de> for RawFileVisitor {
     }
 
     fn visit_none<E: de::Error>(self) -> Result<RawFile, E> {
-        Ok(RawFile {
-            scenarios: Vec::new(),
-        })
+        Ok(RawFile { scenarios: Vec::new() })
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<RawFile, E> {
-        Ok(RawFile {
-            scenarios: Vec::new(),
-        })
+        Ok(RawFile { scenarios: Vec::new() })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawFile, A::Error> {
@@ -121,9 +113,7 @@ impl<'de> Visitor<'de> for RawFileVisitor {
         let mut clouds_seen = false;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "scenarios" if scenarios.is_some() => {
-                    return Err(de::Error::duplicate_field("scenarios"))
-                }
+                "scenarios" if scenarios.is_some() => return Err(de::Error::duplicate_field("scenarios")),
                 "scenarios" => scenarios = Some(map.next_value()?),
                 "clouds" if clouds_seen => return Err(de::Error::duplicate_field("clouds")),
                 "clouds" => {
@@ -140,10 +130,7 @@ impl<'de> Visitor<'de> for RawFileVisitor {
 
 /// One scenario as written; converted to [`super::Scenario`] by the loader.
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a scenario mapping (keys: name, required, objects, tests, checks)"
-)]
+#[serde(deny_unknown_fields, expecting = "a scenario mapping (keys: name, required, objects, tests, checks)")]
 pub(crate) struct RawScenario {
     pub name: ScenarioName,
     #[serde(default)]
@@ -165,10 +152,7 @@ pub(crate) struct RawRequired {
 
 /// The `objects:` section.
 #[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a mapping with 'count' and/or 'size'"
-)]
+#[serde(deny_unknown_fields, expecting = "a mapping with 'count' and/or 'size'")]
 pub(crate) struct RawObjects {
     #[serde(default)]
     pub count: Option<Count>,
@@ -241,14 +225,10 @@ fn check_name(s: &str) -> Result<String, String> {
         return Err("scenario name must not be empty".to_string());
     }
     if s.chars().any(char::is_control) {
-        return Err(
-            "scenario name must not contain control characters (tabs, newlines)".to_string(),
-        );
+        return Err("scenario name must not contain control characters (tabs, newlines)".to_string());
     }
     if s.chars().count() > MAX_NAME_LEN {
-        return Err(format!(
-            "scenario name is longer than {MAX_NAME_LEN} characters"
-        ));
+        return Err(format!("scenario name is longer than {MAX_NAME_LEN} characters"));
     }
     Ok(s.to_string())
 }
@@ -279,9 +259,7 @@ struct KnownName<K>(String, std::marker::PhantomData<K>);
 
 impl<'de, K: NameKind> Deserialize<'de> for KnownName<K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let name = checked_str(d, "a name", |s| {
-            check_known(K::KIND, s).map(|()| s.to_string())
-        })?;
+        let name = checked_str(d, "a name", |s| check_known(K::KIND, s).map(|()| s.to_string()))?;
         Ok(KnownName(name, std::marker::PhantomData))
     }
 }
@@ -299,12 +277,7 @@ impl<'de, K: NameKind> Visitor<'de> for NameListVisitor<K> {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let qualifier = if K::NON_EMPTY { "non-empty " } else { "" };
-        write!(
-            f,
-            "a {qualifier}list of {} names, e.g. [{}]",
-            K::KIND,
-            example_names(K::KIND)
-        )
+        write!(f, "a {qualifier}list of {} names, e.g. [{}]", K::KIND, example_names(K::KIND))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NameList<K>, A::Error> {
@@ -313,12 +286,7 @@ impl<'de, K: NameKind> Visitor<'de> for NameListVisitor<K> {
             names.push(n);
         }
         if K::NON_EMPTY && names.is_empty() {
-            let msg = format!(
-                "expected at least one {}; known {}s: {}",
-                K::KIND,
-                K::KIND,
-                example_names(K::KIND)
-            );
+            let msg = format!("expected at least one {}; known {}s: {}", K::KIND, K::KIND, example_names(K::KIND));
             return Err(de::Error::custom(msg));
         }
         Ok(NameList(names, std::marker::PhantomData))
@@ -389,16 +357,12 @@ impl<'de> Visitor<'de> for BucketsVisitor {
         let mut specs = Vec::new();
         while let Some(raw) = seq.next_element::<RawBucket>()? {
             if specs.len() as u64 >= MAX_BUCKETS {
-                return Err(de::Error::custom(format!(
-                    "more than {MAX_BUCKETS} buckets"
-                )));
+                return Err(de::Error::custom(format!("more than {MAX_BUCKETS} buckets")));
             }
             specs.push(BucketSpec::from(raw));
         }
         if specs.is_empty() {
-            return Err(de::Error::custom(
-                "bucket list must not be empty; omit 'buckets' for one plain bucket",
-            ));
+            return Err(de::Error::custom("bucket list must not be empty; omit 'buckets' for one plain bucket"));
         }
         Ok(Buckets(specs))
     }
@@ -414,10 +378,7 @@ impl<'de> Deserialize<'de> for CloudName {
             if KNOWN_CLOUDS.contains(&upper.as_str()) {
                 Ok(CloudName(upper))
             } else {
-                Err(format!(
-                    "unknown cloud '{s}'; known clouds: {}",
-                    KNOWN_CLOUDS.join(", ")
-                ))
+                Err(format!("unknown cloud '{s}'; known clouds: {}", KNOWN_CLOUDS.join(", ")))
             }
         })
     }
@@ -445,9 +406,7 @@ impl<'de> Visitor<'de> for CloudListVisitor {
         let mut clouds: Vec<String> = Vec::new();
         while let Some(CloudName(c)) = seq.next_element()? {
             if clouds.contains(&c) {
-                return Err(de::Error::custom(format!(
-                    "cloud '{c}' is listed more than once"
-                )));
+                return Err(de::Error::custom(format!("cloud '{c}' is listed more than once")));
             }
             clouds.push(c);
         }
@@ -470,19 +429,11 @@ impl<'de> Visitor<'de> for ReplicationVisitor {
     type Value = ReplicationField;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "true, false, or a non-empty list of target clouds ({})",
-            KNOWN_CLOUDS.join(", ")
-        )
+        write!(f, "true, false, or a non-empty list of target clouds ({})", KNOWN_CLOUDS.join(", "))
     }
 
     fn visit_bool<E: de::Error>(self, on: bool) -> Result<ReplicationField, E> {
-        Ok(ReplicationField(if on {
-            Replication::AnyOtherCloud
-        } else {
-            Replication::Off
-        }))
+        Ok(ReplicationField(if on { Replication::AnyOtherCloud } else { Replication::Off }))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ReplicationField, A::Error> {
@@ -519,15 +470,11 @@ impl<'de> Visitor<'de> for ExpirationVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Expiration, E> {
-        Err(E::custom(format!(
-            "duration {n} has no unit; write e.g. '{n}s' or '{n}d' (units: s, m, h, d, w)"
-        )))
+        Err(E::custom(format!("duration {n} has no unit; write e.g. '{n}s' or '{n}d' (units: s, m, h, d, w)")))
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Expiration, E> {
-        Err(E::custom(format!(
-            "duration {n} must be positive and have a unit (s, m, h, d, w)"
-        )))
+        Err(E::custom(format!("duration {n} must be positive and have a unit (s, m, h, d, w)")))
     }
 }
 
@@ -552,10 +499,7 @@ impl<'de> Visitor<'de> for CountVisitor {
     type Value = Count;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(
-            f,
-            "an integer object count between 0 and {MAX_OBJECT_COUNT}"
-        )
+        write!(f, "an integer object count between 0 and {MAX_OBJECT_COUNT}")
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Count, E> {
@@ -618,15 +562,11 @@ impl<'de> Visitor<'de> for SizeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Size, E> {
-        parse_size(s)
-            .map(|n| Size(SizeSpec::Fixed(n)))
-            .map_err(E::custom)
+        parse_size(s).map(|n| Size(SizeSpec::Fixed(n))).map_err(E::custom)
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Size, E> {
-        check_size_cap(n)
-            .map(|n| Size(SizeSpec::Fixed(n)))
-            .map_err(E::custom)
+        check_size_cap(n).map(|n| Size(SizeSpec::Fixed(n))).map_err(E::custom)
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Size, E> {
@@ -637,9 +577,7 @@ impl<'de> Visitor<'de> for SizeVisitor {
     }
 
     fn visit_u128<E: de::Error>(self, n: u128) -> Result<Size, E> {
-        Err(E::custom(format!(
-            "size {n} is larger than the S3 maximum object size of 5T ({MAX_OBJECT_SIZE} bytes)"
-        )))
+        Err(E::custom(format!("size {n} is larger than the S3 maximum object size of 5T ({MAX_OBJECT_SIZE} bytes)")))
     }
 
     fn visit_i128<E: de::Error>(self, n: i128) -> Result<Size, E> {
@@ -659,9 +597,7 @@ impl<'de> Visitor<'de> for SizeVisitor {
         }
         let (min, max) = size_range(map)?;
         if min > max {
-            return Err(de::Error::custom(format!(
-                "size range min ({min} bytes) is greater than max ({max} bytes)"
-            )));
+            return Err(de::Error::custom(format!("size range min ({min} bytes) is greater than max ({max} bytes)")));
         }
         Ok(Size(SizeSpec::Range { min, max }))
     }
@@ -677,9 +613,7 @@ fn size_range<'de, A: MapAccess<'de>>(mut map: A) -> Result<(u64, u64), A::Error
             other => return Err(de::Error::unknown_field(other, &["min", "max"])),
         };
         if slot.is_some() {
-            return Err(de::Error::custom(format!(
-                "duplicate key '{key}' in size range"
-            )));
+            return Err(de::Error::custom(format!("duplicate key '{key}' in size range")));
         }
         *slot = Some(map.next_value::<FixedSize>()?.0);
     }

@@ -8,29 +8,17 @@
 pub const MAX_OBJECT_SIZE: u64 = 5 * (1 << 40);
 
 /// Binary size units, largest first so `format_size` picks the biggest exact one.
-const SIZE_UNITS: &[(&str, u64)] = &[
-    ("T", 1 << 40),
-    ("G", 1 << 30),
-    ("M", 1 << 20),
-    ("K", 1 << 10),
-];
+const SIZE_UNITS: &[(&str, u64)] = &[("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)];
 
 /// What `parse_size` accepts, quoted in its error messages.
 const SIZE_HELP: &str = "expected an integer with an optional binary unit: B, K, M, G, T \
      (also KB/KiB, MB/MiB, GB/GiB, TB/TiB, any case; K = 1024), e.g. 0B, 512K, 10M";
 
 /// Duration units in seconds.
-const DURATION_UNITS: &[(char, u64)] = &[
-    ('w', 604_800),
-    ('d', 86_400),
-    ('h', 3_600),
-    ('m', 60),
-    ('s', 1),
-];
+const DURATION_UNITS: &[(char, u64)] = &[('w', 604_800), ('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
 
 /// What `parse_duration_secs` accepts, quoted in its error messages.
-const DURATION_HELP: &str =
-    "expected a duration such as '90s', '5h 30m', '1h30m' or '2d' (units: s, m, h, d, w)";
+const DURATION_HELP: &str = "expected a duration such as '90s', '5h 30m', '1h30m' or '2d' (units: s, m, h, d, w)";
 
 /// Parses a size such as `0B`, `512K`, `10MiB` or `123` into bytes.
 ///
@@ -55,8 +43,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
              use an integer with a smaller unit (e.g. 1536K instead of 1.5M)"
         ));
     }
-    let multiplier =
-        size_unit(rest.trim_start()).ok_or_else(|| format!("invalid size '{t}': {SIZE_HELP}"))?;
+    let multiplier = size_unit(rest.trim_start()).ok_or_else(|| format!("invalid size '{t}': {SIZE_HELP}"))?;
     let number: u64 = digits.parse().map_err(|_| too_large(t))?;
     let bytes = number.checked_mul(multiplier).ok_or_else(|| too_large(t))?;
     check_size_cap(bytes).map_err(|_| too_large(t))
@@ -87,10 +74,7 @@ fn size_unit(unit: &str) -> Option<u64> {
     if !matches!(tail, "" | "B" | "IB") {
         return None;
     }
-    SIZE_UNITS
-        .iter()
-        .find(|(name, _)| name.starts_with(prefix))
-        .map(|&(_, mult)| mult)
+    SIZE_UNITS.iter().find(|(name, _)| name.starts_with(prefix)).map(|&(_, mult)| mult)
 }
 
 /// Formats bytes in the largest binary unit that represents them exactly.
@@ -121,11 +105,8 @@ pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
         return Err(format!("empty duration; {DURATION_HELP}"));
     }
     while !rest.is_empty() {
-        let (secs, tail) =
-            duration_term(rest).map_err(|why| format!("invalid duration '{t}': {why}"))?;
-        total = total
-            .checked_add(secs)
-            .ok_or_else(|| format!("duration '{t}' is too long"))?;
+        let (secs, tail) = duration_term(rest).map_err(|why| format!("invalid duration '{t}': {why}"))?;
+        total = total.checked_add(secs).ok_or_else(|| format!("duration '{t}' is too long"))?;
         rest = tail.trim_start();
     }
     if total == 0 {
@@ -142,10 +123,7 @@ fn duration_term(s: &str) -> Result<(u64, &str), String> {
         return Err(DURATION_HELP.to_string());
     }
     let rest = rest.trim_start();
-    let unit = rest
-        .chars()
-        .next()
-        .ok_or_else(|| format!("number '{digits}' has no unit; {DURATION_HELP}"))?;
+    let unit = rest.chars().next().ok_or_else(|| format!("number '{digits}' has no unit; {DURATION_HELP}"))?;
     let mult = DURATION_UNITS
         .iter()
         .find(|(c, _)| *c == unit)
@@ -153,16 +131,10 @@ fn duration_term(s: &str) -> Result<(u64, &str), String> {
         .ok_or_else(|| format!("unknown unit '{unit}'; {DURATION_HELP}"))?;
     let tail = &rest[unit.len_utf8()..];
     if tail.starts_with(|c: char| c.is_alphabetic()) {
-        return Err(format!(
-            "unexpected text after unit '{unit}'; {DURATION_HELP}"
-        ));
+        return Err(format!("unexpected text after unit '{unit}'; {DURATION_HELP}"));
     }
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| "number is too large".to_string())?;
-    let secs = n
-        .checked_mul(mult)
-        .ok_or_else(|| "number is too large".to_string())?;
+    let n: u64 = digits.parse().map_err(|_| "number is too large".to_string())?;
+    let secs = n.checked_mul(mult).ok_or_else(|| "number is too large".to_string())?;
     Ok((secs, tail))
 }
 
@@ -197,12 +169,8 @@ mod tests {
         assert!(parse_size("10Q").unwrap_err().contains("B, K, M, G, T"));
         assert!(parse_size("1.5M").unwrap_err().contains("fractional"));
         assert!(parse_size("-1K").unwrap_err().contains("negative"));
-        assert!(parse_size("6T")
-            .unwrap_err()
-            .contains("maximum object size"));
-        assert!(parse_size("99999999999999999999999")
-            .unwrap_err()
-            .contains("maximum"));
+        assert!(parse_size("6T").unwrap_err().contains("maximum object size"));
+        assert!(parse_size("99999999999999999999999").unwrap_err().contains("maximum"));
         assert!(parse_size("").unwrap_err().contains("empty"));
         assert!(parse_size("K").unwrap_err().contains("expected an integer"));
         assert!(parse_size("1KK").is_err());
@@ -219,15 +187,7 @@ mod tests {
         assert_eq!(format_size(3072), "3K");
         assert_eq!(format_size(1 << 40), "1T");
         assert_eq!(format_size(u64::MAX), format!("{}B", u64::MAX));
-        for v in [
-            1,
-            1023,
-            1024,
-            1025,
-            1 << 20,
-            (1 << 30) + 1024,
-            MAX_OBJECT_SIZE,
-        ] {
+        for v in [1, 1023, 1024, 1025, 1 << 20, (1 << 30) + 1024, MAX_OBJECT_SIZE] {
             assert_eq!(parse_size(&format_size(v)), Ok(v), "{v}");
         }
     }
@@ -244,21 +204,13 @@ mod tests {
 
     #[test]
     fn bad_durations_explain_themselves() {
-        assert!(parse_duration_secs("0s")
-            .unwrap_err()
-            .contains("greater than zero"));
+        assert!(parse_duration_secs("0s").unwrap_err().contains("greater than zero"));
         assert!(parse_duration_secs("30").unwrap_err().contains("no unit"));
-        assert!(parse_duration_secs("3y")
-            .unwrap_err()
-            .contains("units: s, m, h, d, w"));
+        assert!(parse_duration_secs("3y").unwrap_err().contains("units: s, m, h, d, w"));
         assert!(parse_duration_secs("").unwrap_err().contains("empty"));
-        assert!(parse_duration_secs("5min")
-            .unwrap_err()
-            .contains("unexpected text"));
+        assert!(parse_duration_secs("5min").unwrap_err().contains("unexpected text"));
         assert!(parse_duration_secs("h").is_err());
-        assert!(parse_duration_secs("99999999999999999999w")
-            .unwrap_err()
-            .contains("too large"));
+        assert!(parse_duration_secs("99999999999999999999w").unwrap_err().contains("too large"));
         assert!(parse_duration_secs("40000000000000w").is_err());
         assert!(parse_duration_secs("1hé").is_err());
     }

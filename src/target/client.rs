@@ -4,20 +4,27 @@
 use std::time::Duration;
 
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
 /// Credentials resolved for a client. `Debug` never prints the secret.
 #[derive(Clone)]
 pub enum ClientCredentials {
-    Static { access_key: String, secret_key: String },
+    Static {
+        access_key: String,
+        secret_key: String,
+    },
     /// AWS's standard environment variables, then the shared config/credentials files (optionally a named profile).
-    /// Instance metadata (IMDS) is deliberately not consulted: sfko must never reach for a network address the user
-    /// did not name.
-    AwsChain { profile: Option<String> },
+    /// sfko does not consult instance metadata (IMDS) on its own; only a profile that says so
+    /// (`credential_source = Ec2InstanceMetadata`, `role_arn`, SSO, `credential_process`) reaches further.
+    AwsChain {
+        profile: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -27,6 +34,36 @@ impl std::fmt::Debug for ClientCredentials {
             ClientCredentials::AwsChain { profile } => write!(f, "AwsChain({profile:?})"),
         }
     }
+}
+
+/// Fails early, with a message a person can act on, when no credentials can be found at all — instead of every
+/// request failing later as "no response".
+pub async fn check_credentials(credentials: &ClientCredentials) -> Result<(), String> {
+    use aws_sdk_s3::config::ProvideCredentials;
+    let ClientCredentials::AwsChain { profile } = credentials else {
+        return Ok(());
+    };
+    match chain(profile.as_deref()).provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "no S3 credentials found ({}): set SFKO_ACCESS_KEY and SFKO_SECRET_KEY, AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, or name a profile or env vars in --config",
+            e
+        )),
+    }
+}
+
+/// AWS's environment variables, then the shared config and credentials files.
+fn chain(profile: Option<&str>) -> aws_config::meta::credentials::CredentialsProviderChain {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::meta::credentials::CredentialsProviderChain;
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    let mut files = ProfileFileCredentialsProvider::builder();
+    if let Some(profile) = profile {
+        files = files.profile_name(profile);
+    }
+    CredentialsProviderChain::first_try("environment", EnvironmentVariableCredentialsProvider::new())
+        .or_else("profile", files.build())
 }
 
 /// An S3 client for `endpoint`.
@@ -50,18 +87,7 @@ pub fn build(endpoint: &str, region: &str, credentials: &ClientCredentials) -> C
         ClientCredentials::Static { access_key, secret_key } => {
             builder.credentials_provider(Credentials::new(access_key, secret_key, None, None, "sfko"))
         }
-        ClientCredentials::AwsChain { profile } => {
-            use aws_config::environment::EnvironmentVariableCredentialsProvider;
-            use aws_config::meta::credentials::CredentialsProviderChain;
-            use aws_config::profile::ProfileFileCredentialsProvider;
-            let mut files = ProfileFileCredentialsProvider::builder();
-            if let Some(profile) = profile {
-                files = files.profile_name(profile);
-            }
-            let chain = CredentialsProviderChain::first_try("environment", EnvironmentVariableCredentialsProvider::new())
-                .or_else("profile", files.build());
-            builder.credentials_provider(chain)
-        }
+        ClientCredentials::AwsChain { profile } => builder.credentials_provider(chain(profile.as_deref())),
     };
     Client::from_conf(builder.build())
 }

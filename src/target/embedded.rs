@@ -65,7 +65,9 @@ impl EmbeddedServer {
                     accepted = listener.accept() => match accepted {
                         Ok(conn) => conn,
                         Err(e) => {
+                            // E.g. out of file descriptors: back off instead of spinning.
                             tracing::warn!("embedded S3: accept failed: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                             continue;
                         }
                     },

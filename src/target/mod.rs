@@ -62,6 +62,7 @@ impl Target {
         };
         validate_endpoint(&endpoint)?;
         let credentials = resolve_credentials(target_config.credentials.as_ref())?;
+        client::check_credentials(&credentials).await.map_err(TargetError::BadInput)?;
         let client = client::build(&endpoint, &region, &credentials);
         Ok(Target { client, label: endpoint, capabilities, config_digest: config.digest(), embedded: None })
     }
@@ -76,7 +77,12 @@ impl Target {
         Target {
             client,
             label: format!("embedded ({})", server.endpoint()),
-            capabilities: Capabilities { versioning: Some(false), lifecycle: false, replication: false, transient: false },
+            capabilities: Capabilities {
+                versioning: Some(false),
+                lifecycle: false,
+                replication: false,
+                transient: false,
+            },
             config_digest,
             embedded: Some(server),
         }
@@ -97,7 +103,8 @@ fn validate_endpoint(endpoint: &str) -> Result<(), TargetError> {
     }
     if endpoint.contains('@') {
         return Err(TargetError::BadInput(
-            "--endpoint must not carry credentials; set SFKO_ACCESS_KEY/SFKO_SECRET_KEY or name them in --config".into(),
+            "--endpoint must not carry credentials; set SFKO_ACCESS_KEY/SFKO_SECRET_KEY or name them in --config"
+                .into(),
         ));
     }
     Ok(())
@@ -114,7 +121,9 @@ fn resolve_credentials(source: Option<&CredentialSource>) -> Result<ClientCreden
     if let Some(source) = source {
         if let (Some(access), Some(secret)) = (&source.access_key_env, &source.secret_key_env) {
             return from_env(access, secret)?.ok_or_else(|| {
-                TargetError::BadInput(format!("config names credentials in ${access} and ${secret}, but they are not both set"))
+                TargetError::BadInput(format!(
+                    "config names credentials in ${access} and ${secret}, but they are not both set"
+                ))
             });
         }
         if let Some(profile) = &source.profile {

@@ -13,10 +13,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
         let assertion = match ctx.state.status(bucket.index, object.index) {
             ObjectStatus::Written { .. } => Assertion::Succeeded,
-            ObjectStatus::Absent | ObjectStatus::Deleted { .. } => Assertion::Fails { code: "NoSuchKey".into(), status: 404 },
+            ObjectStatus::Absent | ObjectStatus::Deleted { .. } => {
+                Assertion::Fails { code: "NoSuchKey".into(), status: 404 }
+            }
             ObjectStatus::Unknown => return,
         };
-        let op = ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
+        let op =
+            ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
         ctx.expect(&op, "GetObject", &subject(bucket, object), assertion).await;
     }))
 }

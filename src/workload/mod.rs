@@ -39,7 +39,12 @@ pub const WORKLOADS: &[Workload] = &[
     Workload { name: "put-mpu", about: put_mpu::ABOUT, needs: Needs::Nothing, run: put_mpu::run },
     Workload { name: "get", about: get::ABOUT, needs: Needs::Nothing, run: get::run },
     Workload { name: "delete", about: delete::ABOUT, needs: Needs::Nothing, run: delete::run },
-    Workload { name: "put-replication", about: put_replication::ABOUT, needs: Needs::Replication, run: put_replication::run },
+    Workload {
+        name: "put-replication",
+        about: put_replication::ABOUT,
+        needs: Needs::Replication,
+        run: put_replication::run,
+    },
 ];
 
 /// Looks a workload up by its scenario name.

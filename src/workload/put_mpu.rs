@@ -5,7 +5,8 @@ use futures::future::BoxFuture;
 use super::write;
 use crate::exec::Ctx;
 
-pub const ABOUT: &str = "write every object by multipart upload with its seeded part layout (5 MiB minimum, last part shorter)";
+pub const ABOUT: &str =
+    "write every object by multipart upload with its seeded part layout (5 MiB minimum, last part shorter)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(write::for_each_object(ctx, move |bucket, object| write::multipart(ctx, bucket, object)))

@@ -13,11 +13,8 @@ pub async fn single(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) {
     let request = Request::PutObject { bucket: bucket.name.clone(), key: object.key.clone(), body };
     let op = ctx.call(request).await;
     let ok = ctx.expect(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded).await;
-    let status = if ok {
-        ObjectStatus::Written { mode: WriteMode::Single, write: Box::new(op) }
-    } else {
-        ObjectStatus::Unknown
-    };
+    let status =
+        if ok { ObjectStatus::Written { mode: WriteMode::Single, write: Box::new(op) } } else { ObjectStatus::Unknown };
     ctx.state.set(bucket.index, object.index, status);
 }
 
@@ -57,7 +54,8 @@ pub async fn multipart(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) 
         ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
         return;
     }
-    let complete = ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
+    let complete =
+        ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
     let status = if ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded).await {
         ObjectStatus::Written { mode: WriteMode::Multipart(layout), write: Box::new(complete) }
     } else {

@@ -100,7 +100,11 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read endpoint line");
-        let endpoint = line.trim().strip_prefix("endpoint ").unwrap_or_else(|| panic!("unexpected serve output: {line}")).to_string();
+        let endpoint = line
+            .trim()
+            .strip_prefix("endpoint ")
+            .unwrap_or_else(|| panic!("unexpected serve output: {line}"))
+            .to_string();
         Server { endpoint, child }
     }
 
