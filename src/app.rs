@@ -117,6 +117,8 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
         .cloned()
         .collect();
     let config = load_config(common)?;
+    crate::plan::validate_bucket_prefix(&args.bucket_prefix)
+        .map_err(|e| Fatal::bad_input(format!("--bucket-prefix: {e}")))?;
     let seed = args.seed.map(Seed).unwrap_or_else(Seed::from_os);
     if !common.quiet {
         eprintln!("sfko: seed {seed}");
@@ -125,7 +127,7 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
     let seeds = (0..args.runs).map_while(|i| seed.0.checked_add(i).map(Seed));
     let runs: Vec<(Plan, String)> = seeds
         .flat_map(|s| selected.iter().map(move |sc| (sc, s)))
-        .map(|(sc, s)| (resolve(sc, s, &backends), sc.origin.source_digest.clone()))
+        .map(|(sc, s)| (resolve(sc, s, &backends, &args.bucket_prefix), sc.origin.source_digest.clone()))
         .collect();
     if args.journal.is_some() && runs.len() != 1 {
         return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", runs.len())));
@@ -156,7 +158,10 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
             progress: !common.quiet && common.format == Format::Human,
         };
         let run = run_plan(&target, plan, &opts, cancel.clone()).await.map_err(|e| Fatal::harness(e.0))?;
-        let repro = report::repro_line(run.seed, &run.scenario, scenarios_hint.as_deref());
+        let mut repro = report::repro_line(run.seed, &run.scenario, scenarios_hint.as_deref());
+        if args.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX {
+            repro.push_str(&format!(" --bucket-prefix {}", args.bucket_prefix));
+        }
         if common.format == Format::Human {
             println!("{}", report::human_run(&run, &repro));
         }

@@ -62,6 +62,9 @@ pub struct RunArgs {
     /// Leave buckets and objects in place after the run.
     #[arg(long)]
     pub keep: bool,
+    /// Bucket names start with this (runs sharing a target and a seed need different prefixes).
+    #[arg(long, default_value = crate::plan::DEFAULT_BUCKET_PREFIX, value_name = "PREFIX")]
+    pub bucket_prefix: String,
 }
 
 /// Flags every command takes.

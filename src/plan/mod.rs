@@ -96,8 +96,29 @@ impl Plan {
     }
 }
 
-/// Resolves `scenario` for `seed` on the given backends (the first is the default placement).
-pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend]) -> Plan {
+/// Bucket names start with this unless `--bucket-prefix` says otherwise.
+pub const DEFAULT_BUCKET_PREFIX: &str = "sfko";
+
+/// Checks a bucket prefix: lowercase letters, digits and hyphens, starting with a letter, at most 20 characters
+/// (bucket names must stay within S3's 63).
+pub fn validate_bucket_prefix(prefix: &str) -> Result<(), String> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 20
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bucket prefix '{prefix}': expected 1-20 lowercase letters, digits or hyphens, starting with a letter"
+        ))
+    }
+}
+
+/// Resolves `scenario` for `seed` on the given backends (the first is the default placement). Bucket names are
+/// `<prefix>-<seed as 16 hex>-<scenario tag>-<index>`: runs that must not share buckets (say, several workers running
+/// the same seed) use different prefixes; the prefix is part of the plan and so of its digest.
+pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend], bucket_prefix: &str) -> Plan {
     let scenario_tag = &blake3::hash(scenario.name.as_bytes()).to_hex()[..8];
     let mut unsatisfiable = None;
     let buckets = scenario
@@ -105,7 +126,7 @@ pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend]) -> Plan {
         .iter()
         .enumerate()
         .map(|(index, spec)| {
-            let name = format!("sfko-{:016x}-{scenario_tag}-{index}", seed.0);
+            let name = format!("{bucket_prefix}-{:016x}-{scenario_tag}-{index}", seed.0);
             let (backend, replication, why) = place(seed, index, spec, backends);
             if unsatisfiable.is_none() {
                 unsatisfiable = why;
