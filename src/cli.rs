@@ -118,7 +118,7 @@ pub struct ServeArgs {
     /// Data directory (default: a fresh temp dir, removed on exit).
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Seeded faults to inject: corrupt-byte, wrong-mpu-etag (comma-separated).
+    /// Seeded faults to inject: corrupt-byte, wrong-mpu-etag, list-drop (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Seed deciding which objects the faults hit.

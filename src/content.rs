@@ -50,6 +50,15 @@ impl From<blake3::Hash> for Digest {
     }
 }
 
+/// The content key of version `n` of an object (version 0 is the object's own key): derived, so every version's
+/// bytes are as reproducible as the first's.
+pub fn version_key(base: &ContentKey, n: u64) -> ContentKey {
+    if n == 0 {
+        return *base;
+    }
+    ContentKey(*blake3::keyed_hash(&base.0, &n.to_le_bytes()).as_bytes())
+}
+
 /// Writes `buf.len()` content bytes starting at `offset` into `buf`.
 pub fn fill(key: &ContentKey, offset: u64, buf: &mut [u8]) {
     let mut xof = blake3::Hasher::new_keyed(&key.0).finalize_xof();

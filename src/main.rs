@@ -31,8 +31,9 @@ fn main() -> std::process::ExitCode {
 
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
+        (true, _) => "error,s3s=off",
+        // The embedded server logs every 501 it answers as an error; sfko reports those itself.
+        (false, 0) => "warn,s3s=off",
         (false, 1) => "sfko=info,warn",
         (false, 2) => "sfko=debug,info",
         _ => "trace",

@@ -100,4 +100,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "9b758d8a8f625fbb9057423cc84554aac5adddafd46beae75726526690eac1b0";
+const GOLDEN_JOURNAL_DIGEST: &str = "4acf84d128b1c0e30742576db43f177f925adfbe08599e03e983613bd5d99657";

@@ -1,9 +1,11 @@
-//! `check-etag`: every ETag the target gave for an object — the PutObject or CompleteMultipartUpload answer, HEAD and
-//! GET — equals the one S3 defines: MD5 of the content, or MD5 of the part MD5s with `-N` for multipart uploads.
+//! `check-etag`: every ETag the target gave for an object's current version — the PutObject, CompleteMultipartUpload
+//! or copy answer, HEAD and GET — equals the one S3 defines: MD5 of the content, or MD5 of the part MD5s with `-N`
+//! for multipart uploads.
 
 use futures::future::BoxFuture;
 
-use crate::exec::{subject, Ctx, ObjectStatus};
+use crate::content::WriteMode;
+use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
 use crate::workload::write;
 
@@ -11,16 +13,17 @@ pub const ABOUT: &str = "write, HEAD and GET ETags equal MD5 (single PUT) or MD5
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
-        let ObjectStatus::Written { mode, write } = ctx.state.status(bucket.index, object.index) else {
+        let status = ctx.state.status(bucket.index, object.index);
+        let Some(current) = status.current() else {
             return;
         };
         let name = subject(bucket, object);
-        let etag = ctx.state.expected(bucket.index, object, mode).await.etag;
-        let write_request = match mode {
-            crate::content::WriteMode::Single => "PutObject",
-            crate::content::WriteMode::Multipart(_) => "CompleteMultipartUpload",
+        let etag = ctx.state.expected_version(current).await.etag;
+        let write_request = match current.mode {
+            WriteMode::Single => "PutObject",
+            WriteMode::Multipart(_) => "CompleteMultipartUpload",
         };
-        ctx.expect(&write, write_request, &name, Assertion::Etag(etag.clone())).await;
+        ctx.expect(&current.write, write_request, &name, Assertion::Etag(etag.clone())).await;
 
         let (b, k) = (bucket.name.clone(), object.key.clone());
         let head = ctx.call(Request::HeadObject { bucket: b.clone(), key: k.clone() }).await;
@@ -28,7 +31,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             ctx.expect(&head, "HeadObject", &name, Assertion::Etag(etag.clone())).await;
         }
         // A one-byte range carries the whole object's ETag without moving its body again.
-        let range = (object.size > 0).then_some((0, 0));
+        let range = (current.size > 0).then_some((0, 0));
         let get = ctx.call(Request::GetObject { bucket: b, key: k, range }).await;
         if ctx.expect(&get, "GetObject", &name, Assertion::Succeeded).await {
             ctx.expect(&get, "GetObject", &name, Assertion::Etag(etag)).await;

@@ -4,7 +4,10 @@
 
 mod backend;
 mod etag;
+mod list;
+mod mpu;
 mod replication;
+mod versions;
 
 use crate::workload::{Needs, RunFn};
 
@@ -20,6 +23,9 @@ pub struct Check {
 pub const CHECKS: &[Check] = &[
     Check { name: "check-backend", about: backend::ABOUT, needs: Needs::Nothing, run: backend::run },
     Check { name: "check-etag", about: etag::ABOUT, needs: Needs::Nothing, run: etag::run },
+    Check { name: "check-mpu", about: mpu::ABOUT, needs: Needs::Nothing, run: mpu::run },
+    Check { name: "check-list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
+    Check { name: "check-versions", about: versions::ABOUT, needs: Needs::Nothing, run: versions::run },
     Check { name: "check-replication", about: replication::ABOUT, needs: Needs::Replication, run: replication::run },
     Check {
         name: "check-replication-mpu",

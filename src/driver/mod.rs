@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use tokio::sync::Semaphore;
 
-use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, Phase, Request};
+use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, PageCursor, Phase, Request};
 pub use stats::{LatencySummary, Stats, StatsSnapshot};
 
 /// How many times a transient failure is tried in all, and the first backoff (doubling, capped).
@@ -31,12 +31,14 @@ pub struct Op {
     pub outcome: Outcome,
 }
 
-/// A multipart upload created and not yet completed or aborted.
+/// A multipart upload this run created; `open` until completed or aborted (its id stays known for later requests,
+/// which the server must then refuse).
 #[derive(Debug, Clone)]
 struct OpenUpload {
     bucket: String,
     key: String,
     id: String,
+    open: bool,
 }
 
 /// Issues, retries and records S3 operations.
@@ -51,6 +53,10 @@ pub struct Driver {
     /// Upload id by the index of the op that created it; part ETag by the index of the op that uploaded it.
     uploads: Mutex<HashMap<u64, OpenUpload>>,
     part_etags: Mutex<HashMap<u64, String>>,
+    /// Version id by the index of the op that created the version (or delete marker).
+    versions: Mutex<HashMap<u64, String>>,
+    /// Listing continuation by the index of the op that returned the page.
+    cursors: Mutex<HashMap<u64, PageCursor>>,
     stats: Stats,
     progress: indicatif::ProgressBar,
 }
@@ -66,6 +72,8 @@ impl Driver {
             moved: AtomicU64::new(0),
             uploads: Mutex::new(HashMap::new()),
             part_etags: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+            cursors: Mutex::new(HashMap::new()),
             stats: Stats::new(),
             progress,
         }
@@ -140,13 +148,27 @@ impl Driver {
 
     /// Keeps what later ops refer to: upload ids and part ETags.
     fn remember(&self, index: u64, request: &Request, outcome: &Outcome) {
+        if let (Some(version), Ok(mut versions)) = (&outcome.version_id, self.versions.lock()) {
+            if !matches!(
+                request,
+                Request::GetObject { .. } | Request::HeadObject { .. } | Request::GetObjectVersion { .. }
+            ) {
+                versions.insert(index, version.clone());
+            }
+        }
+        if let (Some(cursor), Ok(mut cursors)) = (&outcome.next_page, self.cursors.lock()) {
+            cursors.insert(index, cursor.clone());
+        }
         match request {
             Request::CreateMultipartUpload { bucket, key } => {
                 if let (Some(id), Ok(mut uploads)) = (&outcome.upload_id, self.uploads.lock()) {
-                    uploads.insert(index, OpenUpload { bucket: bucket.clone(), key: key.clone(), id: id.clone() });
+                    uploads.insert(
+                        index,
+                        OpenUpload { bucket: bucket.clone(), key: key.clone(), id: id.clone(), open: true },
+                    );
                 }
             }
-            Request::UploadPart { .. } => {
+            Request::UploadPart { .. } | Request::UploadPartCopy { .. } => {
                 if let (Some(etag), Ok(mut etags)) = (&outcome.etag, self.part_etags.lock()) {
                     etags.insert(index, etag.clone());
                 }
@@ -154,8 +176,8 @@ impl Driver {
             Request::CompleteMultipartUpload { create_op, .. } | Request::AbortMultipartUpload { create_op, .. }
                 if outcome.succeeded() =>
             {
-                if let Ok(mut uploads) = self.uploads.lock() {
-                    uploads.remove(create_op);
+                if let Some(upload) = self.uploads.lock().ok().as_mut().and_then(|u| u.get_mut(create_op)) {
+                    upload.open = false;
                 }
             }
             _ => {}
@@ -175,9 +197,21 @@ impl Driver {
         self.part_etags.lock().ok()?.get(&upload_part_op).cloned()
     }
 
+    pub(crate) fn version_id(&self, version_op: u64) -> Option<String> {
+        self.versions.lock().ok()?.get(&version_op).cloned()
+    }
+
+    pub(crate) fn cursor(&self, page_op: u64) -> Option<PageCursor> {
+        self.cursors.lock().ok()?.get(&page_op).cloned()
+    }
+
     /// Ops that created uploads which were neither completed nor aborted.
     pub fn open_uploads(&self) -> Vec<u64> {
-        let mut ops: Vec<u64> = self.uploads.lock().map(|u| u.keys().copied().collect()).unwrap_or_default();
+        let mut ops: Vec<u64> = self
+            .uploads
+            .lock()
+            .map(|u| u.iter().filter(|(_, upload)| upload.open).map(|(op, _)| *op).collect())
+            .unwrap_or_default();
         ops.sort_unstable();
         ops
     }

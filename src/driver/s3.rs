@@ -12,7 +12,8 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::Driver;
 use crate::content;
-use crate::journal::{Body, Listing, Outcome, Request};
+use crate::journal::{Body, ListEntry, Listing, Outcome, PageCursor, Request};
+use aws_sdk_s3::operation::get_object::GetObjectError;
 
 /// A GET body that sends nothing for this long is treated as no answer (and retried).
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -114,26 +115,197 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
-        Request::ListObjectsV2 { bucket, prefix, max_keys, start_after } => {
+        Request::ListObjectsV2 { bucket, prefix, max_keys, start_after, after_op } => {
+            let token = match after_op {
+                Some(op) => match driver.cursor(*op).and_then(|c| c.token) {
+                    Some(token) => Some(token),
+                    None => return missing_reference(format!("no continuation token from op {op}")),
+                },
+                None => None,
+            };
             let call = client
                 .list_objects_v2()
                 .bucket(bucket)
                 .set_prefix(prefix.clone())
                 .set_max_keys(max_keys.map(|n| n as i32))
-                .set_start_after(start_after.clone());
+                .set_start_after(start_after.clone())
+                .set_continuation_token(token);
             done(call.send().await, |out| Outcome {
                 listing: Some(Listing {
                     entries: out
                         .contents()
                         .iter()
-                        .map(|o| (o.key().unwrap_or_default().to_string(), o.size().unwrap_or(0).max(0) as u64))
+                        .map(|o| ListEntry {
+                            key: o.key().unwrap_or_default().to_string(),
+                            size: o.size().unwrap_or(0).max(0) as u64,
+                            etag: o.e_tag().map(str::to_string),
+                            is_latest: true,
+                            ..ListEntry::default()
+                        })
+                        .collect(),
+                    truncated: out.is_truncated().unwrap_or(false),
+                }),
+                next_page: out
+                    .next_continuation_token()
+                    .map(|t| PageCursor { token: Some(t.to_string()), ..PageCursor::default() }),
+                ..Outcome::default()
+            })
+        }
+        Request::DeleteObjectVersion { bucket, key, version_op } => {
+            let Some(version) = driver.version_id(*version_op) else {
+                return missing_reference(format!("no version id from op {version_op}"));
+            };
+            let call = client.delete_object().bucket(bucket).key(key).version_id(version);
+            done(call.send().await, |out| Outcome {
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::GetObjectVersion { bucket, key, version_op } => {
+            let Some(version) = driver.version_id(*version_op) else {
+                return missing_reference(format!("no version id from op {version_op}"));
+            };
+            read_body(client.get_object().bucket(bucket).key(key).version_id(version).send().await).await
+        }
+        Request::ListObjectVersions { bucket, prefix, max_keys, after_op } => {
+            let cursor = match after_op {
+                Some(op) => match driver.cursor(*op) {
+                    Some(cursor) => cursor,
+                    None => return missing_reference(format!("no listing cursor from op {op}")),
+                },
+                None => PageCursor::default(),
+            };
+            let call = client
+                .list_object_versions()
+                .bucket(bucket)
+                .set_prefix(prefix.clone())
+                .set_max_keys(max_keys.map(|n| n as i32))
+                .set_key_marker(cursor.key_marker)
+                .set_version_id_marker(cursor.version_id_marker);
+            done(call.send().await, |out| {
+                let mut entries: Vec<ListEntry> = out
+                    .versions()
+                    .iter()
+                    .map(|v| ListEntry {
+                        key: v.key().unwrap_or_default().to_string(),
+                        size: v.size().unwrap_or(0).max(0) as u64,
+                        etag: v.e_tag().map(str::to_string),
+                        version_id: v.version_id().map(str::to_string),
+                        is_latest: v.is_latest().unwrap_or(false),
+                        delete_marker: false,
+                    })
+                    .collect();
+                entries.extend(out.delete_markers().iter().map(|m| ListEntry {
+                    key: m.key().unwrap_or_default().to_string(),
+                    version_id: m.version_id().map(str::to_string),
+                    is_latest: m.is_latest().unwrap_or(false),
+                    delete_marker: true,
+                    ..ListEntry::default()
+                }));
+                // The SDK splits versions and delete markers into two lists; put them back in key order (stable).
+                entries.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
+                let truncated = out.is_truncated().unwrap_or(false);
+                Outcome {
+                    listing: Some(Listing { entries, truncated }),
+                    next_page: truncated.then(|| PageCursor {
+                        token: None,
+                        key_marker: out.next_key_marker().map(str::to_string),
+                        version_id_marker: out.next_version_id_marker().map(str::to_string),
+                    }),
+                    ..Outcome::default()
+                }
+            })
+        }
+        Request::CopyObject { bucket, key, source_bucket, source_key } => {
+            let call = client.copy_object().bucket(bucket).key(key).copy_source(copy_source(source_bucket, source_key));
+            done(call.send().await, |out| Outcome {
+                etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::UploadPartCopy { bucket, key, create_op, part_number, source_bucket, source_key, range } => {
+            let Some(upload_id) = driver.upload_id(*create_op) else {
+                return missing_reference(format!("no upload id from op {create_op}"));
+            };
+            let call = client
+                .upload_part_copy()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(*part_number as i32)
+                .copy_source(copy_source(source_bucket, source_key))
+                .copy_source_range(format!("bytes={}-{}", range.0, range.1));
+            done(call.send().await, |out| Outcome {
+                etag: out.copy_part_result().and_then(|r| r.e_tag()).map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::ListMultipartUploads { bucket, prefix } => {
+            let call = client.list_multipart_uploads().bucket(bucket).set_prefix(prefix.clone());
+            done(call.send().await, |out| Outcome {
+                listing: Some(Listing {
+                    entries: out
+                        .uploads()
+                        .iter()
+                        .map(|u| ListEntry {
+                            key: u.key().unwrap_or_default().to_string(),
+                            version_id: u.upload_id().map(str::to_string),
+                            ..ListEntry::default()
+                        })
                         .collect(),
                     truncated: out.is_truncated().unwrap_or(false),
                 }),
                 ..Outcome::default()
             })
         }
+        Request::ListParts { bucket, key, create_op } => {
+            let Some(upload_id) = driver.upload_id(*create_op) else {
+                return missing_reference(format!("no upload id from op {create_op}"));
+            };
+            let call = client.list_parts().bucket(bucket).key(key).upload_id(upload_id);
+            done(call.send().await, |out| Outcome {
+                listing: Some(Listing {
+                    entries: out
+                        .parts()
+                        .iter()
+                        .map(|p| ListEntry {
+                            key: p.part_number().unwrap_or(0).to_string(),
+                            size: p.size().unwrap_or(0).max(0) as u64,
+                            etag: p.e_tag().map(str::to_string),
+                            ..ListEntry::default()
+                        })
+                        .collect(),
+                    truncated: out.is_truncated().unwrap_or(false),
+                }),
+                ..Outcome::default()
+            })
+        }
+        Request::DeleteVersionId { bucket, key, version_id } => {
+            let call = client.delete_object().bucket(bucket).key(key).version_id(version_id);
+            done(call.send().await, |out| Outcome {
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
+        Request::GetObjectPart { bucket, key, part_number } => {
+            read_body(client.get_object().bucket(bucket).key(key).part_number(*part_number as i32).send().await).await
+        }
     }
+}
+
+/// `bucket/key`, URL-encoded as CopySource wants it.
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = String::with_capacity(bucket.len() + key.len() + 1);
+    out.push_str(bucket);
+    out.push('/');
+    for byte in key.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// Reads the whole body, hashing it on the fly; never keeps it.
@@ -142,7 +314,14 @@ async fn get_object(client: &Client, bucket: &str, key: &str, range: Option<(u64
     if let Some((first, last)) = range {
         call = call.range(format!("bytes={first}-{last}"));
     }
-    let out = match call.send().await {
+    read_body(call.send().await).await
+}
+
+/// Streams a GET answer's body through blake3.
+async fn read_body(
+    result: Result<aws_sdk_s3::operation::get_object::GetObjectOutput, SdkError<GetObjectError, HttpResponse>>,
+) -> Outcome {
+    let out = match result {
         Ok(out) => out,
         Err(err) => return failure(err),
     };
@@ -151,6 +330,7 @@ async fn get_object(client: &Client, bucket: &str, key: &str, range: Option<(u64
         status: if out.content_range().is_some() { 206 } else { 200 },
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
+        parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
         ..Outcome::default()
     };
     let mut body = out.body;

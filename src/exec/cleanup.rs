@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use crate::driver::Driver;
-use crate::journal::{Phase, Request};
+use crate::journal::{ListEntry, Phase, Request};
 
 const PAGE: u32 = 1000;
 const DELETE_BUCKET_TRIES: u32 = 8;
+/// Listing rounds per bucket before giving up (each deletes up to `PAGE` entries).
+const MAX_PAGES: u32 = 100_000;
 
 /// Deletes every object of the named buckets and the buckets; returns the buckets it could not remove.
 pub async fn remove_everything(driver: &Driver, buckets: &[String], concurrency: usize) -> Vec<String> {
@@ -50,37 +52,53 @@ async fn abort_open_uploads(driver: &Driver) {
     }
 }
 
-/// Lists (from the start, `start_after` paging so a replay pages the same way) and deletes until the bucket is empty.
+/// Deletes every version, delete marker and object until a listing from the start comes back empty. Versioned
+/// listing first; servers without ListObjectVersions get plain listing and deletes.
 async fn empty_bucket(driver: &Driver, bucket: &str, concurrency: usize) {
     use futures::StreamExt;
-    let mut start_after: Option<String> = None;
-    loop {
-        let request = Request::ListObjectsV2 {
-            bucket: bucket.to_string(),
-            prefix: None,
-            max_keys: Some(PAGE),
-            start_after: start_after.clone(),
+    let mut previous_first: Option<ListEntry> = None;
+    let mut versioned = true;
+    for _ in 0..MAX_PAGES {
+        let request = if versioned {
+            Request::ListObjectVersions {
+                bucket: bucket.to_string(),
+                prefix: None,
+                max_keys: Some(PAGE),
+                after_op: None,
+            }
+        } else {
+            Request::ListObjectsV2 {
+                bucket: bucket.to_string(),
+                prefix: None,
+                max_keys: Some(PAGE),
+                start_after: None,
+                after_op: None,
+            }
         };
         let op = driver.call(&Phase::Cleanup, request).await;
+        if versioned && !op.outcome.succeeded() && op.outcome.status != 0 {
+            versioned = false;
+            continue;
+        }
         let succeeded = op.outcome.succeeded();
         let Some(listing) = op.outcome.listing.filter(|_| succeeded) else {
             return;
         };
-        let Some(last) = listing.entries.last().map(|(k, _)| k.clone()) else {
-            return;
-        };
-        if start_after.as_ref() == Some(&last) {
-            // A server that ignores start-after would have us list the same page forever.
+        if listing.entries.is_empty() || listing.entries.first() == previous_first.as_ref() {
+            // Empty, or a server that will not let go of its first entry: either way, stop.
             return;
         }
+        previous_first = listing.entries.first().cloned();
         futures::stream::iter(listing.entries)
-            .for_each_concurrent(concurrency.max(1), |(key, _)| async move {
-                driver.call(&Phase::Cleanup, Request::DeleteObject { bucket: bucket.to_string(), key }).await;
+            .for_each_concurrent(concurrency.max(1), |entry| async move {
+                let request = match entry.version_id {
+                    Some(version_id) if version_id != "null" => {
+                        Request::DeleteVersionId { bucket: bucket.to_string(), key: entry.key, version_id }
+                    }
+                    _ => Request::DeleteObject { bucket: bucket.to_string(), key: entry.key },
+                };
+                driver.call(&Phase::Cleanup, request).await;
             })
             .await;
-        if !listing.truncated {
-            return;
-        }
-        start_after = Some(last);
     }
 }

@@ -31,6 +31,8 @@ pub struct Failure {
 #[derive(Default)]
 pub struct Findings {
     inner: Mutex<(Vec<Failure>, u64, u64)>,
+    /// Operations the target answered 501 NotImplemented, with how often.
+    unsupported: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Findings {
@@ -53,6 +55,17 @@ impl Findings {
 
     pub fn failed(&self) -> u64 {
         self.inner.lock().map(|i| i.1).unwrap_or(0)
+    }
+
+    fn unsupported(&self, request: &str) {
+        if let Ok(mut map) = self.unsupported.lock() {
+            *map.entry(request.to_string()).or_default() += 1;
+        }
+    }
+
+    /// `("ListMultipartUploads", 9)`: what the target does not implement.
+    pub fn unsupported_ops(&self) -> Vec<(String, u64)> {
+        self.unsupported.lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default()
     }
 }
 
@@ -79,7 +92,10 @@ impl<'a> Ctx<'a> {
     /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held.
     pub async fn expect(&self, op: &Op, request: &str, subject: &str, assertion: Assertion) -> bool {
         let violation = assertion.violation(&op.outcome);
-        let held = violation.is_none();
+        if op.outcome.unsupported() {
+            self.findings.unsupported(request);
+        }
+        let held = violation.is_none() && !op.outcome.unsupported();
         let failure = violation.as_ref().map(|got| Failure {
             by: self.phase.to_string(),
             subject: subject.to_string(),

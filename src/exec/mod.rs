@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 pub use cleanup::remove_everything;
 pub use ctx::{subject, Ctx, Failure, Findings};
-pub use state::{ObjectStatus, RunState};
+pub use state::{ObjectStatus, RunState, Version};
 
 use crate::driver::{Driver, StatsSnapshot};
 use crate::journal::{Header, JournalWriter, Phase, Verdict, FORMAT_VERSION};
@@ -51,6 +51,8 @@ pub struct RunReport {
     pub stats: Option<StatsSnapshot>,
     /// Buckets that could not be removed (or were kept).
     pub left_behind: Vec<String>,
+    /// Operations the target answered 501 NotImplemented, with counts: not bugs, but not verified either.
+    pub unsupported: Vec<(String, u64)>,
 }
 
 /// Why a run could not be carried out at all.
@@ -79,6 +81,7 @@ pub async fn run_plan(
         corpus: None,
         stats: None,
         left_behind: Vec::new(),
+        unsupported: Vec::new(),
     };
     if let Some(why) = setup::unsupported(plan, &target.capabilities) {
         report.reason = Some(why);
@@ -144,6 +147,7 @@ pub async fn run_plan(
     report.failures = failures;
     report.failures_total = failures_total;
     report.expectations = expectations;
+    report.unsupported = findings.unsupported_ops();
     report.journal = Some(finished.path);
     report.stats = Some(driver.stats());
     Ok(report)

@@ -72,18 +72,119 @@ pub struct CompletedPart {
 /// What was sent. Upload ids refer to the op that created the upload, so a replay can substitute its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    CreateBucket { bucket: String, location: Option<String> },
-    DeleteBucket { bucket: String },
-    PutBucketVersioning { bucket: String, enabled: bool },
-    PutObject { bucket: String, key: String, body: Body },
-    CreateMultipartUpload { bucket: String, key: String },
-    UploadPart { bucket: String, key: String, create_op: u64, part_number: u32, body: Body },
-    CompleteMultipartUpload { bucket: String, key: String, create_op: u64, parts: Vec<CompletedPart> },
-    AbortMultipartUpload { bucket: String, key: String, create_op: u64 },
-    GetObject { bucket: String, key: String, range: Option<(u64, u64)> },
-    HeadObject { bucket: String, key: String },
-    DeleteObject { bucket: String, key: String },
-    ListObjectsV2 { bucket: String, prefix: Option<String>, max_keys: Option<u32>, start_after: Option<String> },
+    CreateBucket {
+        bucket: String,
+        location: Option<String>,
+    },
+    DeleteBucket {
+        bucket: String,
+    },
+    PutBucketVersioning {
+        bucket: String,
+        enabled: bool,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+        body: Body,
+    },
+    CreateMultipartUpload {
+        bucket: String,
+        key: String,
+    },
+    UploadPart {
+        bucket: String,
+        key: String,
+        create_op: u64,
+        part_number: u32,
+        body: Body,
+    },
+    CompleteMultipartUpload {
+        bucket: String,
+        key: String,
+        create_op: u64,
+        parts: Vec<CompletedPart>,
+    },
+    AbortMultipartUpload {
+        bucket: String,
+        key: String,
+        create_op: u64,
+    },
+    GetObject {
+        bucket: String,
+        key: String,
+        range: Option<(u64, u64)>,
+    },
+    HeadObject {
+        bucket: String,
+        key: String,
+    },
+    DeleteObject {
+        bucket: String,
+        key: String,
+    },
+    ListObjectsV2 {
+        bucket: String,
+        prefix: Option<String>,
+        max_keys: Option<u32>,
+        start_after: Option<String>,
+        /// Continue from the page this op returned (its continuation token, whatever it was in this run).
+        after_op: Option<u64>,
+    },
+    /// Delete one version; `version_op` is the op that created it (its version id, whatever it was in this run).
+    DeleteObjectVersion {
+        bucket: String,
+        key: String,
+        version_op: u64,
+    },
+    GetObjectVersion {
+        bucket: String,
+        key: String,
+        version_op: u64,
+    },
+    ListObjectVersions {
+        bucket: String,
+        prefix: Option<String>,
+        max_keys: Option<u32>,
+        after_op: Option<u64>,
+    },
+    CopyObject {
+        bucket: String,
+        key: String,
+        source_bucket: String,
+        source_key: String,
+    },
+    UploadPartCopy {
+        bucket: String,
+        key: String,
+        create_op: u64,
+        part_number: u32,
+        source_bucket: String,
+        source_key: String,
+        /// Inclusive byte range of the source.
+        range: (u64, u64),
+    },
+    ListMultipartUploads {
+        bucket: String,
+        prefix: Option<String>,
+    },
+    ListParts {
+        bucket: String,
+        key: String,
+        create_op: u64,
+    },
+    /// GET of one part of a multipart object (`partNumber`), which also tells the part count.
+    GetObjectPart {
+        bucket: String,
+        key: String,
+        part_number: u32,
+    },
+    /// Delete a version found by listing (cleanup only: the id is this run's, and replay does its own cleanup).
+    DeleteVersionId {
+        bucket: String,
+        key: String,
+        version_id: String,
+    },
 }
 
 impl Request {
@@ -102,6 +203,15 @@ impl Request {
             Request::HeadObject { .. } => "HeadObject",
             Request::DeleteObject { .. } => "DeleteObject",
             Request::ListObjectsV2 { .. } => "ListObjectsV2",
+            Request::DeleteObjectVersion { .. } => "DeleteObject(version)",
+            Request::GetObjectVersion { .. } => "GetObject(version)",
+            Request::ListObjectVersions { .. } => "ListObjectVersions",
+            Request::CopyObject { .. } => "CopyObject",
+            Request::UploadPartCopy { .. } => "UploadPartCopy",
+            Request::ListMultipartUploads { .. } => "ListMultipartUploads",
+            Request::ListParts { .. } => "ListParts",
+            Request::GetObjectPart { .. } => "GetObject(part)",
+            Request::DeleteVersionId { .. } => "DeleteObject(version id)",
         }
     }
 
@@ -111,7 +221,18 @@ impl Request {
             Request::CreateBucket { bucket, .. }
             | Request::DeleteBucket { bucket }
             | Request::PutBucketVersioning { bucket, .. } => bucket.clone(),
-            Request::ListObjectsV2 { bucket, prefix, .. } => format!("{bucket}/{}", prefix.as_deref().unwrap_or("")),
+            Request::ListObjectsV2 { bucket, prefix, .. }
+            | Request::ListObjectVersions { bucket, prefix, .. }
+            | Request::ListMultipartUploads { bucket, prefix } => {
+                format!("{bucket}/{}", prefix.as_deref().unwrap_or(""))
+            }
+            Request::DeleteObjectVersion { bucket, key, .. }
+            | Request::GetObjectVersion { bucket, key, .. }
+            | Request::CopyObject { bucket, key, .. }
+            | Request::UploadPartCopy { bucket, key, .. }
+            | Request::ListParts { bucket, key, .. }
+            | Request::GetObjectPart { bucket, key, .. }
+            | Request::DeleteVersionId { bucket, key, .. } => format!("{bucket}/{key}"),
             Request::PutObject { bucket, key, .. }
             | Request::CreateMultipartUpload { bucket, key }
             | Request::UploadPart { bucket, key, .. }
@@ -143,8 +264,12 @@ pub struct Outcome {
     /// Content-Length of a HEAD, bytes received for a GET.
     pub size: Option<u64>,
     pub body_digest: Option<Digest>,
-    /// Keys and sizes of a listing page, and whether it was truncated.
+    /// A listing page (objects, versions or uploads), and whether it was truncated.
     pub listing: Option<Listing>,
+    /// Where the next listing page starts (token or markers of this run; never compared).
+    pub next_page: Option<PageCursor>,
+    /// `x-amz-mp-parts-count` of a part GET.
+    pub parts_count: Option<u32>,
     /// Why there was no usable answer: transport error text when `status == 0`, or why a 2xx could not be decoded.
     /// Never includes credentials.
     pub detail: Option<String>,
@@ -154,6 +279,11 @@ impl Outcome {
     /// 2xx with a decodable answer.
     pub fn succeeded(&self) -> bool {
         (200..300).contains(&self.status) && self.error_code.is_none()
+    }
+
+    /// The target does not implement this operation at all.
+    pub fn unsupported(&self) -> bool {
+        self.status == 501 || self.error_code.as_deref() == Some("NotImplemented")
     }
 
     /// Short form for messages: `200 etag=…` / `404 NoSuchKey`.
@@ -176,8 +306,28 @@ impl Outcome {
 /// One page of a listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
-    pub entries: Vec<(String, u64)>,
+    pub entries: Vec<ListEntry>,
     pub truncated: bool,
+}
+
+/// One listed object, version, delete marker or upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    /// Version id (versions, delete markers) or upload id (uploads).
+    pub version_id: Option<String>,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+}
+
+/// Opaque continuation of a listing, as the server gave it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageCursor {
+    pub token: Option<String>,
+    pub key_marker: Option<String>,
+    pub version_id_marker: Option<String>,
 }
 
 /// One try of an op; retries of transient errors each leave one.
@@ -218,16 +368,132 @@ pub enum Assertion {
     Etag(String),
     Size(u64),
     BodyDigest(Digest),
+    /// Any 4xx refusal (what a read of a delete marker by version id must be: S3 answers 405 MethodNotAllowed; what
+    /// matters is that no data comes back).
+    Refused,
+    /// A listing page holds exactly these entries, in this order (version ids are not compared: they differ from
+    /// run to run), and is truncated or not.
+    Page {
+        entries: Vec<PageEntry>,
+        truncated: bool,
+    },
+    /// A part GET reports this many parts.
+    PartsCount(u32),
+}
+
+/// What one listing entry must be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageEntry {
+    pub key: String,
+    pub size: u64,
+    /// Unquoted; `None` = not compared.
+    pub etag: Option<String>,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+}
+
+impl PageEntry {
+    fn describe(&self) -> String {
+        let kind = if self.delete_marker { " (delete marker)" } else { "" };
+        let latest = if self.is_latest { "" } else { " (noncurrent)" };
+        format!(
+            "{} {}B{}{}{}",
+            self.key,
+            self.size,
+            self.etag.as_deref().map(|e| format!(" {e}")).unwrap_or_default(),
+            kind,
+            latest
+        )
+    }
+
+    fn matches(&self, got: &ListEntry) -> bool {
+        // A listing that carries no ETag at all (s3s-fs) cannot be wrong about one; a wrong one is judged.
+        let etag_ok = match (&self.etag, got.etag.as_deref()) {
+            (Some(expected), Some(got)) => crate::content::normalize_etag(got) == expected,
+            _ => true,
+        };
+        self.key == got.key
+            && self.delete_marker == got.delete_marker
+            && self.is_latest == got.is_latest
+            && (self.delete_marker || (self.size == got.size && etag_ok))
+    }
+}
+
+fn describe_entry(entry: &ListEntry) -> String {
+    let kind = if entry.delete_marker { " (delete marker)" } else { "" };
+    let latest = if entry.is_latest { "" } else { " (noncurrent)" };
+    let etag = entry.etag.as_deref().map(|e| format!(" {}", crate::content::normalize_etag(e))).unwrap_or_default();
+    format!("{} {}B{etag}{kind}{latest}", entry.key, entry.size)
+}
+
+fn page_violation(expected: &[PageEntry], truncated: bool, listing: Option<&Listing>) -> Option<String> {
+    let Some(listing) = listing else {
+        return Some("no listing".into());
+    };
+    // Keys must come in the same order. Within one key, entries are compared as a set: the SDK hands versions and
+    // delete markers over in two separate lists, so their interleaving on the wire is not observable.
+    let want = group(expected, |e| e.key.as_str());
+    let got = group(&listing.entries, |e| e.key.as_str());
+    for (i, (key, wants)) in want.iter().enumerate() {
+        let Some((got_key, gots)) = got.get(i) else {
+            return Some(format!("{} entries; missing {}", listing.entries.len(), wants[0].describe()));
+        };
+        if got_key != key {
+            return Some(format!("{} where {} was expected", describe_entry(gots[0]), wants[0].describe()));
+        }
+        let mut unmatched: Vec<&ListEntry> = gots.clone();
+        for want in wants {
+            match unmatched.iter().position(|g| want.matches(g)) {
+                Some(at) => {
+                    unmatched.remove(at);
+                }
+                None => {
+                    let seen: Vec<String> = gots.iter().map(|g| describe_entry(g)).collect();
+                    return Some(format!("{} missing under {key}; got [{}]", want.describe(), seen.join(", ")));
+                }
+            }
+        }
+        if let Some(extra) = unmatched.first() {
+            return Some(format!("unexpected {}", describe_entry(extra)));
+        }
+    }
+    if let Some((_, extra)) = got.get(want.len()) {
+        return Some(format!("{} entries; unexpected {}", listing.entries.len(), describe_entry(extra[0])));
+    }
+    (listing.truncated != truncated).then(|| format!("truncated = {}", listing.truncated))
+}
+
+/// Consecutive entries with the same key, in order.
+fn group<'a, T>(entries: &'a [T], key: impl Fn(&T) -> &str) -> Vec<(&'a str, Vec<&'a T>)> {
+    let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
+    for entry in entries {
+        let k = key(entry);
+        match groups.last_mut() {
+            Some((last, members)) if *last == k => members.push(entry),
+            _ => groups.push((k, vec![entry])),
+        }
+    }
+    groups
 }
 
 impl Assertion {
-    /// `None` if `outcome` satisfies it, else what was found instead.
+    /// A read of something that must not exist.
+    pub fn not_found() -> Assertion {
+        Assertion::Fails { code: "NoSuchKey".into(), status: 404 }
+    }
+
+    /// `None` if `outcome` satisfies it, else what was found instead. An operation the target does not implement
+    /// (501 NotImplemented) violates nothing: it is reported as unsupported, not as a bug.
     pub fn violation(&self, outcome: &Outcome) -> Option<String> {
+        if outcome.unsupported() {
+            return None;
+        }
         match self {
             Assertion::Succeeded => (!outcome.succeeded()).then(|| outcome.brief()),
             Assertion::Fails { code, status } => {
+                // HEAD answers carry no body, so no code: the SDK says "NotFound"; the status decides then.
                 let matches = outcome.error_code.as_deref() == Some(code.as_str())
-                    || (outcome.error_code.is_none() && outcome.status == *status);
+                    || (matches!(outcome.error_code.as_deref(), None | Some("NotFound")) && outcome.status == *status);
                 (!matches).then(|| outcome.brief())
             }
             Assertion::Etag(expected) => {
@@ -247,6 +513,14 @@ impl Assertion {
                     None => format!("no body ({})", outcome.brief()),
                 })
             }
+            Assertion::Page { entries, truncated } => page_violation(entries, *truncated, outcome.listing.as_ref()),
+            Assertion::Refused => (!(400..500).contains(&outcome.status)).then(|| outcome.brief()),
+            Assertion::PartsCount(expected) => {
+                (outcome.parts_count != Some(*expected)).then(|| match outcome.parts_count {
+                    Some(n) => format!("{n} parts"),
+                    None => format!("no part count ({})", outcome.brief()),
+                })
+            }
         }
     }
 
@@ -258,6 +532,18 @@ impl Assertion {
             Assertion::Etag(etag) => format!("ETag {etag}"),
             Assertion::Size(size) => format!("{size} bytes"),
             Assertion::BodyDigest(digest) => format!("blake3 {digest}"),
+            Assertion::Page { entries, truncated } => match (entries.first(), entries.last()) {
+                (Some(first), Some(last)) => format!(
+                    "{} entries {} .. {}{}",
+                    entries.len(),
+                    first.describe(),
+                    last.describe(),
+                    if *truncated { ", truncated" } else { "" }
+                ),
+                _ => "an empty listing".into(),
+            },
+            Assertion::PartsCount(n) => format!("{n} parts"),
+            Assertion::Refused => "a refusal (4xx; S3 answers 405 MethodNotAllowed)".into(),
         }
     }
 }

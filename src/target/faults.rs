@@ -17,15 +17,18 @@ pub enum Fault {
     CorruptByte,
     /// Answer CompleteMultipartUpload with a wrong ETag (the stored object is fine).
     WrongMpuEtag,
+    /// Leave an object out of ListObjectsV2 answers (it is still stored and readable).
+    ListDrop,
 }
 
 impl Fault {
-    pub const ALL: &'static [Fault] = &[Fault::CorruptByte, Fault::WrongMpuEtag];
+    pub const ALL: &'static [Fault] = &[Fault::CorruptByte, Fault::WrongMpuEtag, Fault::ListDrop];
 
     pub fn name(self) -> &'static str {
         match self {
             Fault::CorruptByte => "corrupt-byte",
             Fault::WrongMpuEtag => "wrong-mpu-etag",
+            Fault::ListDrop => "list-drop",
         }
     }
 
@@ -156,7 +159,17 @@ impl S3 for FaultyFs {
         self.inner.list_objects(req).await
     }
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.inner.list_objects_v2(req).await
+        let bucket = req.input.bucket.clone();
+        let mut out = self.inner.list_objects_v2(req).await?;
+        if let Some(contents) = out.output.contents.as_mut() {
+            let before = contents.len();
+            contents.retain(|o| !o.key.as_deref().is_some_and(|key| self.plan.hits(Fault::ListDrop, &bucket, key)));
+            let dropped = (before - contents.len()) as i32;
+            if let Some(count) = out.output.key_count.as_mut() {
+                *count -= dropped;
+            }
+        }
+        Ok(out)
     }
     async fn create_multipart_upload(
         &self,

@@ -3,20 +3,13 @@
 
 use futures::future::BoxFuture;
 
-use super::write;
+use super::write::{self, How};
 use crate::exec::Ctx;
 
 pub const ABOUT: &str = "write every object: single PUT below 8 MiB, multipart (seeded part sizes) at or above";
 
-/// Objects this big or bigger go multipart (boto3's and the AWS CLI's default threshold).
-pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
-
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
-        if object.size < MULTIPART_THRESHOLD {
-            write::single(ctx, bucket, object).await;
-        } else {
-            write::multipart(ctx, bucket, object).await;
-        }
+        write::version(ctx, bucket, object, 0, How::Auto).await;
     }))
 }

@@ -2,12 +2,14 @@
 
 use futures::future::BoxFuture;
 
-use super::write;
+use super::write::{self, How};
 use crate::exec::Ctx;
 
 pub const ABOUT: &str =
     "write every object by multipart upload with its seeded part layout (5 MiB minimum, last part shorter)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| write::multipart(ctx, bucket, object)))
+    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+        write::version(ctx, bucket, object, 0, How::Multipart).await;
+    }))
 }

@@ -2,30 +2,84 @@
 
 use futures::StreamExt;
 
-use crate::content::WriteMode;
-use crate::exec::{subject, Ctx, ObjectStatus};
+use crate::content::{self, ContentKey, WriteMode};
+use crate::exec::{subject, Ctx, ObjectStatus, Version};
 use crate::journal::{Assertion, Body, CompletedPart, Request};
 use crate::plan::{BucketPlan, ObjectPlan};
 
-/// One PutObject of the whole object.
-pub async fn single(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) {
-    let body = Body { content: object.content, offset: 0, len: object.size };
+/// Objects this big or bigger go multipart in `put` and `overwrite` (boto3's and the AWS CLI's default threshold).
+pub const MULTIPART_THRESHOLD: u64 = 8 * 1024 * 1024;
+
+/// How to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Like a typical client: single PUT below [`MULTIPART_THRESHOLD`], multipart at or above.
+    Auto,
+    Single,
+    Multipart,
+}
+
+/// Writes version `n` of the object (`n = 0` is the plan's content); true if the server took it.
+pub async fn version(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, n: u64, how: How) -> bool {
+    let content = content::version_key(&object.content, n);
+    let multipart = match how {
+        How::Auto => object.size >= MULTIPART_THRESHOLD,
+        How::Single => false,
+        How::Multipart => true,
+    };
+    let written = if multipart {
+        multipart_upload(ctx, bucket, object, content).await
+    } else {
+        single(ctx, bucket, object, content).await
+    };
+    match written {
+        Some((mode, op)) => {
+            let version = Version { content, size: object.size, mode, write: Box::new(op), delete_marker: false };
+            ctx.state.push_version(bucket.index, object.index, bucket.versioning, version);
+            true
+        }
+        None => {
+            ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
+            false
+        }
+    }
+}
+
+/// Writes the next version of the object (its first if it was never written).
+pub async fn next_version(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, how: How) -> bool {
+    let status = ctx.state.status(bucket.index, object.index);
+    if status.is_unknown() {
+        return false;
+    }
+    version(ctx, bucket, object, status.written() as u64, how).await
+}
+
+async fn single(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    object: &ObjectPlan,
+    content: ContentKey,
+) -> Option<(WriteMode, crate::driver::Op)> {
+    let body = Body { content, offset: 0, len: object.size };
     let request = Request::PutObject { bucket: bucket.name.clone(), key: object.key.clone(), body };
     let op = ctx.call(request).await;
-    let ok = ctx.expect(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded).await;
-    let status =
-        if ok { ObjectStatus::Written { mode: WriteMode::Single, write: Box::new(op) } } else { ObjectStatus::Unknown };
-    ctx.state.set(bucket.index, object.index, status);
+    ctx.expect(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded)
+        .await
+        .then_some((WriteMode::Single, op))
 }
 
 /// Create, upload every part of the object's layout (parts in flight together), complete; abort if a part fails.
-pub async fn multipart(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) {
+async fn multipart_upload(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    object: &ObjectPlan,
+    content: ContentKey,
+) -> Option<(WriteMode, crate::driver::Op)> {
     let name = subject(bucket, object);
     let (b, k) = (bucket.name.clone(), object.key.clone());
     let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
     if !ctx.expect(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
-        ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
-        return;
+        return None;
     }
     let layout = object.parts;
     let uploads = futures::stream::iter(layout.parts())
@@ -35,7 +89,7 @@ pub async fn multipart(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) 
                 key: k.clone(),
                 create_op: create.index,
                 part_number: number as u32,
-                body: Body { content: object.content, offset, len },
+                body: Body { content, offset, len },
             };
             async move { (number as u32, ctx.call(request).await) }
         })
@@ -51,17 +105,13 @@ pub async fn multipart(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) 
     if !all_ok {
         let abort = ctx.call(Request::AbortMultipartUpload { bucket: b, key: k, create_op: create.index }).await;
         ctx.expect(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await;
-        ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
-        return;
+        return None;
     }
     let complete =
         ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
-    let status = if ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded).await {
-        ObjectStatus::Written { mode: WriteMode::Multipart(layout), write: Box::new(complete) }
-    } else {
-        ObjectStatus::Unknown
-    };
-    ctx.state.set(bucket.index, object.index, status);
+    ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded)
+        .await
+        .then_some((WriteMode::Multipart(layout), complete))
 }
 
 /// Runs `each` over every object of the plan with `ctx.concurrency` objects in flight.
@@ -73,4 +123,11 @@ where
     futures::stream::iter(ctx.objects())
         .for_each_concurrent(ctx.concurrency.max(1), |(bucket, object)| each(bucket, object))
         .await;
+}
+
+/// The objects a seeded draw picks (each with probability `numerator/denominator`), decided up front in plan order
+/// so the choice never depends on completion order.
+pub fn pick(ctx: &Ctx<'_>, numerator: u64, denominator: u64) -> std::collections::BTreeSet<(u32, u32)> {
+    let mut stream = ctx.stream();
+    ctx.objects().filter(|_| stream.chance(numerator, denominator)).map(|(b, o)| (b.index, o.index)).collect()
 }

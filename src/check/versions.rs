@@ -1,0 +1,55 @@
+//! `check-versions`: every version id returns its own content (size and blake3), every delete marker is refused
+//! when read by id (S3: 405 MethodNotAllowed; moto 5.2.1 says 404 NoSuchVersion, which is accepted — no data is what
+//! matters), and a plain GET returns the current version — or NoSuchKey when the newest entry
+//! is a delete marker. Finds versions that were lost, overwritten in place, or resurrected.
+
+use futures::future::BoxFuture;
+
+use crate::exec::{subject, Ctx};
+use crate::journal::{Assertion, Request};
+use crate::workload::write;
+
+pub const ABOUT: &str =
+    "each version id returns its own digest; delete markers and the current version are as the model says";
+
+pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
+    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+        let status = ctx.state.status(bucket.index, object.index);
+        if status.is_unknown() {
+            return;
+        }
+        let name = subject(bucket, object);
+        if bucket.versioning {
+            for version in status.versions() {
+                let request = Request::GetObjectVersion {
+                    bucket: bucket.name.clone(),
+                    key: object.key.clone(),
+                    version_op: version.write.index,
+                };
+                let op = ctx.call(request).await;
+                if version.delete_marker {
+                    ctx.expect(&op, "GetObject(version)", &name, Assertion::Refused).await;
+                    continue;
+                }
+                if ctx.expect(&op, "GetObject(version)", &name, Assertion::Succeeded).await {
+                    let expected = ctx.state.expected_version(version).await;
+                    ctx.expect(&op, "GetObject(version)", &name, Assertion::Size(expected.size)).await;
+                    ctx.expect(&op, "GetObject(version)", &name, Assertion::BodyDigest(expected.digest)).await;
+                }
+            }
+        }
+        let op =
+            ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
+        match status.current() {
+            Some(current) => {
+                if ctx.expect(&op, "GetObject", &name, Assertion::Succeeded).await {
+                    let expected = ctx.state.expected_version(current).await;
+                    ctx.expect(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
+                }
+            }
+            None => {
+                ctx.expect(&op, "GetObject", &name, Assertion::not_found()).await;
+            }
+        }
+    }))
+}

@@ -1,0 +1,113 @@
+//! `copy`: server-side copies. Within each bucket, every even-indexed object with a current version is copied onto
+//! the next (odd-indexed) object — sources are never written while they are copied. Sources below the multipart
+//! threshold go through CopyObject; larger ones through a multipart upload of UploadPartCopy ranges (the source's
+//! part layout), so the copy's ETag is well defined either way.
+
+use futures::future::BoxFuture;
+use futures::StreamExt;
+
+use super::write::{self, MULTIPART_THRESHOLD};
+use crate::content::WriteMode;
+use crate::exec::{subject, Ctx, ObjectStatus, Version};
+use crate::journal::{Assertion, CompletedPart, Request};
+use crate::plan::{BucketPlan, ObjectPlan};
+
+pub const ABOUT: &str =
+    "server-side copy of each even object onto the next (CopyObject; UploadPartCopy for multipart sizes)";
+
+pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
+    Box::pin(write::for_each_object(ctx, move |bucket, source| async move {
+        if source.index % 2 == 1 {
+            return;
+        }
+        let Some(target) = bucket.objects.get(source.index as usize + 1) else { return };
+        let Some(current) = ctx.state.status(bucket.index, source.index).current().cloned() else { return };
+        if ctx.state.status(bucket.index, target.index).is_unknown() {
+            return;
+        }
+        let copied = if current.size < MULTIPART_THRESHOLD {
+            copy_object(ctx, bucket, source, target).await
+        } else {
+            copy_parts(ctx, bucket, source, target, &current).await
+        };
+        match copied {
+            Some((mode, op)) => {
+                let version = Version {
+                    content: current.content,
+                    size: current.size,
+                    mode,
+                    write: Box::new(op),
+                    delete_marker: false,
+                };
+                ctx.state.push_version(bucket.index, target.index, bucket.versioning, version);
+            }
+            None => ctx.state.set(bucket.index, target.index, ObjectStatus::Unknown),
+        }
+    }))
+}
+
+async fn copy_object(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    source: &ObjectPlan,
+    target: &ObjectPlan,
+) -> Option<(WriteMode, crate::driver::Op)> {
+    let request = Request::CopyObject {
+        bucket: bucket.name.clone(),
+        key: target.key.clone(),
+        source_bucket: bucket.name.clone(),
+        source_key: source.key.clone(),
+    };
+    let op = ctx.call(request).await;
+    ctx.expect(&op, "CopyObject", &subject(bucket, target), Assertion::Succeeded)
+        .await
+        .then_some((WriteMode::Single, op))
+}
+
+async fn copy_parts(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    source: &ObjectPlan,
+    target: &ObjectPlan,
+    current: &Version,
+) -> Option<(WriteMode, crate::driver::Op)> {
+    let name = subject(bucket, target);
+    let (b, k) = (bucket.name.clone(), target.key.clone());
+    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
+    if !ctx.expect(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
+        return None;
+    }
+    let layout = crate::content::PartLayout { size: current.size, part_size: source.parts.part_size };
+    let copies = futures::stream::iter(layout.parts())
+        .map(|(number, offset, len)| {
+            let request = Request::UploadPartCopy {
+                bucket: b.clone(),
+                key: k.clone(),
+                create_op: create.index,
+                part_number: number as u32,
+                source_bucket: b.clone(),
+                source_key: source.key.clone(),
+                range: (offset, offset + len.max(1) - 1),
+            };
+            async move { (number as u32, ctx.call(request).await) }
+        })
+        .buffered(ctx.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut parts = Vec::new();
+    let mut all_ok = true;
+    for (part_number, op) in &copies {
+        all_ok &= ctx.expect(op, "UploadPartCopy", &name, Assertion::Succeeded).await;
+        parts.push(CompletedPart { part_number: *part_number, upload_part_op: op.index });
+    }
+    if !all_ok {
+        let abort = ctx.call(Request::AbortMultipartUpload { bucket: b, key: k, create_op: create.index }).await;
+        ctx.expect(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await;
+        return None;
+    }
+    let complete =
+        ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
+    ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded)
+        .await
+        .then_some((WriteMode::Multipart(layout), complete))
+}

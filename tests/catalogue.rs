@@ -1,0 +1,105 @@
+//! The workload and check catalogue on real servers: moto (versioning, delete markers, listings, copies) and s3s-fs
+//! (`sfko serve`, with and without seeded faults).
+
+mod support;
+
+use support::{code, json, stderr, Server, Workdir};
+
+/// The scenario of the catalogue issue, verbatim.
+const VERSIONS: &str = "\
+scenarios:
+  - name: versions
+    required: {buckets: [{versioning: true}]}
+    objects: {count: 20, size: 4K}
+    tests: [put-versions, delete-versions, overwrite]
+    checks: [check-versions, check-list, check-backend]
+";
+
+const CATALOGUE: &str = "\
+- name: versioned catalogue
+  required: {buckets: [{versioning: true}]}
+  objects: {count: 12, size: {min: 0B, max: 4M}}
+  tests: [put, put-versions, copy, delete, delete-versions, head, get-range, mpu-abort, list]
+  checks: [check-versions, check-list, check-backend, check-etag]
+- name: plain catalogue
+  required: {buckets: 2}
+  objects: {count: 12, size: {min: 0B, max: 4M}}
+  tests: [put, overwrite, copy, get-range, head, list, mpu-abort, delete]
+  checks: [check-backend, check-etag, check-list]
+";
+
+#[test]
+fn versions_scenario_passes_on_moto_and_is_skipped_without_versioning() {
+    let work = Workdir::new();
+    work.scenarios(VERSIONS);
+    let moto = Server::moto();
+    for seed in ["1", "2", "3"] {
+        let out = work.sfko(&["--seed", seed, "--endpoint", &moto.endpoint, "--format", "json"]);
+        assert_eq!(code(&out), 0, "seed {seed}: {}", stderr(&out));
+        assert_eq!(json(&out)["verdict"], "pass");
+    }
+    let out = work.sfko(&["--seed", "1", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["runs"][0]["verdict"], "skipped", "{doc}");
+    assert!(doc["runs"][0]["reason"].as_str().unwrap_or("").contains("versioning"), "{doc}");
+}
+
+#[test]
+fn the_catalogue_passes_on_moto_and_replays() {
+    let work = Workdir::new();
+    work.scenarios(CATALOGUE);
+    let moto = Server::moto();
+    let out = work.sfko(&["--seed", "4", "--endpoint", &moto.endpoint, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    assert_eq!(doc["verdict"], "pass", "{doc}");
+    let journal = doc["runs"][0]["journal"].as_str().expect("journal").to_string();
+    let out = work.sfko(&["replay", &journal, "--endpoint", &moto.endpoint, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let replay = json(&out);
+    assert_eq!(replay["reproduced"], true, "{replay}");
+    assert_eq!(replay["first_divergence"], serde_json::Value::Null, "{replay}");
+}
+
+#[test]
+fn check_list_catches_a_dropped_listing_entry() {
+    let work = Workdir::new();
+    work.scenarios(
+        "- name: listed\n  objects: {count: 40, size: 1K}\n  tests: [put]\n  checks: [check-list, check-backend]\n",
+    );
+    let faulty = Server::s3s_fs(&["list-drop"], 2, 10);
+    let out = work.sfko(&["--seed", "6", "--endpoint", &faulty.endpoint, "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json(&out);
+    for failure in doc["failures"].as_array().expect("failures") {
+        assert_eq!(failure["by"], "check-list", "the object is still readable, only the listing lies: {failure}");
+        assert_eq!(failure["request"], "ListObjectsV2", "{failure}");
+    }
+    let corpus = work.corpus_files()[0].to_string_lossy().to_string();
+    let out = work.sfko(&["replay", &corpus, "--endpoint", &faulty.endpoint, "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json(&out)["reproduced"], true);
+}
+
+/// Real findings in s3s-fs 0.14.1 (the embedded target): ListParts answers 200 for an aborted upload, and a GET with
+/// `partNumber` returns the whole object without a part count. sfko must keep reporting both.
+#[test]
+fn s3s_fs_multipart_findings_are_reported() {
+    let work = Workdir::new();
+    work.scenarios(
+        "- name: mpu\n  objects: {count: 4, size: 11M}\n  tests: [put-mpu, mpu-abort]\n  checks: [check-mpu]\n",
+    );
+    let out = work.sfko(&["--seed", "3", "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json(&out);
+    let failures = doc["failures"].as_array().expect("failures");
+    let seen = |by: &str, request: &str| failures.iter().any(|f| f["by"] == by && f["request"] == request);
+    assert!(seen("check-mpu", "GetObject(part)"), "{doc}");
+    let unsupported = &doc["runs"][0]["unsupported"];
+    assert!(unsupported.to_string().contains("ListMultipartUploads"), "501s are reported as unsupported: {doc}");
+    // mpu-abort picks a seeded third of the objects; over 4 objects it may pick none, so only check what it did.
+    if failures.iter().any(|f| f["by"] == "mpu-abort") {
+        assert!(seen("mpu-abort", "ListParts"), "{doc}");
+    }
+}
