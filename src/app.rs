@@ -124,10 +124,11 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
         eprintln!("sfko: seed {seed}");
     }
     let backends = config.plan_backends();
+    let target_setup = config.target_setup().map_err(|e| Fatal::bad_input(e.0))?;
     let seeds = (0..args.runs).map_while(|i| seed.0.checked_add(i).map(Seed));
     let runs: Vec<(Plan, String)> = seeds
         .flat_map(|s| selected.iter().map(move |sc| (sc, s)))
-        .map(|(sc, s)| (resolve(sc, s, &backends, &args.bucket_prefix), sc.origin.source_digest.clone()))
+        .map(|(sc, s)| (resolve(sc, s, &backends, &args.bucket_prefix, &target_setup), sc.origin.source_digest.clone()))
         .collect();
     if args.journal.is_some() && runs.len() != 1 {
         return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", runs.len())));
@@ -295,13 +296,25 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
     let scenarios = load_scenarios(&common.scenarios_path)?;
     let config = load_config(common)?;
     let backends = config.plan_backends();
+    let setup = config.target_setup().map_err(|e| Fatal::bad_input(e.0))?;
+    let embedded = common.endpoint.is_none() && config.target.as_ref().and_then(|t| t.endpoint.as_ref()).is_none();
+    let capabilities = crate::target::Capabilities::from_config(&config, embedded);
+    // Why each scenario cannot run here (None = it can), judged on seed 0's placement.
+    let runnable: Vec<Option<String>> = scenarios
+        .iter()
+        .map(|s| {
+            let plan = resolve(s, Seed(0), &backends, crate::plan::DEFAULT_BUCKET_PREFIX, &setup);
+            crate::exec::unsupported(&plan, &capabilities)
+        })
+        .collect();
     let workloads: Vec<_> = crate::workload::WORKLOADS.iter().map(|w| (w.name, w.about)).collect();
     let checks: Vec<_> = crate::check::CHECKS.iter().map(|c| (c.name, c.about)).collect();
     match common.format {
         Format::Json => {
             let doc = serde_json::json!({
-                "scenarios": scenarios.iter().map(|s| serde_json::json!({
+                "scenarios": scenarios.iter().zip(&runnable).map(|(s, why)| serde_json::json!({
                     "name": s.name, "file": s.origin.file, "line": s.origin.line, "tests": s.tests, "checks": s.checks,
+                    "runnable": why.is_none(), "why_not": why,
                 })).collect::<Vec<_>>(),
                 "tests": workloads.iter().map(|(n, a)| serde_json::json!({"name": n, "about": a})).collect::<Vec<_>>(),
                 "checks": checks.iter().map(|(n, a)| serde_json::json!({"name": n, "about": a})).collect::<Vec<_>>(),
@@ -312,7 +325,7 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
         }
         Format::Human => {
             println!("scenarios ({}):", common.scenarios_path.display());
-            for s in &scenarios {
+            for (s, why) in scenarios.iter().zip(&runnable) {
                 println!(
                     "  {:<28} {}:{}  tests [{}]  checks [{}]",
                     s.name,
@@ -321,6 +334,9 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
                     s.tests.join(", "),
                     s.checks.join(", ")
                 );
+                if let Some(why) = why {
+                    println!("  {:<28} skipped on this config: {why}", "");
+                }
             }
             println!("tests (workloads):");
             for (name, about) in &workloads {
@@ -368,9 +384,40 @@ async fn serve(args: &ServeArgs) -> Result<ExitCode, Fatal> {
     let access = std::env::var("SFKO_ACCESS_KEY").unwrap_or_else(|_| EMBEDDED_ACCESS_KEY.into());
     let secret = std::env::var("SFKO_SECRET_KEY").unwrap_or_else(|_| EMBEDDED_SECRET_KEY.into());
     let plan = FaultPlan { seed: args.fault_seed, faults, one_in: args.fault_one_in.max(1) };
-    let server =
-        EmbeddedServer::serve(listener, &root, move |fs, root| FaultyFs::new(fs, root, plan), &access, &secret)
-            .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
+    let lifecycle = match &args.lifecycle_day {
+        Some(day) => {
+            let secs =
+                scenario::parse_duration_secs(day).map_err(|e| Fatal::bad_input(format!("--lifecycle-day: {e}")))?;
+            Some(crate::target::fixtures::Lifecycle::new(std::time::Duration::from_secs(secs), plan.clone()))
+        }
+        None => None,
+    };
+    let replicator = match &args.replicate_to {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            let lag = std::time::Duration::from_millis(args.replicate_lag_ms);
+            Some(crate::target::fixtures::Replicator::new(url, &access, &secret, lag))
+        }
+        Some(url) => {
+            return Err(Fatal::bad_input(format!("--replicate-to '{url}': expected an http:// or https:// URL")))
+        }
+        None => None,
+    };
+    let wrap_lifecycle = lifecycle.clone();
+    let wrap = move |fs, root: &Path| {
+        let mut faulty = FaultyFs::new(fs, root, plan);
+        if let Some(replicator) = replicator {
+            faulty = faulty.replicate_to(replicator);
+        }
+        if let Some(lifecycle) = wrap_lifecycle {
+            faulty = faulty.expire_with(lifecycle);
+        }
+        faulty
+    };
+    let server = EmbeddedServer::serve(listener, &root, wrap, &access, &secret)
+        .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
+    if let Some(lifecycle) = &lifecycle {
+        lifecycle.start(server.root());
+    }
     println!("endpoint {}", server.endpoint());
     eprintln!("sfko serve: data in {}; Ctrl-C to stop", server.root().display());
     let _ = tokio::signal::ctrl_c().await;

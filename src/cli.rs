@@ -118,7 +118,8 @@ pub struct ServeArgs {
     /// Data directory (default: a fresh temp dir, removed on exit).
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Seeded faults to inject: corrupt-byte, wrong-mpu-etag, list-drop (comma-separated).
+    /// Seeded faults to inject (comma-separated): corrupt-byte, wrong-mpu-etag, list-drop, replicate-skip,
+    /// replicate-corrupt, replicate-single-part, expire-skip.
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Seed deciding which objects the faults hit.
@@ -127,6 +128,15 @@ pub struct ServeArgs {
     /// One object in N is hit by each fault.
     #[arg(long, default_value_t = 10)]
     pub fault_one_in: u64,
+    /// Copy every completed write to this S3 endpoint (a stand-in for a replicating cluster).
+    #[arg(long, value_name = "URL")]
+    pub replicate_to: Option<String>,
+    /// Upper bound of the seeded replication lag.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub replicate_lag_ms: u64,
+    /// Honour lifecycle expiration rules with a "day" this long (e.g. 1s), like Ceph's rgw_lc_debug_interval.
+    #[arg(long, value_name = "DURATION")]
+    pub lifecycle_day: Option<String>,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Backend;
+use crate::plan::{Backend, TargetSetup};
 
 /// The parsed config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct Config {
     pub replication: Option<ReplicationConfig>,
     #[serde(default)]
     pub lifecycle: Option<LifecycleConfig>,
+    /// The target's transient-source location (Zenko): buckets with `transient: true` are created there.
+    #[serde(default)]
+    pub transient_location: Option<String>,
 }
 
 /// The S3 endpoint under test.
@@ -67,16 +70,30 @@ pub struct BackendConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicationConfig {
+    /// `aws` (PutBucketReplication to the destination bucket's ARN), `zenko` (destination StorageClass = location
+    /// name), `zone` (nothing to switch on: the cluster replicates every bucket).
     pub mode: String,
     #[serde(default)]
     pub deadline: Option<String>,
+    /// IAM role ARN for `aws` mode.
+    #[serde(default)]
+    pub role: Option<String>,
 }
+
+/// How long expiration checks wait past an object's due time when the config does not say.
+pub const DEFAULT_LIFECYCLE_DEADLINE_SECS: u64 = 60;
+
+/// How long replication checks wait when the config does not say.
+pub const DEFAULT_REPLICATION_DEADLINE_SECS: u64 = 120;
 
 /// How long a lifecycle "day" lasts on this target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleConfig {
     pub day: String,
+    /// How long after an object is due checks wait for it to be gone (default 60s).
+    #[serde(default)]
+    pub deadline: Option<String>,
 }
 
 /// A config error, located.
@@ -114,6 +131,15 @@ impl Config {
                 )));
             }
         }
+        if let Some(replication) = &self.replication {
+            if !["aws", "zenko", "zone"].contains(&replication.mode.as_str()) {
+                return Err(ConfigError(format!(
+                    "{label}: replication.mode: unknown mode '{}'; expected aws, zenko or zone",
+                    replication.mode
+                )));
+            }
+        }
+        self.target_setup().map_err(|e| ConfigError(format!("{label}: {}", e.0)))?;
         if let Some(source) = self.target.as_ref().and_then(|t| t.credentials.as_ref()) {
             if source.access_key_env.is_some() != source.secret_key_env.is_some() {
                 return Err(ConfigError(format!(
@@ -129,7 +155,41 @@ impl Config {
         if self.backends.is_empty() {
             return vec![Backend::target_itself()];
         }
-        self.backends.iter().map(|b| Backend { name: b.name.clone(), cloud: b.cloud.to_ascii_uppercase() }).collect()
+        self.backends
+            .iter()
+            .map(|b| Backend {
+                name: b.name.clone(),
+                cloud: b.cloud.to_ascii_uppercase(),
+                readable: b.endpoint.is_some(),
+                bucket: b.bucket.clone(),
+                key: b.key.clone(),
+            })
+            .collect()
+    }
+
+    /// The target-side settings a plan records (replication mode and deadline, lifecycle day).
+    pub fn target_setup(&self) -> Result<TargetSetup, ConfigError> {
+        let parse = |what: &str, text: &str| {
+            crate::scenario::parse_duration_secs(text).map_err(|e| ConfigError(format!("{what}: {e}")))
+        };
+        let mut setup =
+            TargetSetup { replication_deadline_secs: DEFAULT_REPLICATION_DEADLINE_SECS, ..TargetSetup::default() };
+        if let Some(replication) = &self.replication {
+            setup.replication_mode = Some(replication.mode.clone());
+            setup.replication_role = replication.role.clone();
+            if let Some(deadline) = &replication.deadline {
+                setup.replication_deadline_secs = parse("replication.deadline", deadline)?;
+            }
+        }
+        setup.lifecycle_deadline_secs = DEFAULT_LIFECYCLE_DEADLINE_SECS;
+        setup.transient_location = self.transient_location.clone();
+        if let Some(lifecycle) = &self.lifecycle {
+            setup.lifecycle_day_secs = Some(parse("lifecycle.day", &lifecycle.day)?);
+            if let Some(deadline) = &lifecycle.deadline {
+                setup.lifecycle_deadline_secs = parse("lifecycle.deadline", deadline)?;
+            }
+        }
+        Ok(setup)
     }
 
     /// blake3 of the config with every credential reference removed: identifies the setup in a journal.

@@ -4,6 +4,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
+    // `sfko list | head` must end quietly like any Unix tool, not panic on a closed pipe.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = sfko::cli::Cli::parse();
     let (verbose, quiet) = match &cli.command {
         Some(sfko::cli::Command::Serve(args)) => (args.verbose, false),

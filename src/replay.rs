@@ -93,7 +93,10 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let writer = JournalWriter::create(&opts.journal_path, &header, &plan)
         .map_err(|e| ReplayError::Harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = if opts.progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
-    let driver = Arc::new(Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone()));
+    let driver = Arc::new(
+        Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
+            .with_backends(target.backend_clients.clone()),
+    );
 
     let (frames_tx, frames_rx) = mpsc::channel(1024);
     let read_thread = std::thread::spawn(move || read_frames(reader, frames_tx));
@@ -243,12 +246,16 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
             setup_ops += u64::from(record.phase == Phase::Setup);
             names.insert(index, record.request.name().to_string());
             wait_turn(progress_rx.clone(), record.completed_before).await;
+            // Keep the recorded pacing: a check that polled for seconds polls for seconds again.
+            driver.wait_until(record.issued_at_us).await;
             shared.progress.send_modify(|p| p.in_flight += 1);
             let (driver, shared) = (driver.clone(), shared.clone());
             tasks.spawn(async move {
                 // Whatever happens to the op (even a panic), its completion is counted, or the replay would stall.
                 let _done = CompletionGuard { shared: shared.clone(), completion: record.completion };
-                let op = driver.call_as(record.index, &record.phase, record.request.clone()).await;
+                let op = driver
+                    .call_as(record.index, &record.phase, record.request.clone(), record.backend.as_deref())
+                    .await;
                 if record.phase == Phase::Setup && op.outcome.status == 0 {
                     shared.setup_unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }

@@ -47,6 +47,9 @@ pub fn human_run(report: &RunReport, repro: &str) -> String {
     if report.failures_total > report.failures.len() as u64 {
         out.push_str(&format!("\n      ... {} failures in all (every one is in the journal)", report.failures_total));
     }
+    for note in &report.notes {
+        out.push_str(&format!("\n      {note}"));
+    }
     if !report.unsupported.is_empty() {
         let ops: Vec<String> = report.unsupported.iter().map(|(op, n)| format!("{op} ×{n}")).collect();
         out.push_str(&format!("\n      not implemented by the target (not verified): {}", ops.join(", ")));

@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "a4b10a01ebdae5d2bb17492938d3bd5275729b0df337c8f35289ebdef3118bb5";
+const GOLDEN_PLAN_DIGEST: &str = "e56965425467fe71bd3c2d2049f90ff24d8fd3ab589818766f01d79d7ce0ddaa";
 
 #[test]
 fn dry_run_touches_nothing() {

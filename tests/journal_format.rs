@@ -34,6 +34,7 @@ fn plan() -> Plan {
         workloads: vec!["put".into()],
         checks: vec!["check-backend".into()],
         unsatisfiable: None,
+        setup: Default::default(),
     }
 }
 
@@ -57,7 +58,9 @@ fn op() -> OpRecord {
         index: 0,
         completed_before: 0,
         completion: 0,
+        issued_at_us: 0,
         phase: Phase::Workload("put".into()),
+        backend: None,
         request: Request::PutObject {
             bucket: "sfko-golden-0".into(),
             key: "k".into(),
@@ -100,4 +103,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "4acf84d128b1c0e30742576db43f177f925adfbe08599e03e983613bd5d99657";
+const GOLDEN_JOURNAL_DIGEST: &str = "df41b45f25d439441775886a43f72a00ec9ff9aa9d13100575a1e4028897276b";

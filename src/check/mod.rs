@@ -4,6 +4,7 @@
 
 mod backend;
 mod etag;
+mod expiration;
 mod list;
 mod mpu;
 mod replication;
@@ -31,8 +32,9 @@ pub const CHECKS: &[Check] = &[
         name: "check-replication-mpu",
         about: replication::ABOUT_MPU,
         needs: Needs::Replication,
-        run: replication::run,
+        run: replication::run_mpu,
     },
+    Check { name: "check-expiration", about: expiration::ABOUT, needs: Needs::Nothing, run: expiration::run },
 ];
 
 /// Looks a check up by its scenario name.

@@ -29,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub struct Op {
     pub index: u64,
     pub outcome: Outcome,
+    /// When the op completed (this process's clock; measures time-to-replicate and time-to-expire, never recorded).
+    pub at: Instant,
 }
 
 /// A multipart upload this run created; `open` until completed or aborted (its id stays known for later requests,
@@ -44,12 +46,16 @@ struct OpenUpload {
 /// Issues, retries and records S3 operations.
 pub struct Driver {
     client: Client,
+    /// Clients of the backends checks read directly, by config name.
+    backends: std::collections::BTreeMap<String, Client>,
     sink: JournalSink,
     in_flight: Semaphore,
     issued: AtomicU64,
     completed: AtomicU64,
     /// Bytes sent and received, for the progress line.
     moved: AtomicU64,
+    /// Time zero of `issued_at_us`.
+    started: Instant,
     /// Upload id by the index of the op that created it; part ETag by the index of the op that uploaded it.
     uploads: Mutex<HashMap<u64, OpenUpload>>,
     part_etags: Mutex<HashMap<u64, String>>,
@@ -65,11 +71,13 @@ impl Driver {
     pub fn new(client: Client, sink: JournalSink, concurrency: usize, progress: indicatif::ProgressBar) -> Driver {
         Driver {
             client,
+            backends: std::collections::BTreeMap::new(),
             sink,
             in_flight: Semaphore::new(concurrency.max(1)),
             issued: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             moved: AtomicU64::new(0),
+            started: Instant::now(),
             uploads: Mutex::new(HashMap::new()),
             part_etags: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
@@ -79,33 +87,64 @@ impl Driver {
         }
     }
 
-    /// Issues `request` as the next op, records it, and returns its outcome.
+    /// Adds the clients of directly readable backends (by config name).
+    pub fn with_backends(mut self, backends: std::collections::BTreeMap<String, Client>) -> Driver {
+        self.backends = backends;
+        self
+    }
+
+    /// Issues `request` to the target as the next op, records it, and returns its outcome.
     pub async fn call(&self, phase: &Phase, request: Request) -> Op {
+        self.call_on(None, phase, request).await
+    }
+
+    /// Issues `request` to `backend` (a config name; `None` = the target) as the next op.
+    pub async fn call_on(&self, backend: Option<&str>, phase: &Phase, request: Request) -> Op {
         let permit = self.in_flight.acquire().await;
         // Read the completion count *before* taking an index: every op counted there then has a smaller index,
         // which is what lets a replay wait for exactly those.
         let completed_before = self.completed.load(Ordering::SeqCst);
         let index = self.issued.fetch_add(1, Ordering::SeqCst);
-        let op = self.perform(index, completed_before, phase, request).await;
+        let op = self.perform(index, completed_before, phase, request, backend).await;
         drop(permit);
         op
     }
 
     /// Issues `request` under a given index (replay keeps the recorded numbering so references stay valid).
-    pub async fn call_as(&self, index: u64, phase: &Phase, request: Request) -> Op {
+    pub async fn call_as(&self, index: u64, phase: &Phase, request: Request, backend: Option<&str>) -> Op {
         let _permit = self.in_flight.acquire().await;
         let completed_before = self.completed.load(Ordering::SeqCst);
         self.issued.fetch_max(index.saturating_add(1), Ordering::SeqCst);
-        self.perform(index, completed_before, phase, request).await
+        self.perform(index, completed_before, phase, request, backend).await
     }
 
-    async fn perform(&self, index: u64, completed_before: u64, phase: &Phase, request: Request) -> Op {
+    /// Waits until `issued_at_us` after this driver started (replay's pacing).
+    pub async fn wait_until(&self, issued_at_us: u64) {
+        tokio::time::sleep_until((self.started + Duration::from_micros(issued_at_us)).into()).await;
+    }
+
+    async fn perform(
+        &self,
+        index: u64,
+        completed_before: u64,
+        phase: &Phase,
+        request: Request,
+        backend: Option<&str>,
+    ) -> Op {
+        let issued_at_us = micros(self.started.elapsed());
+        let client = match backend {
+            None => Some(&self.client),
+            Some(name) => self.backends.get(name),
+        };
         let started = Instant::now();
         let mut attempts = Vec::new();
         let mut backoff = FIRST_BACKOFF;
         let outcome = loop {
             let attempt_start = Instant::now();
-            let outcome = s3::send(&self.client, &request, self).await;
+            let outcome = match client {
+                Some(client) => s3::send(client, &request, self).await,
+                None => s3::local_error(format!("backend {} has no endpoint in this config", backend.unwrap_or("?"))),
+            };
             attempts.push(Attempt {
                 status: outcome.status,
                 error_code: outcome.error_code.clone(),
@@ -127,14 +166,16 @@ impl Driver {
             index,
             completed_before,
             completion,
+            issued_at_us,
             phase: phase.clone(),
+            backend: backend.map(str::to_string),
             request,
             outcome: outcome.clone(),
             attempts,
             latency_us: micros(latency),
         };
         self.sink.op(record).await;
-        Op { index, outcome }
+        Op { index, outcome, at: Instant::now() }
     }
 
     fn show_progress(&self, request: &Request, outcome: &Outcome, completion: u64) {

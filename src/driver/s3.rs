@@ -288,6 +288,53 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
+        Request::PutBucketReplication { bucket, role, destination_bucket, storage_class } => {
+            use aws_sdk_s3::types::{
+                DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, ReplicationConfiguration,
+                ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus, StorageClass,
+            };
+            let mut destination = Destination::builder().bucket(destination_bucket);
+            if let Some(class) = storage_class {
+                destination = destination.storage_class(StorageClass::from(class.as_str()));
+            }
+            let built = destination.build().and_then(|destination| {
+                let rule = ReplicationRule::builder()
+                    .id("sfko")
+                    .priority(1)
+                    .status(ReplicationRuleStatus::Enabled)
+                    .filter(ReplicationRuleFilter::builder().prefix("").build())
+                    .delete_marker_replication(
+                        DeleteMarkerReplication::builder().status(DeleteMarkerReplicationStatus::Disabled).build(),
+                    )
+                    .destination(destination)
+                    .build()?;
+                ReplicationConfiguration::builder().role(role).rules(rule).build()
+            });
+            let config = match built {
+                Ok(config) => config,
+                Err(e) => return local_error(format!("replication configuration: {e}")),
+            };
+            let call = client.put_bucket_replication().bucket(bucket).replication_configuration(config);
+            done(call.send().await, |_| Outcome::default())
+        }
+        Request::PutBucketLifecycle { bucket, days } => {
+            use aws_sdk_s3::types::{
+                BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+            };
+            let built = LifecycleRule::builder()
+                .id("sfko-expiration")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("").build())
+                .expiration(LifecycleExpiration::builder().days(*days as i32).build())
+                .build()
+                .and_then(|rule| BucketLifecycleConfiguration::builder().rules(rule).build());
+            let config = match built {
+                Ok(config) => config,
+                Err(e) => return local_error(format!("lifecycle configuration: {e}")),
+            };
+            let call = client.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config);
+            done(call.send().await, |_| Outcome::default())
+        }
         Request::GetObjectPart { bucket, key, part_number } => {
             read_body(client.get_object().bucket(bucket).key(key).part_number(*part_number as i32).send().await).await
         }
@@ -403,6 +450,11 @@ where
         detail = Some(DisplayErrorContext(&err).to_string());
     }
     Outcome { status, error_code: code, detail, ..Outcome::default() }
+}
+
+/// Nothing could be sent (no client for the backend, ...): not retried, not a server's doing.
+pub(super) fn local_error(why: String) -> Outcome {
+    Outcome { status: 0, error_code: Some("SfkoLocalError".into()), detail: Some(why), ..Outcome::default() }
 }
 
 /// A later op referred to an earlier op that produced nothing usable (its upload or part failed).

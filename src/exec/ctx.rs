@@ -33,6 +33,8 @@ pub struct Findings {
     inner: Mutex<(Vec<Failure>, u64, u64)>,
     /// Operations the target answered 501 NotImplemented, with how often.
     unsupported: Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Measurements checks report (e.g. time-to-replicate percentiles).
+    notes: Mutex<Vec<String>>,
 }
 
 impl Findings {
@@ -61,6 +63,11 @@ impl Findings {
         if let Ok(mut map) = self.unsupported.lock() {
             *map.entry(request.to_string()).or_default() += 1;
         }
+    }
+
+    /// What checks measured, in the order they said it.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().map(|n| n.clone()).unwrap_or_default()
     }
 
     /// `("ListMultipartUploads", 9)`: what the target does not implement.
@@ -118,6 +125,14 @@ impl<'a> Ctx<'a> {
             })
             .await;
         held
+    }
+
+    /// Adds a measurement to the run's report (and the log).
+    pub fn note(&self, text: String) {
+        tracing::info!(by = %self.phase, "{text}");
+        if let Ok(mut notes) = self.findings.notes.lock() {
+            notes.push(format!("{}: {text}", self.phase));
+        }
     }
 
     /// This workload's or check's own random stream (label = its name, index = its position).

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 pub use cleanup::remove_everything;
 pub use ctx::{subject, Ctx, Failure, Findings};
+pub use setup::{expiration_days, unsupported};
 pub use state::{ObjectStatus, RunState, Version};
 
 use crate::driver::{Driver, StatsSnapshot};
@@ -53,6 +54,8 @@ pub struct RunReport {
     pub left_behind: Vec<String>,
     /// Operations the target answered 501 NotImplemented, with counts: not bugs, but not verified either.
     pub unsupported: Vec<(String, u64)>,
+    /// What checks measured (time-to-replicate, time-to-expire...).
+    pub notes: Vec<String>,
 }
 
 /// Why a run could not be carried out at all.
@@ -82,6 +85,7 @@ pub async fn run_plan(
         stats: None,
         left_behind: Vec::new(),
         unsupported: Vec::new(),
+        notes: Vec::new(),
     };
     if let Some(why) = setup::unsupported(plan, &target.capabilities) {
         report.reason = Some(why);
@@ -102,7 +106,8 @@ pub async fn run_plan(
     let writer = JournalWriter::create(&opts.journal_path, &header, plan)
         .map_err(|e| HarnessError(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = progress_bar(opts.progress, &plan.scenario);
-    let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone());
+    let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
+        .with_backends(target.backend_clients.clone());
     let state = RunState::new(plan);
     let findings = Findings::default();
     let created = setup::Created::default();
@@ -148,6 +153,7 @@ pub async fn run_plan(
     report.failures_total = failures_total;
     report.expectations = expectations;
     report.unsupported = findings.unsupported_ops();
+    report.notes = findings.notes();
     report.journal = Some(finished.path);
     report.stats = Some(driver.stats());
     Ok(report)

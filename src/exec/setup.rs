@@ -23,7 +23,7 @@ pub fn unsupported(plan: &Plan, capabilities: &Capabilities) -> Option<String> {
         }
         if bucket.transient && !capabilities.transient {
             return Some(format!(
-                "bucket {} needs a transient source location, which this target does not offer",
+                "bucket {} needs a transient source; the config names no `transient_location` on this target",
                 bucket.index
             ));
         }
@@ -45,6 +45,42 @@ pub fn unsupported(plan: &Plan, capabilities: &Capabilities) -> Option<String> {
         }
     }
     None
+}
+
+/// Lifecycle rules count whole days: the expiration rounded up to this target's day length, at least one.
+pub fn expiration_days(expiration_secs: u64, day_secs: u64) -> u32 {
+    expiration_secs.div_ceil(day_secs.max(1)).clamp(1, u32::MAX as u64) as u32
+}
+
+/// The request that switches replication on for `bucket`, per the config's mode (`zone`: nothing to switch on).
+fn replication_request(plan: &Plan, bucket: &str, destination: &crate::plan::Backend) -> Option<Request> {
+    let (cloud_bucket, _) = destination.locate(bucket, "");
+    let role = plan.setup.replication_role.clone().unwrap_or_else(|| "arn:aws:iam::000000000000:role/sfko".into());
+    match plan.setup.replication_mode.as_deref() {
+        Some("aws") => Some(Request::PutBucketReplication {
+            bucket: bucket.to_string(),
+            role,
+            destination_bucket: format!("arn:aws:s3:::{cloud_bucket}"),
+            storage_class: None,
+        }),
+        Some("zenko") => Some(Request::PutBucketReplication {
+            bucket: bucket.to_string(),
+            role,
+            destination_bucket: format!("arn:aws:s3:::{bucket}"),
+            storage_class: Some(destination.name.clone()),
+        }),
+        _ => None,
+    }
+}
+
+/// A setup op that did not succeed: a feature the target does not implement skips the scenario; anything else
+/// stops the run.
+fn refusal(op: &crate::driver::Op, what: &str) -> Option<Setup> {
+    if op.outcome.succeeded() {
+        return None;
+    }
+    let why = format!("the target refused {what}: {}", op.outcome.brief());
+    Some(if op.outcome.unsupported() { Setup::Unsupported(why) } else { Setup::Failed(why) })
 }
 
 /// How setup ended.
@@ -76,7 +112,9 @@ impl Created {
 pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> Setup {
     for bucket in &plan.buckets {
         // The target's own region is its location, except us-east-1, which S3 wants left out.
-        let location = if bucket.backend.name != "target" {
+        let location = if let Some(transient) = plan.setup.transient_location.as_ref().filter(|_| bucket.transient) {
+            Some(transient.clone())
+        } else if bucket.backend.name != "target" {
             Some(bucket.backend.name.clone())
         } else {
             driver.region().filter(|r| *r != "us-east-1").map(str::to_string)
@@ -99,6 +137,22 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
                 .await;
             if !op.outcome.succeeded() {
                 return Setup::Unsupported(format!("the target refused to enable versioning: {}", op.outcome.brief()));
+            }
+        }
+        if let Some(destination) = &bucket.replication {
+            if let Some(request) = replication_request(plan, &bucket.name, destination) {
+                let op = driver.call(&Phase::Setup, request).await;
+                if let Some(refused) = refusal(&op, &format!("replication for {}", bucket.name)) {
+                    return refused;
+                }
+            }
+        }
+        if let (Some(secs), Some(day)) = (bucket.expiration_secs, plan.setup.lifecycle_day_secs) {
+            let days = expiration_days(secs, day);
+            let op =
+                driver.call(&Phase::Setup, Request::PutBucketLifecycle { bucket: bucket.name.clone(), days }).await;
+            if let Some(refused) = refusal(&op, &format!("the lifecycle rule for {}", bucket.name)) {
+                return refused;
             }
         }
     }

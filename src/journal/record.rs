@@ -185,6 +185,19 @@ pub enum Request {
         key: String,
         version_id: String,
     },
+    /// One replication rule for the whole bucket: to `destination_bucket` (an ARN), optionally as a storage class
+    /// (Zenko names the target location that way).
+    PutBucketReplication {
+        bucket: String,
+        role: String,
+        destination_bucket: String,
+        storage_class: Option<String>,
+    },
+    /// One lifecycle rule for the whole bucket: current versions expire after `days`.
+    PutBucketLifecycle {
+        bucket: String,
+        days: u32,
+    },
 }
 
 impl Request {
@@ -212,6 +225,8 @@ impl Request {
             Request::ListParts { .. } => "ListParts",
             Request::GetObjectPart { .. } => "GetObject(part)",
             Request::DeleteVersionId { .. } => "DeleteObject(version id)",
+            Request::PutBucketReplication { .. } => "PutBucketReplication",
+            Request::PutBucketLifecycle { .. } => "PutBucketLifecycleConfiguration",
         }
     }
 
@@ -220,7 +235,9 @@ impl Request {
         match self {
             Request::CreateBucket { bucket, .. }
             | Request::DeleteBucket { bucket }
-            | Request::PutBucketVersioning { bucket, .. } => bucket.clone(),
+            | Request::PutBucketVersioning { bucket, .. }
+            | Request::PutBucketReplication { bucket, .. }
+            | Request::PutBucketLifecycle { bucket, .. } => bucket.clone(),
             Request::ListObjectsV2 { bucket, prefix, .. }
             | Request::ListObjectVersions { bucket, prefix, .. }
             | Request::ListMultipartUploads { bucket, prefix } => {
@@ -347,7 +364,12 @@ pub struct OpRecord {
     pub completed_before: u64,
     /// Completion order, from 0.
     pub completion: u64,
+    /// When it was issued, microseconds after the run's first op could be: replay keeps this pacing, so checks that
+    /// wait for something (replication, expiration) wait as long again.
+    pub issued_at_us: u64,
     pub phase: Phase,
+    /// The backend (config name) the request went to directly; `None` = the target.
+    pub backend: Option<String>,
     pub request: Request,
     pub outcome: Outcome,
     pub attempts: Vec<Attempt>,

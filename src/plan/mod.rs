@@ -25,13 +25,47 @@ pub struct Backend {
     pub name: String,
     /// AWS | GCP | AZR | S3C | SPD | ZNK | S3.
     pub cloud: String,
+    /// Whether checks can read this backend directly (it has its own endpoint in the config).
+    pub readable: bool,
+    /// Cloud-side bucket; `None` = the same name as the target bucket.
+    pub bucket: Option<String>,
+    /// Cloud-side key layout, with `{key}` and `{bucket}` placeholders; `None` = `{key}`.
+    pub key: Option<String>,
 }
 
 impl Backend {
     /// The only backend when nothing is configured: the target stores the data itself.
     pub fn target_itself() -> Backend {
-        Backend { name: "target".into(), cloud: "S3".into() }
+        Backend { name: "target".into(), cloud: "S3".into(), readable: false, bucket: None, key: None }
     }
+
+    /// Where an object of target bucket `bucket` lives on this backend.
+    pub fn locate(&self, bucket: &str, key: &str) -> (String, String) {
+        let cloud_bucket = self.bucket.clone().unwrap_or_else(|| bucket.to_string());
+        let cloud_key = match &self.key {
+            Some(layout) => layout.replace("{bucket}", bucket).replace("{key}", key),
+            None => key.to_string(),
+        };
+        (cloud_bucket, cloud_key)
+    }
+}
+
+/// How the target is set up for the scenario's bucket options: resolved from the config, recorded in the plan so a
+/// replay knows the deadlines from the journal alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetSetup {
+    /// `aws`, `zenko` or `zone` (see the config's `replication.mode`).
+    pub replication_mode: Option<String>,
+    /// IAM role for `aws` mode replication.
+    pub replication_role: Option<String>,
+    /// How long checks wait for replication.
+    pub replication_deadline_secs: u64,
+    /// Length of a lifecycle "day" on this target.
+    pub lifecycle_day_secs: Option<u64>,
+    /// How long after an object is due checks wait for it to disappear.
+    pub lifecycle_deadline_secs: u64,
+    /// Location of transient-source buckets.
+    pub transient_location: Option<String>,
 }
 
 /// Everything a run will do, resolved from (scenario, seed, backends). It holds what the scenario *means*, not its
@@ -48,6 +82,7 @@ pub struct Plan {
     pub checks: Vec<String>,
     /// Why the plan cannot run on these backends, if it cannot.
     pub unsatisfiable: Option<String>,
+    pub setup: TargetSetup,
 }
 
 /// One bucket of the plan with its options and objects.
@@ -118,7 +153,13 @@ pub fn validate_bucket_prefix(prefix: &str) -> Result<(), String> {
 /// Resolves `scenario` for `seed` on the given backends (the first is the default placement). Bucket names are
 /// `<prefix>-<seed as 16 hex>-<scenario tag>-<index>`: runs that must not share buckets (say, several workers running
 /// the same seed) use different prefixes; the prefix is part of the plan and so of its digest.
-pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend], bucket_prefix: &str) -> Plan {
+pub fn resolve(
+    scenario: &Scenario,
+    seed: Seed,
+    backends: &[Backend],
+    bucket_prefix: &str,
+    setup: &TargetSetup,
+) -> Plan {
     let scenario_tag = &blake3::hash(scenario.name.as_bytes()).to_hex()[..8];
     let mut unsatisfiable = None;
     let buckets = scenario
@@ -135,8 +176,10 @@ pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend], bucket_pre
                 index: index as u32,
                 name,
                 backend,
+                // S3 (and Zenko) replicate only versioned buckets; `zone` replication needs nothing.
+                versioning: spec.versioning
+                    || (replication.is_some() && matches!(setup.replication_mode.as_deref(), Some("aws" | "zenko"))),
                 replication,
-                versioning: spec.versioning,
                 transient: spec.transient,
                 expiration_secs: spec.expiration_secs,
                 clouds: spec.clouds.clone(),
@@ -152,6 +195,7 @@ pub fn resolve(scenario: &Scenario, seed: Seed, backends: &[Backend], bucket_pre
         workloads: scenario.tests.clone(),
         checks: scenario.checks.clone(),
         unsatisfiable,
+        setup: setup.clone(),
     }
 }
 

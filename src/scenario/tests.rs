@@ -125,8 +125,14 @@ fn size_forms() {
 
 #[test]
 fn default_scenarios_dir_loads() {
+    let (tests, checks) = (crate::workload::names(), crate::check::names());
+    let registry = Known { tests: &tests, checks: &checks };
+    let catalogue = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalogue");
+    if let Err(e) = load_path(&catalogue, &registry) {
+        panic!("{e}");
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let all = match load_path(&dir, &known()) {
+    let all = match load_path(&dir, &registry) {
         Ok(all) => all,
         Err(e) => panic!("{e}"),
     };

@@ -19,16 +19,36 @@ pub enum Fault {
     WrongMpuEtag,
     /// Leave an object out of ListObjectsV2 answers (it is still stored and readable).
     ListDrop,
+    /// The replicator (`--replicate-to`) never copies the object.
+    ReplicateSkip,
+    /// The replicator flips one byte of the copy.
+    ReplicateCorrupt,
+    /// The replicator copies a multipart object as one single PUT (content right, ETag and parts wrong).
+    ReplicateSinglePart,
+    /// The lifecycle fixture (`--lifecycle-day`) never expires the object.
+    ExpireSkip,
 }
 
 impl Fault {
-    pub const ALL: &'static [Fault] = &[Fault::CorruptByte, Fault::WrongMpuEtag, Fault::ListDrop];
+    pub const ALL: &'static [Fault] = &[
+        Fault::CorruptByte,
+        Fault::WrongMpuEtag,
+        Fault::ListDrop,
+        Fault::ReplicateSkip,
+        Fault::ReplicateCorrupt,
+        Fault::ReplicateSinglePart,
+        Fault::ExpireSkip,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Fault::CorruptByte => "corrupt-byte",
             Fault::WrongMpuEtag => "wrong-mpu-etag",
             Fault::ListDrop => "list-drop",
+            Fault::ReplicateSkip => "replicate-skip",
+            Fault::ReplicateCorrupt => "replicate-corrupt",
+            Fault::ReplicateSinglePart => "replicate-single-part",
+            Fault::ExpireSkip => "expire-skip",
         }
     }
 
@@ -51,7 +71,8 @@ impl FaultPlan {
         self.faults.contains(&fault) && self.draw(fault, bucket, key).is_multiple_of(self.one_in.max(1))
     }
 
-    fn draw(&self, fault: Fault, bucket: &str, key: &str) -> u64 {
+    /// A seeded 64-bit draw for (fault, bucket, key).
+    pub fn draw(&self, fault: Fault, bucket: &str, key: &str) -> u64 {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&self.seed.to_le_bytes());
         hasher.update(fault.name().as_bytes());
@@ -65,16 +86,42 @@ impl FaultPlan {
     }
 }
 
-/// s3s-fs with [`FaultPlan`] applied.
+/// s3s-fs with [`FaultPlan`] applied, and optionally standing in for a replicating or expiring cluster.
 pub struct FaultyFs {
     inner: FileSystem,
     root: PathBuf,
     plan: FaultPlan,
+    replicator: Option<super::fixtures::Replicator>,
+    lifecycle: Option<std::sync::Arc<super::fixtures::Lifecycle>>,
 }
 
 impl FaultyFs {
     pub fn new(inner: FileSystem, root: &Path, plan: FaultPlan) -> FaultyFs {
-        FaultyFs { inner, root: root.to_path_buf(), plan }
+        FaultyFs { inner, root: root.to_path_buf(), plan, replicator: None, lifecycle: None }
+    }
+
+    /// Copies every completed write to another S3 endpoint after a seeded lag (a test stand-in for replication).
+    pub fn replicate_to(mut self, replicator: super::fixtures::Replicator) -> FaultyFs {
+        self.replicator = Some(replicator);
+        self
+    }
+
+    /// Honours lifecycle expiration rules with a day of the given length (a test stand-in for a lifecycle worker).
+    pub fn expire_with(mut self, lifecycle: std::sync::Arc<super::fixtures::Lifecycle>) -> FaultyFs {
+        self.lifecycle = Some(lifecycle);
+        self
+    }
+
+    /// Sizes of the parts a CompleteMultipartUpload names, read from s3s-fs's part files before it merges them.
+    async fn part_sizes(&self, input: &CompleteMultipartUploadInput) -> Option<Vec<u64>> {
+        let parts = input.multipart_upload.as_ref()?.parts.as_ref()?;
+        let mut sizes = Vec::with_capacity(parts.len());
+        for part in parts {
+            let number = part.part_number?;
+            let path = self.root.join(format!(".upload_id-{}.part-{number}", input.upload_id));
+            sizes.push(tokio::fs::metadata(&path).await.ok()?.len());
+        }
+        Some(sizes)
     }
 
     /// Flips one byte of the stored object (position drawn from the same hash), if it has any.
@@ -100,6 +147,9 @@ impl S3 for FaultyFs {
         if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
             self.rot(&bucket, &key).await;
         }
+        if let Some(replicator) = &self.replicator {
+            replicator.copy_later(&self.root, &self.plan, &bucket, &key, None);
+        }
         Ok(out)
     }
 
@@ -108,7 +158,11 @@ impl S3 for FaultyFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let part_sizes = self.part_sizes(&req.input).await;
         let mut out = self.inner.complete_multipart_upload(req).await?;
+        if let Some(replicator) = &self.replicator {
+            replicator.copy_later(&self.root, &self.plan, &bucket, &key, part_sizes);
+        }
         if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
             self.rot(&bucket, &key).await;
         }
@@ -130,6 +184,25 @@ impl S3 for FaultyFs {
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         self.inner.create_bucket(req).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let Some(lifecycle) = &self.lifecycle else {
+            return Err(s3s::s3_error!(
+                NotImplemented,
+                "start sfko serve with --lifecycle-day to honour lifecycle rules"
+            ));
+        };
+        let days = req
+            .input
+            .lifecycle_configuration
+            .as_ref()
+            .and_then(|c| c.rules.iter().find_map(|r| r.expiration.as_ref().and_then(|e| e.days)))
+            .unwrap_or(0);
+        lifecycle.set_rule(&req.input.bucket, days.max(0) as u64);
+        Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
     }
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         self.inner.delete_bucket(req).await

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod embedded;
 pub mod faults;
+pub mod fixtures;
 
 use aws_sdk_s3::Client;
 
@@ -20,6 +21,20 @@ pub struct Capabilities {
     pub transient: bool,
 }
 
+impl Capabilities {
+    /// What a config says its target can do, before connecting (`embedded`: no endpoint, so sfko's own s3s-fs).
+    pub fn from_config(config: &Config, embedded: bool) -> Capabilities {
+        Capabilities {
+            versioning: if embedded { Some(false) } else { None },
+            lifecycle: config.lifecycle.is_some(),
+            // Judging replication means reading the cloud-side copy: a `replication:` section and a backend with
+            // its own endpoint to read.
+            replication: config.replication.is_some() && config.backends.iter().any(|b| b.endpoint.is_some()),
+            transient: config.transient_location.is_some(),
+        }
+    }
+}
+
 /// A connected target.
 pub struct Target {
     pub client: Client,
@@ -27,6 +42,8 @@ pub struct Target {
     pub label: String,
     pub capabilities: Capabilities,
     pub config_digest: String,
+    /// Clients of the backends that have their own endpoint, by config name (checks read them directly).
+    pub backend_clients: std::collections::BTreeMap<String, Client>,
     /// Keeps the embedded server alive as long as the target.
     embedded: Option<EmbeddedServer>,
 }
@@ -46,25 +63,30 @@ impl Target {
         let target_config = config.target.clone().unwrap_or_default();
         let endpoint = endpoint.map(str::to_string).or(target_config.endpoint.clone());
         let region = region.map(str::to_string).or(target_config.region.clone()).unwrap_or_else(|| "us-east-1".into());
-        let capabilities = Capabilities {
-            versioning: None,
-            lifecycle: config.lifecycle.is_some(),
-            // Judging replication needs a client per backend (reading the cloud-side copy); until those exist no
-            // target claims it, so replication scenarios are skipped with the reason instead of half-checked.
-            replication: false,
-            transient: false,
-        };
+        let capabilities = Capabilities::from_config(config, false);
         let Some(endpoint) = endpoint else {
             let server = EmbeddedServer::start()
                 .await
                 .map_err(|e| TargetError::Harness(format!("cannot start the embedded S3 server: {e}")))?;
-            return Ok(Self::embedded(server, config.digest()).await);
+            let mut target = Self::embedded(server, config.digest()).await;
+            target.backend_clients = backend_clients(config, &region).await?;
+            target.capabilities.replication = capabilities.replication;
+            target.capabilities.lifecycle = capabilities.lifecycle;
+            return Ok(target);
         };
         validate_endpoint(&endpoint)?;
         let credentials = resolve_credentials(target_config.credentials.as_ref())?;
         client::check_credentials(&credentials).await.map_err(TargetError::BadInput)?;
         let client = client::build(&endpoint, &region, &credentials);
-        Ok(Target { client, label: endpoint, capabilities, config_digest: config.digest(), embedded: None })
+        let backend_clients = backend_clients(config, &region).await?;
+        Ok(Target {
+            client,
+            label: endpoint,
+            capabilities,
+            config_digest: config.digest(),
+            backend_clients,
+            embedded: None,
+        })
     }
 
     /// A target over an already running embedded server (tests, `sfko selftest`).
@@ -84,6 +106,7 @@ impl Target {
                 transient: false,
             },
             config_digest,
+            backend_clients: std::collections::BTreeMap::new(),
             embedded: Some(server),
         }
     }
@@ -92,6 +115,22 @@ impl Target {
     pub fn is_embedded(&self) -> bool {
         self.embedded.is_some()
     }
+}
+
+/// Clients for every backend with its own endpoint (credentials: its own, else the target's resolution order).
+async fn backend_clients(
+    config: &Config,
+    region: &str,
+) -> Result<std::collections::BTreeMap<String, Client>, TargetError> {
+    let mut clients = std::collections::BTreeMap::new();
+    for backend in &config.backends {
+        let Some(endpoint) = &backend.endpoint else { continue };
+        validate_endpoint(endpoint)?;
+        let credentials = resolve_credentials(backend.credentials.as_ref())?;
+        client::check_credentials(&credentials).await.map_err(TargetError::BadInput)?;
+        clients.insert(backend.name.clone(), client::build(endpoint, region, &credentials));
+    }
+    Ok(clients)
 }
 
 fn validate_endpoint(endpoint: &str) -> Result<(), TargetError> {

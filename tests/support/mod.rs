@@ -108,6 +108,26 @@ impl Server {
         Server { endpoint, child }
     }
 
+    /// `sfko serve` with extra flags (replication and lifecycle fixtures).
+    pub fn s3s_fs_with(faults: &[&str], fault_seed: u64, one_in: u64, extra: &[&str]) -> Server {
+        let mut cmd = sfko_command(Path::new("."));
+        cmd.args(["serve", "--fault-seed", &fault_seed.to_string(), "--fault-one-in", &one_in.to_string()]);
+        if !faults.is_empty() {
+            cmd.args(["--faults", &faults.join(",")]);
+        }
+        cmd.args(extra);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn sfko serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read endpoint line");
+        let endpoint = line
+            .trim()
+            .strip_prefix("endpoint ")
+            .unwrap_or_else(|| panic!("unexpected serve output: {line}"))
+            .to_string();
+        Server { endpoint, child }
+    }
+
     /// moto's S3 server on a free port. moto comes from `pip install 'moto[server]'` (`.ci/run` installs it).
     pub fn moto() -> Server {
         let port = free_port();
