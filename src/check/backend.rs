@@ -1,6 +1,7 @@
 //! `check-backend`: every object with a current version reads back with exactly that version's size and blake3
-//! digest; deleted, delete-marked or never written objects read NoSuchKey. This is the check that finds lost writes,
-//! corrupted bytes and resurrected deletes.
+//! digest — through the target, and, when the bucket lives on a backend with its own endpoint, from the cloud-side
+//! bucket and key layout too; deleted, delete-marked or never written objects read NoSuchKey. This is the check that
+//! finds lost writes, corrupted bytes and resurrected deletes.
 
 use futures::future::BoxFuture;
 
@@ -29,5 +30,16 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let expected = ctx.state.expected_version(current).await;
         ctx.expect(&op, "GetObject", &name, Assertion::Size(expected.size)).await;
         ctx.expect(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
+        // Where the target says it put the data: read the cloud-side copy through the backend's own endpoint.
+        let home = &bucket.backend;
+        if home.readable {
+            let (cloud_bucket, cloud_key) = home.locate(&bucket.name, &object.key);
+            let request = Request::GetObject { bucket: cloud_bucket, key: cloud_key, range: None };
+            let op = ctx.driver.call_on(Some(&home.name), &ctx.phase, request).await;
+            let where_ = format!("{name} on {}", home.name);
+            if ctx.expect(&op, "GetObject", &where_, Assertion::Succeeded).await {
+                ctx.expect(&op, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
+            }
+        }
     }))
 }
