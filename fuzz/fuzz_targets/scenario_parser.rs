@@ -5,12 +5,10 @@
 use libfuzzer_sys::fuzz_target;
 use sfko::scenario::{parse_str, select, Known};
 
-const TESTS: &[&str] = &["put", "put-mpu", "get", "delete", "put-replication"];
-const CHECKS: &[&str] = &["check-backend", "check-etag", "check-replication-mpu", "check-replication"];
-
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let known = Known { tests: TESTS, checks: CHECKS };
+    let (tests, checks) = (sfko::workload::names(), sfko::check::names());
+    let known = Known { tests: &tests, checks: &checks };
     match parse_str("fuzz.yaml", &text, &known) {
         Ok(scenarios) => {
             // Exercise the rest of the public surface on whatever parsed.

@@ -35,7 +35,7 @@ pub struct JournalReader {
 /// The raw frame stream: position, running digest, counts for error messages.
 struct FrameSource {
     path: PathBuf,
-    input: BufReader<File>,
+    input: Box<dyn Read + Send>,
     hasher: blake3::Hasher,
     offset: u64,
     frames: u64,
@@ -61,7 +61,13 @@ impl JournalReader {
     pub fn open(path: &Path) -> Result<JournalReader, JournalError> {
         let io = |source| JournalError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
-        let mut input = BufReader::with_capacity(256 * 1024, file);
+        Self::from_reader(path, Box::new(BufReader::with_capacity(256 * 1024, file)))
+    }
+
+    /// Reads a journal from any byte source (`label` names it in errors): for fuzzing and for journals that do not
+    /// live in a file.
+    pub fn from_reader(label: &Path, mut input: Box<dyn Read + Send>) -> Result<JournalReader, JournalError> {
+        let path = label;
         let mut magic = [0u8; 8];
         if input.read_exact(&mut magic).is_err() || magic != MAGIC {
             return Err(JournalError::NotAJournal { path: path.to_path_buf() });
