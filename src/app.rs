@@ -60,6 +60,11 @@ pub async fn main(cli: Cli) -> Result<ExitCode, Fatal> {
         Some(Command::Replay { journal, common }) => replay_command(&journal, &merge(&cli.common, &common)).await,
         Some(Command::List { common }) => list(&merge(&cli.common, &common)),
         Some(Command::Serve(args)) => serve(&args).await,
+        Some(Command::Show { journal, failures }) => {
+            crate::show::show(&journal, failures, &mut std::io::stdout().lock())
+                .map(|()| ExitCode::Pass)
+                .map_err(|e| Fatal::bad_input(e.to_string()))
+        }
     }
 }
 

@@ -39,6 +39,13 @@ pub enum Command {
     },
     /// Serve an S3 endpoint backed by s3s-fs (the embedded target as its own process), optionally with seeded faults.
     Serve(ServeArgs),
+    /// Print a journal in readable form: header, plan, every op and outcome, failed expectations, trailer.
+    Show {
+        journal: PathBuf,
+        /// Only failed ops and expectations.
+        #[arg(long)]
+        failures: bool,
+    },
 }
 
 /// Flags of a standalone run.

@@ -17,5 +17,6 @@ pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod seed;
+pub mod show;
 pub mod target;
 pub mod workload;

@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
     let cli = sfko::cli::Cli::parse();
     let (verbose, quiet) = match &cli.command {
         Some(sfko::cli::Command::Serve(args)) => (args.verbose, false),
+        Some(sfko::cli::Command::Show { .. }) => (0, false),
         Some(sfko::cli::Command::Replay { common, .. } | sfko::cli::Command::List { common }) => {
             (common.verbose, common.quiet)
         }

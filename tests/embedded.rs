@@ -55,6 +55,14 @@ fn journal_replays_to_the_same_outcome() {
     assert_eq!(doc["first_divergence"], serde_json::Value::Null, "{doc}");
     assert_eq!(doc["verdict"], "pass");
     assert!(doc["ops"].as_u64().unwrap_or(0) > 60, "{doc}");
+
+    let out = work.sfko(&["show", "run.bin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("scenario 'small mixed'") && text.contains("PutObject") && text.contains("end       pass"),
+        "{text}"
+    );
 }
 
 #[test]
