@@ -60,6 +60,7 @@ pub async fn main(cli: Cli) -> Result<ExitCode, Fatal> {
         Some(Command::Replay { journal, common }) => replay_command(&journal, &merge(&cli.common, &common)).await,
         Some(Command::List { common }) => list(&merge(&cli.common, &common)),
         Some(Command::Serve(args)) => serve(&args).await,
+        Some(Command::Selftest { seeds, common }) => selftest(seeds, &common).await,
         Some(Command::Show { journal, failures }) => {
             crate::show::show(&journal, failures, &mut std::io::stdout().lock())
                 .map(|()| ExitCode::Pass)
@@ -359,6 +360,19 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
         }
     }
     Ok(ExitCode::Pass)
+}
+
+async fn selftest(seeds: u64, common: &CommonArgs) -> Result<ExitCode, Fatal> {
+    let dir = tempfile::Builder::new()
+        .prefix("sfko-selftest-")
+        .tempdir()
+        .map_err(|e| Fatal::harness(format!("cannot create a scratch dir: {e}")))?;
+    let result = crate::selftest::run(seeds.max(1), dir.path()).await.map_err(Fatal::harness)?;
+    match common.format {
+        Format::Json => println!("{}", serde_json::to_string(&result).unwrap_or_default()),
+        Format::Human => println!("{}", crate::selftest::human(&result)),
+    }
+    Ok(if result.passed { ExitCode::Pass } else { ExitCode::BugsFound })
 }
 
 async fn serve(args: &ServeArgs) -> Result<ExitCode, Fatal> {

@@ -39,6 +39,14 @@ pub enum Command {
     },
     /// Serve an S3 endpoint backed by s3s-fs (the embedded target as its own process), optionally with seeded faults.
     Serve(ServeArgs),
+    /// The oracles prove themselves: each injectable fault must be detected, a healthy server must pass clean.
+    Selftest {
+        /// Seeds to try per fault before calling it undetected.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Print a journal in readable form: header, plan, every op and outcome, failed expectations, trailer.
     Show {
         journal: PathBuf,

@@ -17,6 +17,7 @@ pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod seed;
+pub mod selftest;
 pub mod show;
 pub mod target;
 pub mod workload;

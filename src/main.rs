@@ -14,9 +14,11 @@ fn main() -> std::process::ExitCode {
     let (verbose, quiet) = match &cli.command {
         Some(sfko::cli::Command::Serve(args)) => (args.verbose, false),
         Some(sfko::cli::Command::Show { .. }) => (0, false),
-        Some(sfko::cli::Command::Replay { common, .. } | sfko::cli::Command::List { common }) => {
-            (common.verbose, common.quiet)
-        }
+        Some(
+            sfko::cli::Command::Replay { common, .. }
+            | sfko::cli::Command::List { common }
+            | sfko::cli::Command::Selftest { common, .. },
+        ) => (common.verbose, common.quiet),
         None => (cli.common.verbose, cli.common.quiet),
     };
     init_logging(verbose, quiet);
