@@ -61,6 +61,7 @@ pub async fn main(cli: Cli) -> Result<ExitCode, Fatal> {
         Some(Command::List { common }) => list(&merge(&cli.common, &common)),
         Some(Command::Serve(args)) => serve(&args).await,
         Some(Command::Selftest { seeds, common }) => selftest(seeds, &common).await,
+        Some(Command::Clean { journal, common }) => clean(&journal, &common).await,
         Some(Command::Show { journal, failures }) => {
             crate::show::show(&journal, failures, &mut std::io::stdout().lock())
                 .map(|()| ExitCode::Pass)
@@ -360,6 +361,31 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
         }
     }
     Ok(ExitCode::Pass)
+}
+
+async fn clean(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
+    let config = load_config(common)?;
+    let reader = crate::journal::JournalReader::open(journal).map_err(|e| Fatal::bad_input(e.to_string()))?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    let left = crate::replay::clean(
+        &target,
+        &reader.plan,
+        &common.journal_dir,
+        common.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+    )
+    .await
+    .map_err(Fatal::harness)?;
+    if left.is_empty() {
+        println!(
+            "removed the buckets of {} (seed {}, scenario '{}')",
+            journal.display(),
+            reader.header.seed,
+            reader.header.scenario
+        );
+        Ok(ExitCode::Pass)
+    } else {
+        Err(Fatal::harness(format!("could not remove: {}", left.join(", "))))
+    }
 }
 
 async fn selftest(seeds: u64, common: &CommonArgs) -> Result<ExitCode, Fatal> {

@@ -47,6 +47,12 @@ pub enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Remove the buckets (every version, marker and upload) a journal's run left on the target.
+    Clean {
+        journal: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Print a journal in readable form: header, plan, every op and outcome, failed expectations, trailer.
     Show {
         journal: PathBuf,

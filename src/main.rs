@@ -17,7 +17,8 @@ fn main() -> std::process::ExitCode {
         Some(
             sfko::cli::Command::Replay { common, .. }
             | sfko::cli::Command::List { common }
-            | sfko::cli::Command::Selftest { common, .. },
+            | sfko::cli::Command::Selftest { common, .. }
+            | sfko::cli::Command::Clean { common, .. },
         ) => (common.verbose, common.quiet),
         None => (cli.common.verbose, cli.common.quiet),
     };

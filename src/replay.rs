@@ -76,11 +76,50 @@ pub enum ReplayError {
     Harness(String),
 }
 
+/// Removes every bucket of `plan` from the target (what a failing run keeps for inspection), recording the
+/// requests in a journal under `journal_dir`; returns the buckets it could not remove.
+pub async fn clean(
+    target: &Target,
+    plan: &crate::plan::Plan,
+    journal_dir: &Path,
+    concurrency: usize,
+) -> Result<Vec<String>, String> {
+    let header = Header {
+        format_version: FORMAT_VERSION,
+        sfko_version: env!("CARGO_PKG_VERSION").into(),
+        seed: plan.seed,
+        scenario: plan.scenario.clone(),
+        scenario_digest: String::new(),
+        config_digest: target.config_digest.clone(),
+        plan_digest: plan.digest(),
+        target: target.label.clone(),
+        concurrency: concurrency as u32,
+        started_unix_ms: 0,
+    };
+    let path = journal_dir.join(format!("clean-{}-{}.bin", plan.seed, header.plan_digest.get(..8).unwrap_or("plan")));
+    let writer = JournalWriter::create(&path, &header, plan)
+        .map_err(|e| format!("cannot write journal {}: {e}", path.display()))?;
+    let driver = Driver::new(target.client.clone(), writer.sink(), concurrency, indicatif::ProgressBar::hidden());
+    let buckets: Vec<String> = plan.buckets.iter().map(|b| b.name.clone()).collect();
+    let left = crate::exec::remove_everything(&driver, &buckets, concurrency).await;
+    writer
+        .finish(Verdict::Pass, Some("clean".into()))
+        .await
+        .map_err(|e| format!("cannot finish journal {}: {e}", path.display()))?;
+    Ok(left)
+}
+
 /// Replays `source` against `target`.
 pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let reader = JournalReader::open(source)?;
     let recorded = reader.header.clone();
     let plan = reader.plan.clone();
+    // Start from an empty slate: a failing run keeps its buckets for inspection, and the replay re-creates them.
+    let scratch = opts.journal_path.parent().unwrap_or(Path::new("."));
+    let kept = clean(target, &plan, scratch, opts.concurrency).await.map_err(ReplayError::Harness)?;
+    if !kept.is_empty() {
+        return Err(ReplayError::Harness(format!("cannot remove what an earlier run left: {}", kept.join(", "))));
+    }
     let header = Header {
         target: target.label.clone(),
         config_digest: target.config_digest.clone(),

@@ -64,7 +64,10 @@ pub fn human_run(report: &RunReport, repro: &str) -> String {
         }
     }
     if !report.left_behind.is_empty() && report.verdict != Verdict::Skipped {
-        out.push_str(&format!("\n      left on the target: {}", report.left_behind.join(", ")));
+        out.push_str(&format!("\n      left on the target for inspection: {}", report.left_behind.join(", ")));
+        if let Some(journal) = &report.journal {
+            out.push_str(&format!("\n      remove with: sfko clean {}", journal.display()));
+        }
     }
     out
 }

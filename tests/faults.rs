@@ -45,7 +45,10 @@ fn check_backend_catches_a_corrupted_byte_and_replay_reproduces_it() {
     assert_eq!(corpus.len(), 1, "the failing journal is copied into the corpus");
     assert!(doc["runs"][0]["repro"].as_str().unwrap_or("").contains("--seed 3 --scenario 'single puts'"));
     let corpus = corpus[0].to_string_lossy().to_string();
+    let kept = doc["runs"][0]["left_behind"].as_array().map(|b| b.len()).unwrap_or(0);
+    assert_eq!(kept, 1, "a failing run keeps its bucket for inspection: {doc}");
 
+    // The replay starts by removing what the failing run kept.
     let (exit, same) = replay(&work, &faulty, &corpus);
     assert_eq!(exit, 1, "{same}");
     assert_eq!(same["reproduced"], true, "{same}");
@@ -58,6 +61,11 @@ fn check_backend_catches_a_corrupted_byte_and_replay_reproduces_it() {
     let first = &diverged["first_divergence"];
     assert_eq!(first["request"], "GetObject", "{first}");
     assert_eq!(first["field"], "body_digest", "{first}");
+
+    let out = work.sfko(&["--seed", "3", "--scenario", "single puts", "--endpoint", &faulty.endpoint]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let out = work.sfko(&["clean", &corpus, "--endpoint", &faulty.endpoint]);
+    assert_eq!(code(&out), 0, "sfko clean removes what a failing run kept: {}", stderr(&out));
 }
 
 #[test]

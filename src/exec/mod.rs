@@ -117,9 +117,10 @@ pub async fn run_plan(
         outcome = body => outcome,
         _ = cancel.wait_for(|stop| *stop) => (Verdict::Incomplete, Some("interrupted".to_string())),
     };
-    // Only what this run created is removed: a bucket that already existed belongs to someone else.
+    // Only what this run created is removed: a bucket that already existed belongs to someone else. A run that found
+    // something keeps its buckets for inspection (`sfko clean JOURNAL` removes them; a replay starts by doing so).
     let created = created.names();
-    if opts.keep {
+    if opts.keep || findings.failed() > 0 {
         report.left_behind = created;
     } else {
         if *cancel.borrow() {

@@ -122,8 +122,9 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
         let op = driver.call(&Phase::Setup, Request::CreateBucket { bucket: bucket.name.clone(), location }).await;
         if let Some(code @ ("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) = op.outcome.error_code.as_deref() {
             return Setup::Failed(format!(
-                "bucket {} already exists ({code}): another run of the same seed and scenario is using it, or an \
-                 earlier run was kept; remove it (or wait for the other run) and try again",
+                "bucket {} already exists ({code}): an earlier run of this seed and scenario kept it (failing runs keep \
+                 their buckets: `sfko clean <its journal>` removes them), or another run is using it now \
+                 (`--bucket-prefix` keeps runs apart)",
                 bucket.name
             ));
         }
