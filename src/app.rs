@@ -55,6 +55,9 @@ impl From<TargetError> for Fatal {
 
 /// Runs the parsed command line.
 pub async fn main(cli: Cli) -> Result<ExitCode, Fatal> {
+    if cli.distribute.controller || cli.distribute.worker {
+        return crate::distribute::main(&cli).await;
+    }
     match cli.command {
         None => standalone(&cli.run, &cli.common).await,
         Some(Command::Replay { journal, common }) => replay_command(&journal, &merge(&cli.common, &common)).await,

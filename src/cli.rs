@@ -20,6 +20,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub distribute: DistributeArgs,
 }
 
 /// Subcommands; without one, sfko runs scenarios (standalone mode).
@@ -121,6 +124,64 @@ pub struct CommonArgs {
     /// Only errors on stderr, no progress.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// Flags of distributed runs: `-c` publishes seeded jobs over NATS and gathers results, `-w` runs them.
+#[derive(Debug, Args, Clone)]
+pub struct DistributeArgs {
+    /// Controller: publish seeded jobs over NATS, show progress, gather results, summarize.
+    #[arg(short = 'c', long, conflicts_with = "worker")]
+    pub controller: bool,
+    /// Worker: run jobs from NATS until stopped (SIGTERM finishes or hands back the current job).
+    #[arg(short = 'w', long)]
+    pub worker: bool,
+    /// Controller: number of jobs; job i runs seed N + i/S on the (i mod S)-th of S selected scenarios
+    /// [default: --runs × S].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u64>,
+    /// Controller: every live worker runs every job (maximum load), in buckets of its own.
+    #[arg(long)]
+    pub broadcast: bool,
+    /// NATS server URL(s), comma-separated: nats://host:4222, nats://user:pass@host, nats://token@host, tls://host.
+    #[arg(long, env = "NATS_URL", hide_env_values = true, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats: String,
+    /// NATS credentials file (JWT + NKey seed, as `nsc` writes it).
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS auth token.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub nats_token: Option<String>,
+    /// NATS user (with --nats-password).
+    #[arg(long, env = "NATS_USER", value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true, value_name = "PASSWORD")]
+    pub nats_password: Option<String>,
+    /// CA certificate (PEM) to verify the NATS server's TLS certificate; implies TLS.
+    #[arg(long, env = "NATS_CA", value_name = "FILE")]
+    pub nats_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for NATS TLS; with --nats-key.
+    #[arg(long, env = "NATS_CERT", value_name = "FILE", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+    /// Client key (PEM) for NATS TLS; with --nats-cert.
+    #[arg(long, env = "NATS_KEY", value_name = "FILE", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
+    /// How long NATS may stay unreachable (at start, or later) before giving up with exit 3.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub nats_retry_for: String,
+    /// Controller: stop waiting after this long; unfinished jobs are reported and the exit code is 3.
+    #[arg(long, value_name = "DURATION")]
+    pub run_timeout: Option<String>,
+    /// Controller: exit 3 when no live worker has been seen for this long.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub worker_wait: String,
+    /// Worker: its id (letters, digits, '-', '_'; at most 48) [default: host name and a random suffix].
+    #[arg(long, value_name = "ID")]
+    pub worker_id: Option<String>,
+    /// Controller: failing journals up to this size travel back in the result (larger ones stay on the worker,
+    /// and the result says where).
+    #[arg(long, default_value = "512K", value_name = "SIZE")]
+    pub journal_cap: String,
 }
 
 /// Output format.

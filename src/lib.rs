@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod distribute;
 pub mod driver;
 pub mod exec;
 pub mod journal;

@@ -17,7 +17,7 @@ use aws_sdk_s3::Client;
 use tokio::sync::Semaphore;
 
 use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, PageCursor, Phase, Request};
-pub use stats::{LatencySummary, Stats, StatsSnapshot};
+pub use stats::{LatencyHistogram, LatencySummary, Stats, StatsSnapshot};
 
 /// How many times a transient failure is tried in all, and the first backoff (doubling, capped).
 const MAX_ATTEMPTS: u32 = 4;

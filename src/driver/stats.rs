@@ -1,9 +1,10 @@
-//! Throughput and latency of a run: bytes moved, ops, and an HDR histogram of op latencies (mergeable across runs
-//! and, later, across workers).
+//! Throughput and latency of a run: bytes moved, ops, and an HDR histogram of op latencies, mergeable exactly across
+//! runs and across workers ([`LatencyHistogram`] travels as HdrHistogram V2 bytes).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -34,6 +35,9 @@ pub struct StatsSnapshot {
     pub ops_per_s: f64,
     pub mib_per_s: f64,
     pub latency_ms: LatencySummary,
+    /// The full latency distribution (µs), for merging with other runs; not part of the JSON output.
+    #[serde(skip)]
+    pub histogram: LatencyHistogram,
 }
 
 /// Latency percentiles in milliseconds.
@@ -46,6 +50,7 @@ pub struct LatencySummary {
 }
 
 impl Stats {
+    /// Counters starting now (the run's clock for ops/s).
     pub fn new() -> Stats {
         Stats {
             started: Instant::now(),
@@ -59,6 +64,7 @@ impl Stats {
         }
     }
 
+    /// Counts one finished op: bytes moved if it succeeded, an error otherwise, and its latency either way.
     pub fn record(&self, request: &Request, outcome: &Outcome, latency: Duration) {
         let Ok(mut inner) = self.inner.lock() else { return };
         inner.ops += 1;
@@ -72,6 +78,7 @@ impl Stats {
         inner.latency_us.saturating_record(us);
     }
 
+    /// Totals, rates and the latency histogram so far.
     pub fn snapshot(&self) -> StatsSnapshot {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         let Ok(inner) = self.inner.lock() else {
@@ -84,9 +91,10 @@ impl Stats {
                 ops_per_s: 0.0,
                 mib_per_s: 0.0,
                 latency_ms: LatencySummary::default(),
+                histogram: LatencyHistogram::new(),
             };
         };
-        let ms = |q: f64| inner.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        let histogram = LatencyHistogram(inner.latency_us.clone());
         StatsSnapshot {
             ops: inner.ops,
             errors: inner.errors,
@@ -95,12 +103,8 @@ impl Stats {
             elapsed_s: elapsed,
             ops_per_s: inner.ops as f64 / elapsed,
             mib_per_s: (inner.bytes_written + inner.bytes_read) as f64 / (1024.0 * 1024.0) / elapsed,
-            latency_ms: LatencySummary {
-                p50: ms(0.5),
-                p90: ms(0.9),
-                p99: ms(0.99),
-                max: inner.latency_us.max() as f64 / 1000.0,
-            },
+            latency_ms: histogram.summary(),
+            histogram,
         }
     }
 }
@@ -113,6 +117,130 @@ impl Default for Stats {
 
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 1 h at 3 significant digits; the bounds are constants, so this cannot fail.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+/// Highest latency a histogram tracks: one hour, in µs.
+const HIGHEST_US: u64 = 3_600_000_000;
+/// Significant digits kept: values are exact to 0.1 %.
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Op latencies in µs. Workers ship it as HdrHistogram V2 bytes and the controller adds the histograms bucket by
+/// bucket, so merged percentiles are exactly what one process recording every op would report — averaging
+/// per-worker percentiles would not be.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl LatencyHistogram {
+    /// An empty histogram with sfko's bounds (1 µs .. 1 h, 3 significant digits).
+    pub fn new() -> LatencyHistogram {
+        LatencyHistogram(new_histogram())
+    }
+
+    /// Records one latency (µs); values beyond an hour count as an hour.
+    pub fn record(&mut self, us: u64) {
+        self.0.saturating_record(us.max(1));
+    }
+
+    /// How many latencies were recorded.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// p50/p90/p99/max in milliseconds (zeros when empty).
+    pub fn summary(&self) -> LatencySummary {
+        let ms = |q: f64| self.0.value_at_quantile(q) as f64 / 1000.0;
+        LatencySummary { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: self.0.max() as f64 / 1000.0 }
+    }
+
+    /// HdrHistogram V2 bytes (uncompressed; zero runs are already packed).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        // Serializing into a Vec cannot fail for a histogram within its own bounds.
+        if V2Serializer::new().serialize(&self.0, &mut bytes).is_err() {
+            bytes.clear();
+        }
+        bytes
+    }
+
+    /// Reads V2 bytes from another process. The header is checked before anything is allocated, so a hostile
+    /// message cannot make the reader allocate a histogram wider than sfko's own.
+    pub fn decode(bytes: &[u8]) -> Result<LatencyHistogram, String> {
+        let field = |range: std::ops::Range<usize>| -> u64 {
+            bytes.get(range).map(|b| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))).unwrap_or(0)
+        };
+        if bytes.len() < 40 {
+            return Err(format!("histogram: {} bytes is shorter than a V2 header", bytes.len()));
+        }
+        let (digits, lowest, highest) = (field(12..16), field(16..24), field(24..32));
+        if digits > u64::from(SIGNIFICANT_DIGITS) || lowest != 1 || highest > HIGHEST_US {
+            return Err(format!(
+                "histogram: bounds {lowest}..{highest} with {digits} digits are not sfko's (1..{HIGHEST_US}, 3)"
+            ));
+        }
+        let histogram: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| format!("histogram: not HdrHistogram V2 bytes: {e:?}"))?;
+        let mut ours = new_histogram();
+        ours.add(&histogram).map_err(|e| format!("histogram: {e:?}"))?;
+        Ok(LatencyHistogram(ours))
+    }
+
+    /// Adds every count of `other` to this histogram.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Both have sfko's bounds (decode enforces it), so adding cannot go out of range.
+        if self.0.add(&other.0).is_err() {
+            for value in other.0.iter_recorded() {
+                self.0.saturating_record_n(value.value_iterated_to(), value.count_at_value());
+            }
+        }
+    }
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_travel_as_v2_bytes_and_merge_exactly() {
+        let mut a = LatencyHistogram::new();
+        let mut b = LatencyHistogram::new();
+        let mut all = LatencyHistogram::new();
+        for i in 1..=1000u64 {
+            let us = i * i % 97_531 + 1;
+            if i % 3 == 0 {
+                a.record(us)
+            } else {
+                b.record(us)
+            }
+            all.record(us);
+        }
+        let mut merged = LatencyHistogram::decode(&a.encode()).unwrap();
+        merged.merge(&LatencyHistogram::decode(&b.encode()).unwrap());
+        assert_eq!(merged.len(), 1000);
+        assert_eq!(merged.0, all.0, "merging shipped histograms equals recording everything in one place");
+    }
+
+    #[test]
+    fn hostile_histogram_bytes_are_rejected() {
+        assert!(LatencyHistogram::decode(b"short").is_err());
+        let mut bytes = LatencyHistogram::new().encode();
+        bytes[24..32].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(LatencyHistogram::decode(&bytes).is_err());
+        let mut bytes = LatencyHistogram::new().encode();
+        bytes[40..].iter_mut().for_each(|b| *b = 0xff);
+        let _ = LatencyHistogram::decode(&bytes); // must not panic
+    }
 }

@@ -1,0 +1,535 @@
+//! `sfko -w`: take jobs from NATS and run them, one at a time, until stopped.
+//!
+//! A worker connects to its own target with its own config and secrets (a job never carries credentials), validates
+//! every job message before acting on it (a bad one is terminated with a logged reason, and the worker keeps
+//! serving), keeps the job alive with in-progress acks while it runs, stores the result in the results stream and
+//! only then acks the job: if the worker dies anywhere before that ack, the job is delivered again and the controller
+//! counts whichever result comes first. SIGTERM (or Ctrl-C) stops taking jobs and gives the current one
+//! [`GRACE`] to finish; after that it is cancelled and handed back (NAK) for another worker. Exit 0.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind};
+use async_nats::Client;
+use tokio::sync::watch;
+
+use super::nats::{self as nats_io, NatsSettings, MAX_DELIVER, PROGRESS_EVERY};
+use super::protocol::{self, Busy, Counts, FailureMsg, Heartbeat, Job, JobResult, JournalMsg, PROTOCOL_VERSION};
+use super::{bad_input, harness, known_names, HEARTBEAT_EVERY};
+use crate::app::{ExitCode, Fatal};
+use crate::cli::Cli;
+use crate::exec::{run_plan, RunOptions, RunReport};
+use crate::journal::Verdict;
+use crate::plan::{resolve, Backend, TargetSetup};
+use crate::scenario::Known;
+use crate::seed::Seed;
+use crate::target::Target;
+
+/// How long a stopping worker lets its current job run on before handing it back.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// What the heartbeats say.
+#[derive(Default)]
+struct Beat {
+    jobs_done: u64,
+    ops_done: u64,
+    stopping: bool,
+    busy: Option<Busy>,
+}
+
+/// Runs that a controller finished or cancelled: their queued jobs are dropped unrun.
+#[derive(Default)]
+struct Finished {
+    runs: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Finished {
+    fn insert(&mut self, run: String) {
+        if self.runs.insert(run.clone()) {
+            self.order.push_back(run);
+            if self.order.len() > 4096 {
+                if let Some(old) = self.order.pop_front() {
+                    self.runs.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// Everything a job needs from its worker.
+struct Worker {
+    id: String,
+    host: String,
+    client: Client,
+    js: jetstream::Context,
+    target: Target,
+    backends: Vec<Backend>,
+    target_setup: TargetSetup,
+    settings: NatsSettings,
+    cli_concurrency: Option<usize>,
+    journal_dir: std::path::PathBuf,
+    corpus_dir: std::path::PathBuf,
+    quiet: bool,
+    beat: Arc<Mutex<Beat>>,
+    finished: Arc<Mutex<Finished>>,
+    /// Bumped whenever a control message arrives.
+    control: watch::Receiver<u64>,
+    stop: watch::Receiver<u32>,
+}
+
+/// How a job ended on this worker.
+enum Ending {
+    Ran(Result<Box<RunReport>, crate::exec::HarnessError>),
+    /// Cancelled because the worker is stopping: NAK it so another worker runs it.
+    HandBack,
+    /// Its run was cancelled or finished by the controller: terminate it.
+    Dropped,
+}
+
+/// `sfko -w`.
+pub async fn run(cli: &Cli) -> Result<ExitCode, Fatal> {
+    let args = &cli.distribute;
+    let common = &cli.common;
+    let controller_only = [
+        (args.jobs.is_some(), "--jobs"),
+        (args.broadcast, "--broadcast"),
+        (cli.run.seed.is_some(), "--seed"),
+        (!cli.run.scenarios.is_empty(), "--scenario"),
+        (cli.run.runs != 1, "--runs"),
+        (args.run_timeout.is_some(), "--run-timeout"),
+        (cli.run.keep, "--keep"),
+        (cli.run.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX, "--bucket-prefix"),
+    ];
+    if let Some((_, flag)) = controller_only.iter().find(|(given, _)| *given) {
+        return Err(bad_input(format!("{flag} is the controller's (sfko -c); a worker runs what its jobs say")));
+    }
+    let id = match &args.worker_id {
+        Some(id) if protocol::is_token(id) => id.clone(),
+        Some(id) => {
+            return Err(bad_input(format!(
+                "--worker-id {id:?}: expected 1-{} letters, digits, '-' or '_'",
+                protocol::MAX_TOKEN
+            )))
+        }
+        None => format!("{}-{}", super::host_name(), super::random_hex(6)),
+    };
+    let config = super::load_config(common)?;
+    let target_setup = config.target_setup().map_err(|e| bad_input(e.0))?;
+    let settings = NatsSettings::from_args(args)?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    let client = settings.connect(&format!("sfko worker {id}")).await?;
+    let js = jetstream::new(client.clone());
+    let (jobs, _) = nats_io::ensure_streams(&js, settings.retry_for).await.map_err(harness)?;
+    let shared = nats_io::shared_consumer(&jobs, settings.retry_for).await.map_err(harness)?;
+    let direct = nats_io::direct_consumer(&jobs, &id, settings.retry_for).await.map_err(harness)?;
+    if !common.quiet {
+        eprintln!("sfko worker {id}: ready on NATS {}; target {}", settings.display, target.label);
+    }
+
+    let finished = Arc::new(Mutex::new(Finished::default()));
+    let control = watch_control(&client, finished.clone()).await?;
+    let worker = Worker {
+        host: super::host_name(),
+        id,
+        client,
+        js,
+        target,
+        backends: config.plan_backends(),
+        target_setup,
+        settings,
+        cli_concurrency: common.concurrency,
+        journal_dir: common.journal_dir.clone(),
+        corpus_dir: common.corpus.clone(),
+        quiet: common.quiet,
+        beat: Arc::new(Mutex::new(Beat::default())),
+        finished,
+        control,
+        stop: super::stop_signal(),
+    };
+    let heartbeats = tokio::spawn(heartbeat_loop(
+        worker.client.clone(),
+        worker.id.clone(),
+        worker.host.clone(),
+        worker.beat.clone(),
+    ));
+    let (tests, checks) = known_names();
+    let known = Known { tests: &tests, checks: &checks };
+    while *worker.stop.borrow() == 0 {
+        // Broadcast jobs addressed to this worker first, then the shared queue (waiting up to a second there).
+        let mut messages = nats_io::pull(&direct, 1, None).await;
+        if messages.is_empty() {
+            messages = nats_io::pull(&shared, 1, Some(Duration::from_secs(1))).await;
+        }
+        for message in messages {
+            worker.handle(message, &known).await;
+        }
+    }
+    if let Ok(mut beat) = worker.beat.lock() {
+        beat.stopping = true;
+    }
+    send_heartbeat(&worker.client, &worker.id, &worker.host, &worker.beat).await;
+    heartbeats.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), worker.client.flush()).await;
+    if !common.quiet {
+        eprintln!("sfko worker {}: stopped", worker.id);
+    }
+    Ok(ExitCode::Pass)
+}
+
+/// Listens to `sfko.control.*`: `cancel` and `done` put the run among the finished ones.
+async fn watch_control(client: &Client, finished: Arc<Mutex<Finished>>) -> Result<watch::Receiver<u64>, Fatal> {
+    use futures::StreamExt;
+    let mut subscription = client
+        .subscribe("sfko.control.*")
+        .await
+        .map_err(|e| harness(format!("cannot subscribe to sfko.control.*: {e}")))?;
+    let (tx, rx) = watch::channel(0u64);
+    tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            match protocol::Control::decode(&message.payload) {
+                Ok(control) => {
+                    tracing::info!("control: run {} {}", control.run, control.kind);
+                    if let Ok(mut finished) = finished.lock() {
+                        finished.insert(control.run);
+                    }
+                    tx.send_modify(|n| *n += 1);
+                }
+                Err(reason) => tracing::warn!("ignoring a control message on {}: {reason}", message.subject),
+            }
+        }
+    });
+    Ok(rx)
+}
+
+async fn heartbeat_loop(client: Client, id: String, host: String, beat: Arc<Mutex<Beat>>) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tick.tick().await;
+        send_heartbeat(&client, &id, &host, &beat).await;
+    }
+}
+
+async fn send_heartbeat(client: &Client, id: &str, host: &str, beat: &Mutex<Beat>) {
+    let message = {
+        let Ok(beat) = beat.lock() else { return };
+        Heartbeat {
+            v: PROTOCOL_VERSION,
+            worker: id.to_string(),
+            host: host.to_string(),
+            pid: std::process::id(),
+            jobs_done: beat.jobs_done,
+            ops_done: beat.ops_done,
+            direct: true,
+            stopping: beat.stopping,
+            busy: beat.busy.clone(),
+        }
+    };
+    // Core NATS: a heartbeat lost in an outage is replaced by the next one.
+    let _ = client.publish(nats_io::heartbeat_subject(id), message.encode().into()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+}
+
+impl Worker {
+    fn say(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("sfko worker {}: {line}", self.id);
+        }
+    }
+
+    fn set_busy(&self, busy: Option<Busy>) {
+        if let Ok(mut beat) = self.beat.lock() {
+            beat.busy = busy;
+        }
+    }
+
+    fn run_finished(&self, run: &str) -> bool {
+        self.finished.lock().map(|f| f.runs.contains(run)).unwrap_or(false)
+    }
+
+    async fn handle(&self, message: jetstream::Message, known: &Known<'_>) {
+        let (delivered, sequence) = match message.info() {
+            Ok(info) => (info.delivered.max(1) as u64, info.stream_sequence),
+            Err(e) => {
+                tracing::warn!("rejecting a job message without JetStream metadata on {}: {e}", message.subject);
+                return;
+            }
+        };
+        let valid = match Job::decode(&message.payload, known) {
+            Ok(valid) => valid,
+            Err(reason) => {
+                tracing::warn!("rejecting job message {} (stream seq {sequence}): {reason}", message.subject);
+                ack(&message, AckKind::Term).await;
+                return;
+            }
+        };
+        let job = &valid.job;
+        let deadline_passed = job.options.deadline_unix_ms != 0 && super::unix_ms() > job.options.deadline_unix_ms;
+        if deadline_passed || self.run_finished(&job.run) {
+            tracing::info!("dropping job {}/{}: its controller is no longer waiting", job.run, job.job);
+            ack(&message, AckKind::Term).await;
+            return;
+        }
+        let prefix = job.options.bucket_prefix.clone().unwrap_or_else(|| protocol::broadcast_prefix(&self.id));
+        let plan = resolve(&valid.scenario, Seed(job.seed), &self.backends, &prefix, &self.target_setup);
+        let dir = self.journal_dir.join(&job.run).join(&self.id);
+        let opts = RunOptions {
+            scenario_digest: job.scenario.digest.clone(),
+            concurrency: self.cli_concurrency.unwrap_or(job.options.concurrency as usize),
+            journal_path: super::journal_path(&dir, &plan),
+            corpus_dir: self.corpus_dir.clone(),
+            keep: job.options.keep,
+            progress: false,
+        };
+        let ack_subject = message.reply.as_ref().map(|r| r.to_string()).unwrap_or_default();
+        self.set_busy(Some(Busy { run: job.run.clone(), job: job.job, seed: job.seed, ack: ack_subject }));
+        // Announce the job before running it, so a controller that sees this worker die can hand the job on.
+        send_heartbeat(&self.client, &self.id, &self.host, &self.beat).await;
+        let label = format!("job {}/{} seed {} '{}'", job.run, job.job, job.seed, job.scenario.name);
+        self.say(&format!("{label} (delivery {delivered}): started"));
+        let started = Instant::now();
+        let ending = self.execute(&message, &plan, &opts, &job.run).await;
+        let result = match ending {
+            Ending::HandBack => {
+                ack(&message, AckKind::Nak(None)).await;
+                self.say(&format!("{label}: handed back (stopping)"));
+                self.set_busy(None);
+                return;
+            }
+            Ending::Dropped => {
+                ack(&message, AckKind::Term).await;
+                self.say(&format!("{label}: dropped (the controller cancelled its run)"));
+                self.set_busy(None);
+                return;
+            }
+            Ending::Ran(Err(e)) if (delivered as i64) < MAX_DELIVER => {
+                tracing::warn!("{label}: {e}; handing it back for another try");
+                ack(&message, AckKind::Nak(Some(Duration::from_secs(2)))).await;
+                self.set_busy(None);
+                return;
+            }
+            Ending::Ran(Err(e)) => self.incomplete(job, delivered, &prefix, &plan, &e.0, started),
+            Ending::Ran(Ok(report)) => self.result(job, delivered, &prefix, &report).await,
+        };
+        let summary = format!(
+            "{label}: {} ({} ops, {:.2} s)",
+            result.verdict,
+            result.counts.ops,
+            started.elapsed().as_secs_f64()
+        );
+        if self.publish(&result).await {
+            if let Err(e) =
+                nats_io::retry("acknowledging the job", self.settings.retry_for, || message.double_ack()).await
+            {
+                tracing::warn!("{label}: {e} (the job may run again; the controller counts it once)");
+            }
+        }
+        if let Ok(mut beat) = self.beat.lock() {
+            beat.jobs_done += 1;
+            beat.ops_done += result.counts.ops;
+            beat.busy = None;
+        }
+        self.say(&summary);
+    }
+
+    /// Runs the plan, sending in-progress acks, watching for SIGTERM and for the controller's cancel.
+    async fn execute(
+        &self,
+        message: &jetstream::Message,
+        plan: &crate::plan::Plan,
+        opts: &RunOptions,
+        run: &str,
+    ) -> Ending {
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let run_fut = run_plan(&self.target, plan, opts, cancel_rx);
+        tokio::pin!(run_fut);
+        let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+        let mut stop = self.stop.clone();
+        let mut control = self.control.clone();
+        let mut grace: Option<tokio::time::Instant> = None;
+        let mut ending: Option<Ending> = None;
+        loop {
+            let grace_sleep = async {
+                match grace {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                out = &mut run_fut => return ending.unwrap_or(Ending::Ran(out.map(Box::new))),
+                _ = progress.tick() => ack(message, AckKind::Progress).await,
+                changed = stop.changed(), if ending.is_none() => {
+                    let signals = if changed.is_ok() { *stop.borrow() } else { 0 };
+                    if signals >= 2 {
+                        let _ = cancel_tx.send(true);
+                        ending = Some(Ending::HandBack);
+                    } else if grace.is_none() {
+                        self.say(&format!("stopping: the current job gets {GRACE:?} to finish, then goes back"));
+                        grace = Some(tokio::time::Instant::now() + GRACE);
+                    }
+                }
+                _ = grace_sleep, if ending.is_none() => {
+                    let _ = cancel_tx.send(true);
+                    ending = Some(Ending::HandBack);
+                }
+                changed = control.changed(), if ending.is_none() => {
+                    if changed.is_ok() && self.run_finished(run) {
+                        let _ = cancel_tx.send(true);
+                        ending = Some(Ending::Dropped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the result in the results stream (deduplicated by run, job and worker); false if it could not.
+    async fn publish(&self, result: &JobResult) -> bool {
+        let subject = nats_io::results_subject(&result.run);
+        let id = format!("{}.{}.{}", result.run, result.job, result.worker);
+        let payload = bytes::Bytes::from(self.fit(result));
+        // Keep trying through a broker restart; a worker told to stop gives up sooner (the job then runs again).
+        let limit = if *self.stop.borrow() > 0 { self.settings.retry_for } else { Duration::from_secs(600) };
+        let outcome = nats_io::retry("storing the result", limit, || async {
+            let publish = jetstream::message::PublishMessage::build().payload(payload.clone()).message_id(&id);
+            self.js.send_publish(subject.clone(), publish).await?.await.map_err(async_nats::Error::from)
+        })
+        .await;
+        match outcome {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!("job {}/{}: {e}; it will run again elsewhere", result.run, result.job);
+                false
+            }
+        }
+    }
+
+    /// The encoded result, within the server's max payload: the journal bytes go first, then failures.
+    fn fit(&self, result: &JobResult) -> Vec<u8> {
+        let limit = self.client.server_info().max_payload.saturating_sub(4096).max(4096);
+        let mut bytes = result.encode();
+        let mut result = result.clone();
+        if bytes.len() > limit {
+            if let Some(journal) = result.journal.as_mut() {
+                journal.data = None;
+            }
+            bytes = result.encode();
+        }
+        while bytes.len() > limit && !result.failures.is_empty() {
+            result.failures.pop();
+            bytes = result.encode();
+        }
+        if bytes.len() > limit {
+            result.histogram = None;
+            bytes = result.encode();
+        }
+        bytes
+    }
+
+    async fn result(&self, job: &Job, delivered: u64, prefix: &str, report: &RunReport) -> JobResult {
+        let stats = report.stats.as_ref();
+        let journal = if report.verdict == Verdict::Fail {
+            let path = report.corpus.as_ref().or(report.journal.as_ref());
+            match path {
+                Some(path) => self.journal_msg(path, job.options.journal_cap).await,
+                None => None,
+            }
+        } else {
+            None
+        };
+        JobResult {
+            v: PROTOCOL_VERSION,
+            run: job.run.clone(),
+            job: job.job,
+            seed: job.seed,
+            scenario: job.scenario.name.clone(),
+            worker: self.id.clone(),
+            delivered,
+            verdict: report.verdict.as_str().into(),
+            reason: report.reason.clone(),
+            plan_digest: report.plan_digest.clone(),
+            bucket_prefix: prefix.to_string(),
+            counts: Counts {
+                ops: stats.map(|s| s.ops).unwrap_or(0),
+                op_errors: stats.map(|s| s.errors).unwrap_or(0),
+                expectations: report.expectations,
+                failed: report.failures_total,
+                bytes_written: stats.map(|s| s.bytes_written).unwrap_or(0),
+                bytes_read: stats.map(|s| s.bytes_read).unwrap_or(0),
+            },
+            elapsed_s: stats.map(|s| s.elapsed_s).unwrap_or(0.0),
+            histogram: stats.map(|s| protocol::b64(&s.histogram.encode())),
+            failures: report
+                .failures
+                .iter()
+                .take(protocol::MAX_FAILURES_IN_RESULT)
+                .map(|f| FailureMsg {
+                    by: f.by.clone(),
+                    subject: f.subject.clone(),
+                    op: f.op,
+                    request: f.request.clone(),
+                    expected: f.expected.clone(),
+                    got: f.got.clone(),
+                })
+                .collect(),
+            failures_total: report.failures_total,
+            journal,
+            left_behind: report.left_behind.iter().take(protocol::MAX_LEFT_BEHIND).cloned().collect(),
+        }
+    }
+
+    fn incomplete(
+        &self,
+        job: &Job,
+        delivered: u64,
+        prefix: &str,
+        plan: &crate::plan::Plan,
+        why: &str,
+        started: Instant,
+    ) -> JobResult {
+        JobResult {
+            v: PROTOCOL_VERSION,
+            run: job.run.clone(),
+            job: job.job,
+            seed: job.seed,
+            scenario: job.scenario.name.clone(),
+            worker: self.id.clone(),
+            delivered,
+            verdict: Verdict::Incomplete.as_str().into(),
+            reason: Some(format!("worker {}: {why}", self.id)),
+            plan_digest: plan.digest(),
+            bucket_prefix: prefix.to_string(),
+            counts: Counts::default(),
+            elapsed_s: started.elapsed().as_secs_f64(),
+            histogram: None,
+            failures: Vec::new(),
+            failures_total: 0,
+            journal: None,
+            left_behind: Vec::new(),
+        }
+    }
+
+    /// The failing journal: its bytes when within `cap`, else only where it is kept.
+    async fn journal_msg(&self, path: &Path, cap: u64) -> Option<JournalMsg> {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let kept_at = format!("{}:{}", self.id, absolute.display());
+        let size = tokio::fs::metadata(path).await.ok()?.len();
+        if size <= cap {
+            let bytes = tokio::fs::read(path).await.ok()?;
+            let digest = blake3::hash(&bytes).to_hex().to_string();
+            Some(JournalMsg { digest, size, data: Some(protocol::b64(&bytes)), kept_at })
+        } else {
+            let digest = crate::journal::file_digest(path).ok()?;
+            Some(JournalMsg { digest, size, data: None, kept_at })
+        }
+    }
+}
+
+/// Acks (of any kind) are best effort: a lost one means a redelivery, which results are deduplicated against.
+async fn ack(message: &jetstream::Message, kind: AckKind) {
+    if let Err(e) = message.ack_with(kind).await {
+        tracing::debug!("ack {kind:?} failed: {e}");
+    }
+}
