@@ -165,7 +165,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
                 });
             }
         }
-        sink.expect(Expectation { violation, ..expectation.clone() }).await;
+        sink.expectation(Expectation { violation, ..expectation.clone() }).await;
     }
     let verdict = if failures_total > 0 { Verdict::Fail } else { Verdict::Pass };
     let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);

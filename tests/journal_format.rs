@@ -88,7 +88,7 @@ async fn journal_bytes_are_pinned_and_read_back() {
     let path = dir.path().join("golden.bin");
     let writer = JournalWriter::create(&path, &header(), &plan()).expect("create");
     writer.sink().op(op()).await;
-    writer.sink().expect(expectation()).await;
+    writer.sink().expectation(expectation()).await;
     let finished = writer.finish(Verdict::Fail, Some("golden".into())).await.expect("finish");
     assert!(!sfko::journal::partial_path(&path).exists(), "finished journals leave no .partial behind");
     assert_eq!(finished.file_digest, GOLDEN_JOURNAL_DIGEST, "journal bytes changed: bump FORMAT_VERSION");

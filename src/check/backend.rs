@@ -21,15 +21,15 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let op =
             ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
         let Some(current) = status.current() else {
-            ctx.expect(&op, "GetObject", &name, Assertion::not_found()).await;
+            ctx.judge(&op, "GetObject", &name, Assertion::not_found()).await;
             return;
         };
-        if !ctx.expect(&op, "GetObject", &name, Assertion::Succeeded).await {
+        if !ctx.judge(&op, "GetObject", &name, Assertion::Succeeded).await {
             return;
         }
         let expected = ctx.state.expected_version(current).await;
-        ctx.expect(&op, "GetObject", &name, Assertion::Size(expected.size)).await;
-        ctx.expect(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
+        ctx.judge(&op, "GetObject", &name, Assertion::Size(expected.size)).await;
+        ctx.judge(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
         // Where the target says it put the data: read the cloud-side copy through the backend's own endpoint.
         let home = &bucket.backend;
         if home.readable {
@@ -37,8 +37,8 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             let request = Request::GetObject { bucket: cloud_bucket, key: cloud_key, range: None };
             let op = ctx.driver.call_on(Some(&home.name), &ctx.phase, request).await;
             let where_ = format!("{name} on {}", home.name);
-            if ctx.expect(&op, "GetObject", &where_, Assertion::Succeeded).await {
-                ctx.expect(&op, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
+            if ctx.judge(&op, "GetObject", &where_, Assertion::Succeeded).await {
+                ctx.judge(&op, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
             }
         }
     }))

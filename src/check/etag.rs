@@ -23,18 +23,18 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             WriteMode::Single => "PutObject",
             WriteMode::Multipart(_) => "CompleteMultipartUpload",
         };
-        ctx.expect(&current.write, write_request, &name, Assertion::Etag(etag.clone())).await;
+        ctx.judge(&current.write, write_request, &name, Assertion::Etag(etag.clone())).await;
 
         let (b, k) = (bucket.name.clone(), object.key.clone());
         let head = ctx.call(Request::HeadObject { bucket: b.clone(), key: k.clone() }).await;
-        if ctx.expect(&head, "HeadObject", &name, Assertion::Succeeded).await {
-            ctx.expect(&head, "HeadObject", &name, Assertion::Etag(etag.clone())).await;
+        if ctx.judge(&head, "HeadObject", &name, Assertion::Succeeded).await {
+            ctx.judge(&head, "HeadObject", &name, Assertion::Etag(etag.clone())).await;
         }
         // A one-byte range carries the whole object's ETag without moving its body again.
         let range = (current.size > 0).then_some((0, 0));
         let get = ctx.call(Request::GetObject { bucket: b, key: k, range }).await;
-        if ctx.expect(&get, "GetObject", &name, Assertion::Succeeded).await {
-            ctx.expect(&get, "GetObject", &name, Assertion::Etag(etag)).await;
+        if ctx.judge(&get, "GetObject", &name, Assertion::Succeeded).await {
+            ctx.judge(&get, "GetObject", &name, Assertion::Etag(etag)).await;
         }
     }))
 }

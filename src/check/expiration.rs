@@ -29,7 +29,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             let head = || Request::HeadObject { bucket: bucket.name.clone(), key: object.key.clone() };
             let Some(secs) = bucket.expiration_secs else {
                 let op = ctx.call(head()).await;
-                ctx.expect(&op, "HeadObject", &name, Assertion::Succeeded).await;
+                ctx.judge(&op, "HeadObject", &name, Assertion::Succeeded).await;
                 return;
             };
             let due = current.write.at + Duration::from_secs(crate::exec::expiration_days(secs, day) as u64 * day);
@@ -37,7 +37,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             if Instant::now() < due {
                 let op = ctx.call(head()).await;
                 if Instant::now() < due {
-                    ctx.expect(&op, "HeadObject", &name, Assertion::Succeeded).await;
+                    ctx.judge(&op, "HeadObject", &name, Assertion::Succeeded).await;
                 }
                 tokio::time::sleep_until(due.into()).await;
             }
@@ -52,7 +52,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                             t.push(op.at.saturating_duration_since(current.write.at));
                         }
                     }
-                    ctx.expect(&op, "HeadObject", &name, Assertion::not_found()).await;
+                    ctx.judge(&op, "HeadObject", &name, Assertion::not_found()).await;
                     return;
                 }
                 tokio::time::sleep(POLL).await;

@@ -46,7 +46,7 @@ async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page:
         let start = (i * page).min(expected.len());
         let end = ((i + 1) * page).min(expected.len());
         let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
-        ctx.expect(op, name, &bucket.name, assertion).await;
+        ctx.judge(op, name, &bucket.name, assertion).await;
     }
 }
 

@@ -24,13 +24,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 part_number: number as u32,
             };
             let op = ctx.call(request).await;
-            if !ctx.expect(&op, "GetObject(part)", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&op, "GetObject(part)", &name, Assertion::Succeeded).await {
                 continue;
             }
-            ctx.expect(&op, "GetObject(part)", &name, Assertion::PartsCount(layout.count() as u32)).await;
-            ctx.expect(&op, "GetObject(part)", &name, Assertion::Size(len)).await;
+            ctx.judge(&op, "GetObject(part)", &name, Assertion::PartsCount(layout.count() as u32)).await;
+            ctx.judge(&op, "GetObject(part)", &name, Assertion::Size(len)).await;
             let digest = content::range_digest(&current.content, offset, len);
-            ctx.expect(&op, "GetObject(part)", &name, Assertion::BodyDigest(digest)).await;
+            ctx.judge(&op, "GetObject(part)", &name, Assertion::BodyDigest(digest)).await;
         }
     }))
 }

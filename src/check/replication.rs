@@ -63,7 +63,7 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
             }
             tokio::time::sleep(POLL).await;
         };
-        if !ctx.expect(&head, "HeadObject", &format!("{name} on {}", destination.name), Assertion::Succeeded).await {
+        if !ctx.judge(&head, "HeadObject", &format!("{name} on {}", destination.name), Assertion::Succeeded).await {
             if let Ok(mut m) = missing_ref.lock() {
                 m.push(name);
             }
@@ -77,11 +77,11 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
             .call_on(on, &ctx.phase, Request::GetObject { bucket: cloud_bucket, key: cloud_key, range: None })
             .await;
         let where_ = format!("{name} on {}", destination.name);
-        if ctx.expect(&get, "GetObject", &where_, Assertion::Succeeded).await {
-            ctx.expect(&get, "GetObject", &where_, Assertion::Size(expected.size)).await;
-            ctx.expect(&get, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
+        if ctx.judge(&get, "GetObject", &where_, Assertion::Succeeded).await {
+            ctx.judge(&get, "GetObject", &where_, Assertion::Size(expected.size)).await;
+            ctx.judge(&get, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
             if same_etag {
-                ctx.expect(&get, "GetObject", &where_, Assertion::Etag(expected.etag.clone())).await;
+                ctx.judge(&get, "GetObject", &where_, Assertion::Etag(expected.etag.clone())).await;
             }
         }
     })

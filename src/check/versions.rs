@@ -28,13 +28,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 };
                 let op = ctx.call(request).await;
                 if version.delete_marker {
-                    ctx.expect(&op, "GetObject(version)", &name, Assertion::Refused).await;
+                    ctx.judge(&op, "GetObject(version)", &name, Assertion::Refused).await;
                     continue;
                 }
-                if ctx.expect(&op, "GetObject(version)", &name, Assertion::Succeeded).await {
+                if ctx.judge(&op, "GetObject(version)", &name, Assertion::Succeeded).await {
                     let expected = ctx.state.expected_version(version).await;
-                    ctx.expect(&op, "GetObject(version)", &name, Assertion::Size(expected.size)).await;
-                    ctx.expect(&op, "GetObject(version)", &name, Assertion::BodyDigest(expected.digest)).await;
+                    ctx.judge(&op, "GetObject(version)", &name, Assertion::Size(expected.size)).await;
+                    ctx.judge(&op, "GetObject(version)", &name, Assertion::BodyDigest(expected.digest)).await;
                 }
             }
         }
@@ -42,13 +42,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
         match status.current() {
             Some(current) => {
-                if ctx.expect(&op, "GetObject", &name, Assertion::Succeeded).await {
+                if ctx.judge(&op, "GetObject", &name, Assertion::Succeeded).await {
                     let expected = ctx.state.expected_version(current).await;
-                    ctx.expect(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
+                    ctx.judge(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
                 }
             }
             None => {
-                ctx.expect(&op, "GetObject", &name, Assertion::not_found()).await;
+                ctx.judge(&op, "GetObject", &name, Assertion::not_found()).await;
             }
         }
     }))

@@ -97,7 +97,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held.
-    pub async fn expect(&self, op: &Op, request: &str, subject: &str, assertion: Assertion) -> bool {
+    pub async fn judge(&self, op: &Op, request: &str, subject: &str, assertion: Assertion) -> bool {
         let violation = assertion.violation(&op.outcome);
         if op.outcome.unsupported() {
             self.findings.unsupported(request);
@@ -116,7 +116,7 @@ impl<'a> Ctx<'a> {
         }
         self.findings.add(failure);
         self.sink
-            .expect(Expectation {
+            .expectation(Expectation {
                 by: self.phase.to_string(),
                 subject: subject.to_string(),
                 op: op.index,

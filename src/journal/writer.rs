@@ -48,7 +48,7 @@ impl JournalSink {
     }
 
     /// Appends a check verdict.
-    pub async fn expect(&self, expectation: Expectation) {
+    pub async fn expectation(&self, expectation: Expectation) {
         let _ = self.tx.send(Message::Frame(Frame::Expect(expectation))).await;
     }
 }

@@ -4,12 +4,11 @@
 //! part layout), so the copy's ETag is well defined either way.
 
 use futures::future::BoxFuture;
-use futures::StreamExt;
 
 use super::write::{self, MULTIPART_THRESHOLD};
 use crate::content::WriteMode;
 use crate::exec::{subject, Ctx, ObjectStatus, Version};
-use crate::journal::{Assertion, CompletedPart, Request};
+use crate::journal::{Assertion, Request};
 use crate::plan::{BucketPlan, ObjectPlan};
 
 pub const ABOUT: &str =
@@ -59,7 +58,7 @@ async fn copy_object(
         source_key: source.key.clone(),
     };
     let op = ctx.call(request).await;
-    ctx.expect(&op, "CopyObject", &subject(bucket, target), Assertion::Succeeded)
+    ctx.judge(&op, "CopyObject", &subject(bucket, target), Assertion::Succeeded)
         .await
         .then_some((WriteMode::Single, op))
 }
@@ -71,43 +70,16 @@ async fn copy_parts(
     target: &ObjectPlan,
     current: &Version,
 ) -> Option<(WriteMode, crate::driver::Op)> {
-    let name = subject(bucket, target);
-    let (b, k) = (bucket.name.clone(), target.key.clone());
-    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
-    if !ctx.expect(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
-        return None;
-    }
     let layout = crate::content::PartLayout { size: current.size, part_size: source.parts.part_size };
-    let copies = futures::stream::iter(layout.parts())
-        .map(|(number, offset, len)| {
-            let request = Request::UploadPartCopy {
-                bucket: b.clone(),
-                key: k.clone(),
-                create_op: create.index,
-                part_number: number as u32,
-                source_bucket: b.clone(),
-                source_key: source.key.clone(),
-                range: (offset, offset + len.max(1) - 1),
-            };
-            async move { (number as u32, ctx.call(request).await) }
-        })
-        .buffered(ctx.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    let mut parts = Vec::new();
-    let mut all_ok = true;
-    for (part_number, op) in &copies {
-        all_ok &= ctx.expect(op, "UploadPartCopy", &name, Assertion::Succeeded).await;
-        parts.push(CompletedPart { part_number: *part_number, upload_part_op: op.index });
-    }
-    if !all_ok {
-        let abort = ctx.call(Request::AbortMultipartUpload { bucket: b, key: k, create_op: create.index }).await;
-        ctx.expect(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await;
-        return None;
-    }
-    let complete =
-        ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
-    ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded)
-        .await
-        .then_some((WriteMode::Multipart(layout), complete))
+    let part = |create_op: u64, number: u64, offset: u64, len: u64| Request::UploadPartCopy {
+        bucket: bucket.name.clone(),
+        key: target.key.clone(),
+        create_op,
+        part_number: number as u32,
+        source_bucket: bucket.name.clone(),
+        source_key: source.key.clone(),
+        range: (offset, offset + len.max(1) - 1),
+    };
+    let complete = write::multipart(ctx, bucket, &target.key, layout, "UploadPartCopy", part).await?;
+    Some((WriteMode::Multipart(layout), complete))
 }

@@ -4,8 +4,7 @@
 use futures::future::BoxFuture;
 
 use super::write;
-use crate::exec::{subject, Ctx, ObjectStatus, Version};
-use crate::journal::{Assertion, Request};
+use crate::exec::Ctx;
 
 pub const ABOUT: &str =
     "delete a seeded half of the objects (a delete marker on versioned buckets); they must then read NoSuchKey";
@@ -16,25 +15,8 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let chosen = &chosen;
         write::for_each_object(ctx, move |bucket, object| async move {
             let status = ctx.state.status(bucket.index, object.index);
-            if !chosen.contains(&(bucket.index, object.index)) || status.is_unknown() {
-                return;
-            }
-            let op = ctx.call(Request::DeleteObject { bucket: bucket.name.clone(), key: object.key.clone() }).await;
-            if !ctx.expect(&op, "DeleteObject", &subject(bucket, object), Assertion::Succeeded).await {
-                ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
-                return;
-            }
-            if bucket.versioning {
-                let marker = Version {
-                    content: object.content,
-                    size: 0,
-                    mode: crate::content::WriteMode::Single,
-                    write: Box::new(op),
-                    delete_marker: true,
-                };
-                ctx.state.push_version(bucket.index, object.index, true, marker);
-            } else {
-                ctx.state.set(bucket.index, object.index, ObjectStatus::Deleted { op: op.index });
+            if chosen.contains(&(bucket.index, object.index)) && !status.is_unknown() {
+                write::plain_delete(ctx, bucket, object).await;
             }
         })
         .await;

@@ -5,7 +5,7 @@
 use futures::future::BoxFuture;
 
 use super::write;
-use crate::exec::{subject, Ctx, ObjectStatus, Version};
+use crate::exec::{subject, Ctx, ObjectStatus};
 use crate::journal::{Assertion, Request};
 
 pub const ABOUT: &str = "delete by version id, plain deletes that leave delete markers, and delete-marker removal";
@@ -34,7 +34,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             let name = subject(bucket, object);
             let by_id = bucket.versioning && action > 0;
             if !by_id {
-                plain_delete(ctx, bucket, object, &name).await;
+                write::plain_delete(ctx, bucket, object).await;
                 return;
             }
             // Action 2 on a delete-marked object removes the marker; otherwise remove a drawn version.
@@ -51,7 +51,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 version_op: target.write.index,
             };
             let op = ctx.call(request).await;
-            if !ctx.expect(&op, "DeleteObject(version)", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&op, "DeleteObject(version)", &name, Assertion::Succeeded).await {
                 ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
                 return;
             }
@@ -61,24 +61,4 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         })
         .await;
     })
-}
-
-async fn plain_delete(ctx: &Ctx<'_>, bucket: &crate::plan::BucketPlan, object: &crate::plan::ObjectPlan, name: &str) {
-    let op = ctx.call(Request::DeleteObject { bucket: bucket.name.clone(), key: object.key.clone() }).await;
-    if !ctx.expect(&op, "DeleteObject", name, Assertion::Succeeded).await {
-        ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
-        return;
-    }
-    if bucket.versioning {
-        let marker = Version {
-            content: object.content,
-            size: 0,
-            mode: crate::content::WriteMode::Single,
-            write: Box::new(op),
-            delete_marker: true,
-        };
-        ctx.state.push_version(bucket.index, object.index, true, marker);
-    } else {
-        ctx.state.set(bucket.index, object.index, ObjectStatus::Deleted { op: op.index });
-    }
 }

@@ -21,6 +21,6 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         };
         let op =
             ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
-        ctx.expect(&op, "GetObject", &subject(bucket, object), assertion).await;
+        ctx.judge(&op, "GetObject", &subject(bucket, object), assertion).await;
     }))
 }

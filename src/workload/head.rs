@@ -18,12 +18,12 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let op = ctx.call(Request::HeadObject { bucket: bucket.name.clone(), key: object.key.clone() }).await;
         match status.current() {
             Some(current) => {
-                if ctx.expect(&op, "HeadObject", &name, Assertion::Succeeded).await {
-                    ctx.expect(&op, "HeadObject", &name, Assertion::Size(current.size)).await;
+                if ctx.judge(&op, "HeadObject", &name, Assertion::Succeeded).await {
+                    ctx.judge(&op, "HeadObject", &name, Assertion::Size(current.size)).await;
                 }
             }
             None => {
-                ctx.expect(&op, "HeadObject", &name, Assertion::not_found()).await;
+                ctx.judge(&op, "HeadObject", &name, Assertion::not_found()).await;
             }
         }
     }))

@@ -47,7 +47,7 @@ pub async fn walk(ctx: &Ctx<'_>, bucket: &str, page: u32, versions: bool) -> Vec
         };
         let op = ctx.call(request).await;
         let name = if versions { "ListObjectVersions" } else { "ListObjectsV2" };
-        let ok = ctx.expect(&op, name, bucket, Assertion::Succeeded).await;
+        let ok = ctx.judge(&op, name, bucket, Assertion::Succeeded).await;
         let more = ok && op.outcome.listing.as_ref().is_some_and(|l| l.truncated) && op.outcome.next_page.is_some();
         after_op = Some(op.index);
         ops.push(op);

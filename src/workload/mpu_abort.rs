@@ -22,7 +22,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             let name = subject(bucket, object);
             let (b, k) = (bucket.name.clone(), object.key.clone());
             let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
-            if !ctx.expect(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
                 return;
             }
             // A throwaway part with content no version of the object ever has.
@@ -36,19 +36,19 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 body,
             };
             let part = ctx.call(part).await;
-            ctx.expect(&part, "UploadPart", &name, Assertion::Succeeded).await;
+            ctx.judge(&part, "UploadPart", &name, Assertion::Succeeded).await;
             let abort = ctx
                 .call(Request::AbortMultipartUpload { bucket: b.clone(), key: k.clone(), create_op: create.index })
                 .await;
-            if !ctx.expect(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await {
                 return;
             }
             let parts =
                 ctx.call(Request::ListParts { bucket: b.clone(), key: k.clone(), create_op: create.index }).await;
-            ctx.expect(&parts, "ListParts", &name, Assertion::Fails { code: "NoSuchUpload".into(), status: 404 }).await;
+            ctx.judge(&parts, "ListParts", &name, Assertion::Fails { code: "NoSuchUpload".into(), status: 404 }).await;
             let uploads = ctx.call(Request::ListMultipartUploads { bucket: b, prefix: Some(k) }).await;
-            if ctx.expect(&uploads, "ListMultipartUploads", &name, Assertion::Succeeded).await {
-                ctx.expect(
+            if ctx.judge(&uploads, "ListMultipartUploads", &name, Assertion::Succeeded).await {
+                ctx.judge(
                     &uploads,
                     "ListMultipartUploads",
                     &name,

@@ -63,9 +63,7 @@ async fn single(
     let body = Body { content, offset: 0, len: object.size };
     let request = Request::PutObject { bucket: bucket.name.clone(), key: object.key.clone(), body };
     let op = ctx.call(request).await;
-    ctx.expect(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded)
-        .await
-        .then_some((WriteMode::Single, op))
+    ctx.judge(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
 }
 
 /// Create, upload every part of the object's layout (parts in flight together), complete; abort if a part fails.
@@ -75,22 +73,39 @@ async fn multipart_upload(
     object: &ObjectPlan,
     content: ContentKey,
 ) -> Option<(WriteMode, crate::driver::Op)> {
-    let name = subject(bucket, object);
-    let (b, k) = (bucket.name.clone(), object.key.clone());
+    let layout = object.parts;
+    let part = |create_op: u64, number: u64, offset: u64, len: u64| Request::UploadPart {
+        bucket: bucket.name.clone(),
+        key: object.key.clone(),
+        create_op,
+        part_number: number as u32,
+        body: Body { content, offset, len },
+    };
+    let complete = multipart(ctx, bucket, &object.key, layout, "UploadPart", part).await?;
+    Some((WriteMode::Multipart(layout), complete))
+}
+
+/// One multipart upload of `key` cut as `layout`: CreateMultipartUpload, one request per part from `part(create_op,
+/// number, offset, len)` with the parts in flight together, then CompleteMultipartUpload — or AbortMultipartUpload if
+/// any part failed. Every step is judged; returns the completing op.
+pub async fn multipart(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    key: &str,
+    layout: crate::content::PartLayout,
+    part_name: &str,
+    part: impl Fn(u64, u64, u64, u64) -> Request,
+) -> Option<crate::driver::Op> {
+    let name = format!("{}/{key}", bucket.name);
+    let (b, k) = (bucket.name.clone(), key.to_string());
     let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
-    if !ctx.expect(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
+    if !ctx.judge(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
         return None;
     }
-    let layout = object.parts;
+    let part = &part;
     let uploads = futures::stream::iter(layout.parts())
         .map(|(number, offset, len)| {
-            let request = Request::UploadPart {
-                bucket: b.clone(),
-                key: k.clone(),
-                create_op: create.index,
-                part_number: number as u32,
-                body: Body { content, offset, len },
-            };
+            let request = part(create.index, number, offset, len);
             async move { (number as u32, ctx.call(request).await) }
         })
         .buffered(ctx.concurrency.max(1))
@@ -99,19 +114,38 @@ async fn multipart_upload(
     let mut parts = Vec::with_capacity(uploads.len());
     let mut all_ok = true;
     for (part_number, op) in &uploads {
-        all_ok &= ctx.expect(op, "UploadPart", &name, Assertion::Succeeded).await;
+        all_ok &= ctx.judge(op, part_name, &name, Assertion::Succeeded).await;
         parts.push(CompletedPart { part_number: *part_number, upload_part_op: op.index });
     }
     if !all_ok {
         let abort = ctx.call(Request::AbortMultipartUpload { bucket: b, key: k, create_op: create.index }).await;
-        ctx.expect(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await;
+        ctx.judge(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await;
         return None;
     }
     let complete =
         ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
-    ctx.expect(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded)
-        .await
-        .then_some((WriteMode::Multipart(layout), complete))
+    ctx.judge(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded).await.then_some(complete)
+}
+
+/// A plain DeleteObject: a delete marker on a versioned bucket, the object gone otherwise.
+pub async fn plain_delete(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) {
+    let op = ctx.call(Request::DeleteObject { bucket: bucket.name.clone(), key: object.key.clone() }).await;
+    if !ctx.judge(&op, "DeleteObject", &subject(bucket, object), Assertion::Succeeded).await {
+        ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
+        return;
+    }
+    if bucket.versioning {
+        let marker = Version {
+            content: object.content,
+            size: 0,
+            mode: WriteMode::Single,
+            write: Box::new(op),
+            delete_marker: true,
+        };
+        ctx.state.push_version(bucket.index, object.index, true, marker);
+    } else {
+        ctx.state.set(bucket.index, object.index, ObjectStatus::Deleted { op: op.index });
+    }
 }
 
 /// Runs `each` over every object of the plan with `ctx.concurrency` objects in flight.
