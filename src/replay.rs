@@ -244,6 +244,8 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
     let mut names = BTreeMap::new();
     let mut expectations = Vec::new();
     let mut pending: BTreeMap<u64, OpRecord> = BTreeMap::new();
+    // When each recorded completion happened (µs after the recorded start), by completion number.
+    let mut recorded_done: BTreeMap<u64, u64> = BTreeMap::new();
     let mut next_index = 0u64;
     let mut tasks = tokio::task::JoinSet::new();
     let mut ops = 0u64;
@@ -256,6 +258,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
         if !input_done {
             match frames.recv().await {
                 Some(Frame::Op(record)) => {
+                    recorded_done.insert(record.completion, record.issued_at_us.saturating_add(record.latency_us));
                     pending.insert(record.index, record);
                 }
                 Some(Frame::Expect(expectation)) => expectations.push(expectation),
@@ -285,8 +288,17 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
             setup_ops += u64::from(record.phase == Phase::Setup);
             names.insert(index, record.request.name().to_string());
             wait_turn(progress_rx.clone(), record.completed_before).await;
-            // Keep the recorded pacing: a check that polled for seconds polls for seconds again.
+            // Keep the recorded pacing: a check that polled for seconds polls for seconds again. Pace from the
+            // recorded start, and from the op that completed last before this one was issued, so a replay that runs
+            // late (a slow write) keeps the gaps that matter (write → expiry poll) instead of catching up.
             driver.wait_until(record.issued_at_us).await;
+            if let Some(anchor) = record.completed_before.checked_sub(1) {
+                let replayed = shared.completions.lock().ok().and_then(|c| c.done_at.get(&anchor).copied());
+                if let (Some(replayed), Some(recorded)) = (replayed, recorded_done.get(&anchor)) {
+                    let gap = std::time::Duration::from_micros(record.issued_at_us.saturating_sub(*recorded));
+                    tokio::time::sleep_until((replayed + gap).into()).await;
+                }
+            }
             shared.progress.send_modify(|p| p.in_flight += 1);
             let (driver, shared) = (driver.clone(), shared.clone());
             tasks.spawn(async move {
@@ -361,11 +373,14 @@ impl Drop for CompletionGuard {
 struct Completions {
     watermark: u64,
     ahead: std::collections::BTreeSet<u64>,
+    /// When each recorded completion number completed in the replay.
+    done_at: BTreeMap<u64, std::time::Instant>,
 }
 
 impl Completions {
     /// Marks one done and returns the new watermark.
     fn complete(&mut self, completion: u64) -> u64 {
+        self.done_at.insert(completion, std::time::Instant::now());
         self.ahead.insert(completion);
         while self.ahead.remove(&self.watermark) {
             self.watermark += 1;

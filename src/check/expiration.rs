@@ -15,6 +15,8 @@ pub const ABOUT: &str =
     "expiring objects vanish by days x lifecycle.day + deadline (not before); others stay untouched";
 
 const POLL: Duration = Duration::from_millis(200);
+/// How long after an object is first seen gone it is looked at again.
+const CONFIRM: Duration = Duration::from_secs(1);
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(async move {
@@ -47,12 +49,18 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 let op = ctx.call(head()).await;
                 let gone = !op.outcome.succeeded() && op.outcome.status == 404;
                 if gone || Instant::now() >= deadline {
-                    if gone {
+                    let judged = if gone {
                         if let Ok(mut t) = times_ref.lock() {
                             t.push(op.at.saturating_duration_since(current.write.at));
                         }
-                    }
-                    ctx.judge(&op, "HeadObject", &name, Assertion::not_found()).await;
+                        // Gone must mean gone: look again a moment later (an expired object must not come back).
+                        // Judging this look rather than the first 404 also gives a replay a second of slack.
+                        tokio::time::sleep(CONFIRM).await;
+                        ctx.call(head()).await
+                    } else {
+                        op
+                    };
+                    ctx.judge(&judged, "HeadObject", &name, Assertion::not_found()).await;
                     return;
                 }
                 tokio::time::sleep(POLL).await;

@@ -18,6 +18,8 @@ pub const ABOUT_MPU: &str =
 
 /// Time between two looks at the destination.
 const POLL: Duration = Duration::from_millis(200);
+/// How long after a replica shows up it is read and judged.
+const CONFIRM: Duration = Duration::from_millis(500);
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(judge(ctx, false))
@@ -63,7 +65,9 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
             }
             tokio::time::sleep(POLL).await;
         };
-        if !ctx.judge(&head, "HeadObject", &format!("{name} on {}", destination.name), Assertion::Succeeded).await {
+        if !head.outcome.succeeded() {
+            // Still not there at the deadline: that HEAD is the evidence.
+            ctx.judge(&head, "HeadObject", &format!("{name} on {}", destination.name), Assertion::Succeeded).await;
             if let Ok(mut m) = missing_ref.lock() {
                 m.push(name);
             }
@@ -72,6 +76,9 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
         if let Ok(mut t) = times_ref.lock() {
             t.push(head.at.saturating_duration_since(current.write.at));
         }
+        // Judge a read made a moment after the copy showed up: a replica must stay put, and a replay (which re-issues
+        // the same polls at the recorded pace) gets that moment of slack.
+        tokio::time::sleep(CONFIRM).await;
         let get = ctx
             .driver
             .call_on(on, &ctx.phase, Request::GetObject { bucket: cloud_bucket, key: cloud_key, range: None })
