@@ -15,6 +15,21 @@ pub fn repro_line(seed: u64, scenario: &str, scenarios_path: Option<&str>) -> St
     line
 }
 
+/// One indented line per failure, and how many more the journal holds.
+pub fn failure_lines(failures: &[crate::exec::Failure], total: u64) -> String {
+    let mut out = String::new();
+    for f in failures {
+        out.push_str(&format!(
+            "\n      {}: {} op {} {}: expected {}, got {}",
+            f.by, f.subject, f.op, f.request, f.expected, f.got
+        ));
+    }
+    if total > failures.len() as u64 {
+        out.push_str(&format!("\n      ... {total} failures in all (every one is in the journal)"));
+    }
+    out
+}
+
 /// Human summary of one run.
 pub fn human_run(report: &RunReport, repro: &str) -> String {
     let tag = match report.verdict {
@@ -38,15 +53,7 @@ pub fn human_run(report: &RunReport, repro: &str) -> String {
     if let Some(reason) = &report.reason {
         out.push_str(&format!("\n      reason: {reason}"));
     }
-    for failure in &report.failures {
-        out.push_str(&format!(
-            "\n      {}: {} op {} {}: expected {}, got {}",
-            failure.by, failure.subject, failure.op, failure.request, failure.expected, failure.got
-        ));
-    }
-    if report.failures_total > report.failures.len() as u64 {
-        out.push_str(&format!("\n      ... {} failures in all (every one is in the journal)", report.failures_total));
-    }
+    out.push_str(&failure_lines(&report.failures, report.failures_total));
     for note in &report.notes {
         out.push_str(&format!("\n      {note}"));
     }
@@ -164,12 +171,7 @@ pub fn human_replay(report: &ReplayReport) -> String {
         )),
         None => out.push_str("\n      every outcome matched the recording"),
     }
-    for failure in &report.failures {
-        out.push_str(&format!(
-            "\n      {}: {} op {} {}: expected {}, got {}",
-            failure.by, failure.subject, failure.op, failure.request, failure.expected, failure.got
-        ));
-    }
+    out.push_str(&failure_lines(&report.failures, report.failures_total));
     if let Some(journal) = &report.journal {
         out.push_str(&format!("\n      replay journal: {}", journal.display()));
     }

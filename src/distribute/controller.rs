@@ -764,15 +764,7 @@ fn human_job(accepted: &Accepted) -> String {
     if let Some(reason) = &r.reason {
         out.push_str(&format!("\n      reason: {reason}"));
     }
-    for f in &r.failures {
-        out.push_str(&format!(
-            "\n      {}: {} op {} {}: expected {}, got {}",
-            f.by, f.subject, f.op, f.request, f.expected, f.got
-        ));
-    }
-    if r.failures_total > r.failures.len() as u64 {
-        out.push_str(&format!("\n      ... {} failures in all (every one is in the journal)", r.failures_total));
-    }
+    out.push_str(&crate::report::failure_lines(&r.failures, r.failures_total));
     out.push_str(&format!("\n      repro:   {}", accepted.repro));
     match (&accepted.corpus, &r.journal) {
         (Some(path), _) => out.push_str(&format!("\n      replay:  sfko replay {}", path.display())),

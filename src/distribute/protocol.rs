@@ -129,17 +129,8 @@ pub struct Counts {
     pub bytes_read: u64,
 }
 
-/// One failed expectation, as reports show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FailureMsg {
-    pub by: String,
-    pub subject: String,
-    pub op: u64,
-    pub request: String,
-    pub expected: String,
-    pub got: String,
-}
+/// One failed expectation, as reports show it: the report's own type.
+pub type FailureMsg = crate::exec::Failure;
 
 /// A failing journal: its bytes when within the cap, else where the worker keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

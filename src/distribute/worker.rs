@@ -17,7 +17,7 @@ use async_nats::Client;
 use tokio::sync::watch;
 
 use super::nats::{self as nats_io, NatsSettings, MAX_DELIVER, PROGRESS_EVERY};
-use super::protocol::{self, Busy, Counts, FailureMsg, Heartbeat, Job, JobResult, JournalMsg, PROTOCOL_VERSION};
+use super::protocol::{self, Busy, Counts, Heartbeat, Job, JobResult, JournalMsg, PROTOCOL_VERSION};
 use super::{bad_input, harness, known_names, HEARTBEAT_EVERY};
 use crate::app::{ExitCode, Fatal};
 use crate::cli::Cli;
@@ -440,17 +440,6 @@ impl Worker {
             None
         };
         JobResult {
-            v: PROTOCOL_VERSION,
-            run: job.run.clone(),
-            job: job.job,
-            seed: job.seed,
-            scenario: job.scenario.name.clone(),
-            worker: self.id.clone(),
-            delivered,
-            verdict: report.verdict.as_str().into(),
-            reason: report.reason.clone(),
-            plan_digest: report.plan_digest.clone(),
-            bucket_prefix: prefix.to_string(),
             counts: Counts {
                 ops: stats.map(|s| s.ops).unwrap_or(0),
                 op_errors: stats.map(|s| s.errors).unwrap_or(0),
@@ -461,22 +450,11 @@ impl Worker {
             },
             elapsed_s: stats.map(|s| s.elapsed_s).unwrap_or(0.0),
             histogram: stats.map(|s| protocol::b64(&s.histogram.encode())),
-            failures: report
-                .failures
-                .iter()
-                .take(protocol::MAX_FAILURES_IN_RESULT)
-                .map(|f| FailureMsg {
-                    by: f.by.clone(),
-                    subject: f.subject.clone(),
-                    op: f.op,
-                    request: f.request.clone(),
-                    expected: f.expected.clone(),
-                    got: f.got.clone(),
-                })
-                .collect(),
+            failures: report.failures.iter().take(protocol::MAX_FAILURES_IN_RESULT).cloned().collect(),
             failures_total: report.failures_total,
             journal,
             left_behind: report.left_behind.iter().take(protocol::MAX_LEFT_BEHIND).cloned().collect(),
+            ..self.base(job, delivered, prefix, report.verdict, report.reason.clone(), report.plan_digest.clone())
         }
     }
 
@@ -489,6 +467,23 @@ impl Worker {
         why: &str,
         started: Instant,
     ) -> JobResult {
+        let reason = Some(format!("worker {}: {why}", self.id));
+        JobResult {
+            elapsed_s: started.elapsed().as_secs_f64(),
+            ..self.base(job, delivered, prefix, Verdict::Incomplete, reason, plan.digest())
+        }
+    }
+
+    /// A result that names the job, the worker and the verdict, and carries nothing else yet.
+    fn base(
+        &self,
+        job: &Job,
+        delivered: u64,
+        prefix: &str,
+        verdict: Verdict,
+        reason: Option<String>,
+        plan_digest: String,
+    ) -> JobResult {
         JobResult {
             v: PROTOCOL_VERSION,
             run: job.run.clone(),
@@ -497,12 +492,12 @@ impl Worker {
             scenario: job.scenario.name.clone(),
             worker: self.id.clone(),
             delivered,
-            verdict: Verdict::Incomplete.as_str().into(),
-            reason: Some(format!("worker {}: {why}", self.id)),
-            plan_digest: plan.digest(),
+            verdict: verdict.as_str().into(),
+            reason,
+            plan_digest,
             bucket_prefix: prefix.to_string(),
             counts: Counts::default(),
-            elapsed_s: started.elapsed().as_secs_f64(),
+            elapsed_s: 0.0,
             histogram: None,
             failures: Vec::new(),
             failures_total: 0,

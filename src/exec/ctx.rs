@@ -12,8 +12,9 @@ use crate::seed::Stream;
 /// At most this many failures are kept in memory for the report; all of them are in the journal.
 const KEPT_FAILURES: usize = 200;
 
-/// A failed expectation, for reports.
-#[derive(Debug, Clone, serde::Serialize)]
+/// A failed expectation, for reports (and, unchanged, in the results workers send over NATS).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Failure {
     /// The check or workload that found it.
     pub by: String,

@@ -91,21 +91,7 @@ impl Drop for Server {
 impl Server {
     /// `sfko serve` (s3s-fs in its own process), with `faults` (e.g. `corrupt-byte`) hitting one object in `one_in`.
     pub fn s3s_fs(faults: &[&str], fault_seed: u64, one_in: u64) -> Server {
-        let mut cmd = sfko_command(Path::new("."));
-        cmd.args(["serve", "--fault-seed", &fault_seed.to_string(), "--fault-one-in", &one_in.to_string()]);
-        if !faults.is_empty() {
-            cmd.args(["--faults", &faults.join(",")]);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn sfko serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read endpoint line");
-        let endpoint = line
-            .trim()
-            .strip_prefix("endpoint ")
-            .unwrap_or_else(|| panic!("unexpected serve output: {line}"))
-            .to_string();
-        Server { endpoint, child }
+        Self::s3s_fs_with(faults, fault_seed, one_in, &[])
     }
 
     /// `sfko serve` with extra flags (replication and lifecycle fixtures).
