@@ -174,7 +174,7 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
             repro.push_str(&format!(" --bucket-prefix {}", args.bucket_prefix));
         }
         if common.format == Format::Human {
-            println!("{}", report::human_run(&run, &repro));
+            crate::outln!("{}", report::human_run(&run, &repro));
         }
         reports.push((run, repro));
     }
@@ -185,8 +185,8 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
         _ => "incomplete",
     };
     match common.format {
-        Format::Json => println!("{}", report::json_document(seed.0, &reports, verdict)),
-        Format::Human => println!("{}", summary_line(seed, &reports)),
+        Format::Json => crate::outln!("{}", report::json_document(seed.0, &reports, verdict)),
+        Format::Human => crate::outln!("{}", summary_line(seed, &reports)),
     }
     Ok(code)
 }
@@ -245,12 +245,12 @@ fn print_plans(seed: Seed, plans: &[&Plan], backends: &[Backend], format: Format
                 "backends": backends,
                 "plans": items,
             });
-            println!("{doc}");
+            crate::outln!("{doc}");
         }
         Format::Human => {
             for (plan, digest) in plans.iter().zip(&digests) {
                 let (objects, bytes) = plan.totals();
-                println!(
+                crate::outln!(
                     "{}  seed {}  plan_digest {digest}\n      {} buckets, {objects} objects, {}; tests [{}]; checks [{}]",
                     plan.scenario,
                     plan.seed,
@@ -260,13 +260,13 @@ fn print_plans(seed: Seed, plans: &[&Plan], backends: &[Backend], format: Format
                     plan.checks.join(", ")
                 );
                 for bucket in &plan.buckets {
-                    println!("      {} on {} ({})", bucket.name, bucket.backend.name, bucket.backend.cloud);
+                    crate::outln!("      {} on {} ({})", bucket.name, bucket.backend.name, bucket.backend.cloud);
                 }
                 if let Some(why) = &plan.unsatisfiable {
-                    println!("      unsatisfiable: {why}");
+                    crate::outln!("      unsatisfiable: {why}");
                 }
             }
-            println!("plan_digest {combined}");
+            crate::outln!("plan_digest {combined}");
         }
     }
 }
@@ -296,8 +296,8 @@ async fn replay_command(journal: &Path, common: &CommonArgs) -> Result<ExitCode,
         )));
     }
     match common.format {
-        Format::Json => println!("{}", report::json_replay(&result)),
-        Format::Human => println!("{}", report::human_replay(&result)),
+        Format::Json => crate::outln!("{}", report::json_replay(&result)),
+        Format::Human => crate::outln!("{}", report::human_replay(&result)),
     }
     Ok(if result.verdict == Verdict::Fail { ExitCode::BugsFound } else { ExitCode::Pass })
 }
@@ -331,12 +331,12 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
                 "clouds": scenario::KNOWN_CLOUDS,
                 "backends": backends,
             });
-            println!("{doc}");
+            crate::outln!("{doc}");
         }
         Format::Human => {
-            println!("scenarios ({}):", common.scenarios_path.display());
+            crate::outln!("scenarios ({}):", common.scenarios_path.display());
             for (s, why) in scenarios.iter().zip(&runnable) {
-                println!(
+                crate::outln!(
                     "  {:<28} {}:{}  tests [{}]  checks [{}]",
                     s.name,
                     s.origin.file,
@@ -345,21 +345,21 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
                     s.checks.join(", ")
                 );
                 if let Some(why) = why {
-                    println!("  {:<28} skipped on this config: {why}", "");
+                    crate::outln!("  {:<28} skipped on this config: {why}", "");
                 }
             }
-            println!("tests (workloads):");
+            crate::outln!("tests (workloads):");
             for (name, about) in &workloads {
-                println!("  {name:<24} {about}");
+                crate::outln!("  {name:<24} {about}");
             }
-            println!("checks:");
+            crate::outln!("checks:");
             for (name, about) in &checks {
-                println!("  {name:<24} {about}");
+                crate::outln!("  {name:<24} {about}");
             }
-            println!("clouds: {}", scenario::KNOWN_CLOUDS.join(", "));
-            println!("backends:");
+            crate::outln!("clouds: {}", scenario::KNOWN_CLOUDS.join(", "));
+            crate::outln!("backends:");
             for b in &backends {
-                println!("  {} ({})", b.name, b.cloud);
+                crate::outln!("  {} ({})", b.name, b.cloud);
             }
         }
     }
@@ -379,7 +379,7 @@ async fn clean(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
     .await
     .map_err(Fatal::harness)?;
     if left.is_empty() {
-        println!(
+        crate::outln!(
             "removed the buckets of {} (seed {}, scenario '{}')",
             journal.display(),
             reader.header.seed,
@@ -398,8 +398,8 @@ async fn selftest(seeds: u64, common: &CommonArgs) -> Result<ExitCode, Fatal> {
         .map_err(|e| Fatal::harness(format!("cannot create a scratch dir: {e}")))?;
     let result = crate::selftest::run(seeds.max(1), dir.path()).await.map_err(Fatal::harness)?;
     match common.format {
-        Format::Json => println!("{}", serde_json::to_string(&result).unwrap_or_default()),
-        Format::Human => println!("{}", crate::selftest::human(&result)),
+        Format::Json => crate::outln!("{}", serde_json::to_string(&result).unwrap_or_default()),
+        Format::Human => crate::outln!("{}", crate::selftest::human(&result)),
     }
     Ok(if result.passed { ExitCode::Pass } else { ExitCode::BugsFound })
 }
@@ -466,7 +466,7 @@ async fn serve(args: &ServeArgs) -> Result<ExitCode, Fatal> {
     if let Some(lifecycle) = &lifecycle {
         lifecycle.start(server.root());
     }
-    println!("endpoint {}", server.endpoint());
+    crate::outln!("endpoint {}", server.endpoint());
     eprintln!("sfko serve: data in {}; Ctrl-C to stop", server.root().display());
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::Pass)

@@ -4,12 +4,9 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    // `sfko list | head` must end quietly like any Unix tool, not panic on a closed pipe.
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a server that answers early and closes the connection while a body is
+    // still being sent must give sfko an EPIPE to record, not kill it. `sfko list | head` still ends quietly: output
+    // goes through `sfko::outln!`, which stops on a closed stdout.
     let cli = sfko::cli::Cli::parse();
     let (verbose, quiet) = match &cli.command {
         Some(sfko::cli::Command::Serve(args)) => (args.verbose, false),

@@ -35,6 +35,7 @@ fn plan() -> Plan {
         checks: vec!["check-backend".into()],
         unsatisfiable: None,
         setup: Default::default(),
+        random_ops: None,
     }
 }
 

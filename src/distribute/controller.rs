@@ -468,7 +468,7 @@ fn on_result(setup: &Setup, gather: &mut Gather, payload: &[u8]) {
         worker.ops += accepted.result.counts.ops;
     }
     if matches!(accepted.verdict, Verdict::Fail | Verdict::Incomplete) && setup.format == Format::Human {
-        println!("{}", human_job(&accepted));
+        crate::outln!("{}", human_job(&accepted));
     }
     gather.accept(key, accepted);
     if let Some(histogram) = histogram {
@@ -885,20 +885,20 @@ fn summarize(setup: &Setup, gather: &Gather, settings: &NatsSettings) -> ExitCod
                 "jobs": jobs,
                 "lost": lost_jobs,
             });
-            println!("{doc}");
+            crate::outln!("{doc}");
         }
         Format::Human => {
             for ((job, worker), why) in gather.lost.iter().take(20) {
                 let on = if worker.is_empty() { String::new() } else { format!(" (worker {worker})") };
-                println!("LOST  job {job}{on}: {why}");
+                crate::outln!("LOST  job {job}{on}: {why}");
             }
             if gather.lost.len() > 20 {
-                println!("LOST  ... {} in all", gather.lost.len());
+                crate::outln!("LOST  ... {} in all", gather.lost.len());
             }
             for (id, w) in &gather.workers {
-                println!("      worker {id} ({}): {} jobs, {} ops", w.host, w.jobs, w.ops);
+                crate::outln!("      worker {id} ({}): {} jobs, {} ops", w.host, w.jobs, w.ops);
             }
-            println!(
+            crate::outln!(
                 "sfko: run {} from seed {}: {jobs_total} jobs on {} workers: {passed} passed, {failed} failed, \
                  {skipped} skipped, {incomplete} incomplete, {lost} lost{}; {} redeliveries; {:.0} ops/s merged, \
                  p50 {:.1} ms, p99 {:.1} ms",

@@ -115,7 +115,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
-        Request::ListObjectsV2 { bucket, prefix, max_keys, start_after, after_op } => {
+        Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op } => {
             let token = match after_op {
                 Some(op) => match driver.cursor(*op).and_then(|c| c.token) {
                     Some(token) => Some(token),
@@ -127,6 +127,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .list_objects_v2()
                 .bucket(bucket)
                 .set_prefix(prefix.clone())
+                .set_delimiter(delimiter.clone())
                 .set_max_keys(max_keys.map(|n| n as i32))
                 .set_start_after(start_after.clone())
                 .set_continuation_token(token);
@@ -142,6 +143,11 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                             is_latest: true,
                             ..ListEntry::default()
                         })
+                        .collect(),
+                    common_prefixes: out
+                        .common_prefixes()
+                        .iter()
+                        .map(|p| p.prefix().unwrap_or_default().to_string())
                         .collect(),
                     truncated: out.is_truncated().unwrap_or(false),
                 }),
@@ -206,7 +212,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 entries.sort_by(|a, b| a.key.as_bytes().cmp(b.key.as_bytes()));
                 let truncated = out.is_truncated().unwrap_or(false);
                 Outcome {
-                    listing: Some(Listing { entries, truncated }),
+                    listing: Some(Listing { entries, common_prefixes: Vec::new(), truncated }),
                     next_page: truncated.then(|| PageCursor {
                         token: None,
                         key_marker: out.next_key_marker().map(str::to_string),
@@ -254,6 +260,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                             ..ListEntry::default()
                         })
                         .collect(),
+                    common_prefixes: Vec::new(),
                     truncated: out.is_truncated().unwrap_or(false),
                 }),
                 ..Outcome::default()
@@ -276,6 +283,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                             ..ListEntry::default()
                         })
                         .collect(),
+                    common_prefixes: Vec::new(),
                     truncated: out.is_truncated().unwrap_or(false),
                 }),
                 ..Outcome::default()

@@ -70,6 +70,7 @@ async fn empty_bucket(driver: &Driver, bucket: &str, concurrency: usize) {
             Request::ListObjectsV2 {
                 bucket: bucket.to_string(),
                 prefix: None,
+                delimiter: None,
                 max_keys: Some(PAGE),
                 start_after: None,
                 after_op: None,

@@ -126,6 +126,8 @@ pub enum Request {
     ListObjectsV2 {
         bucket: String,
         prefix: Option<String>,
+        /// Roll keys up into common prefixes at this delimiter.
+        delimiter: Option<String>,
         max_keys: Option<u32>,
         start_after: Option<String>,
         /// Continue from the page this op returned (its continuation token, whatever it was in this run).
@@ -324,6 +326,8 @@ impl Outcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
     pub entries: Vec<ListEntry>,
+    /// Common prefixes of a listing with a delimiter, in the order given.
+    pub common_prefixes: Vec<String>,
     pub truncated: bool,
 }
 
@@ -401,6 +405,14 @@ pub enum Assertion {
     },
     /// A part GET reports this many parts.
     PartsCount(u32),
+    /// A listing with a delimiter rolls up exactly these common prefixes, in this order.
+    Prefixes(Vec<String>),
+    /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
+    /// least one alternative (several when racing operations may have taken effect in either order).
+    Model {
+        rule: String,
+        alternatives: Vec<Vec<Assertion>>,
+    },
 }
 
 /// What one listing entry must be.
@@ -543,6 +555,25 @@ impl Assertion {
                     None => format!("no part count ({})", outcome.brief()),
                 })
             }
+            Assertion::Prefixes(expected) => {
+                let got = outcome.listing.as_ref().map(|l| &l.common_prefixes);
+                (got != Some(expected)).then(|| match got {
+                    Some(got) => format!("common prefixes [{}]", got.join(", ")),
+                    None => format!("no listing ({})", outcome.brief()),
+                })
+            }
+            Assertion::Model { alternatives, .. } => {
+                let mut first = None;
+                for alternative in alternatives {
+                    match alternative.iter().find_map(|a| a.violation(outcome)) {
+                        None => return None,
+                        Some(v) => {
+                            first.get_or_insert(v);
+                        }
+                    }
+                }
+                Some(first.unwrap_or_else(|| outcome.brief()))
+            }
         }
     }
 
@@ -565,6 +596,17 @@ impl Assertion {
                 _ => "an empty listing".into(),
             },
             Assertion::PartsCount(n) => format!("{n} parts"),
+            Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
+            Assertion::Model { rule, alternatives } => {
+                let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
+                match alternatives.as_slice() {
+                    [only] => format!("{rule}: {}", each(only)),
+                    _ => format!(
+                        "{rule}, in some order of the racing ops: {}",
+                        alternatives.iter().map(|a| format!("[{}]", each(a))).collect::<Vec<_>>().join(" or ")
+                    ),
+                }
+            }
             Assertion::Refused => "a refusal (4xx; S3 answers 405 MethodNotAllowed)".into(),
         }
     }

@@ -9,7 +9,7 @@ mod size;
 use serde::{Deserialize, Serialize};
 
 use crate::content::{ContentKey, PartLayout, MAX_PARTS, MIN_PART_SIZE};
-use crate::scenario::{BucketSpec, Replication, Scenario, SizeSpec};
+use crate::scenario::{BucketSpec, RandomOpsSpec, Replication, Scenario, SizeSpec};
 use crate::seed::Seed;
 
 /// Bump when the plan's shape or any resolution rule changes (it changes plan digests of old seeds).
@@ -83,6 +83,17 @@ pub struct Plan {
     /// Why the plan cannot run on these backends, if it cannot.
     pub unsatisfiable: Option<String>,
     pub setup: TargetSetup,
+    /// The `random-ops` program, when the scenario runs that workload.
+    pub random_ops: Option<RandomOpsPlan>,
+}
+
+/// What the `random-ops` workload draws: the scenario's options, and which of the drawn operations to issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomOpsPlan {
+    pub spec: RandomOpsSpec,
+    /// Positions (in the drawn sequence) of the operations to issue; `None` = all. `sfko shrink` narrows this; an
+    /// operation whose upload, version or page it refers to is not issued is left out too.
+    pub keep: Option<Vec<u32>>,
 }
 
 /// One bucket of the plan with its options and objects.
@@ -196,6 +207,11 @@ pub fn resolve(
         checks: scenario.checks.clone(),
         unsatisfiable,
         setup: setup.clone(),
+        random_ops: scenario
+            .tests
+            .iter()
+            .any(|t| t == "random-ops")
+            .then(|| RandomOpsPlan { spec: scenario.random_ops.clone(), keep: None }),
     }
 }
 

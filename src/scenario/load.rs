@@ -55,6 +55,7 @@ fn build(raw: RawScenario, origin: Origin) -> Scenario {
         objects,
         tests: raw.tests.0,
         checks: raw.checks.map(|c| c.0).unwrap_or_default(),
+        random_ops: raw.random_ops.map(Into::into).unwrap_or_default(),
         origin,
     }
 }

@@ -14,6 +14,7 @@
 mod error;
 mod lines;
 mod load;
+mod random_ops;
 mod schema;
 mod units;
 
@@ -22,6 +23,7 @@ mod tests;
 
 pub use error::ScenarioError;
 pub use load::{load_path, parse_str, select};
+pub use random_ops::{RandomOpsSpec, OP_KINDS};
 pub use schema::{MAX_BUCKETS, MAX_OBJECT_COUNT};
 pub use units::{format_size, parse_duration_secs, parse_size, MAX_OBJECT_SIZE};
 
@@ -55,6 +57,8 @@ pub struct Scenario {
     pub tests: Vec<String>,
     /// Checks to run afterwards, in order; may be empty.
     pub checks: Vec<String>,
+    /// How `random-ops` draws its operations (defaults when the section is absent).
+    pub random_ops: RandomOpsSpec,
     /// Where the scenario was defined, for messages and reproducibility.
     pub origin: Origin,
 }

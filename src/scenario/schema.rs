@@ -130,7 +130,10 @@ impl<'de> Visitor<'de> for RawFileVisitor {
 
 /// One scenario as written; converted to [`super::Scenario`] by the loader.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a scenario mapping (keys: name, required, objects, tests, checks)")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a scenario mapping (keys: name, required, objects, tests, checks, random_ops)"
+)]
 pub(crate) struct RawScenario {
     pub name: ScenarioName,
     #[serde(default)]
@@ -140,6 +143,8 @@ pub(crate) struct RawScenario {
     pub tests: NameList<TestKind>,
     #[serde(default)]
     pub checks: Option<NameList<CheckKind>>,
+    #[serde(default)]
+    pub random_ops: Option<super::random_ops::RawRandomOps>,
 }
 
 /// The `required:` section.

@@ -40,6 +40,7 @@ pub async fn walk(ctx: &Ctx<'_>, bucket: &str, page: u32, versions: bool) -> Vec
             Request::ListObjectsV2 {
                 bucket: bucket.to_string(),
                 prefix: None,
+                delimiter: None,
                 max_keys: Some(page),
                 start_after: None,
                 after_op,

@@ -16,6 +16,7 @@ mod put;
 mod put_mpu;
 mod put_replication;
 mod put_versions;
+pub mod random_ops;
 pub(crate) mod write;
 
 use futures::future::BoxFuture;
@@ -60,6 +61,7 @@ pub const WORKLOADS: &[Workload] = &[
     Workload { name: "list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
     Workload { name: "head", about: head::ABOUT, needs: Needs::Nothing, run: head::run },
     Workload { name: "mpu-abort", about: mpu_abort::ABOUT, needs: Needs::Nothing, run: mpu_abort::run },
+    Workload { name: "random-ops", about: random_ops::ABOUT, needs: Needs::Nothing, run: random_ops::run },
     Workload {
         name: "put-replication",
         about: put_replication::ABOUT,

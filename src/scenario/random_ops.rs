@@ -1,0 +1,188 @@
+//! The `random_ops:` section of a scenario: how the `random-ops` workload draws its operation sequence.
+//!
+//! ```yaml
+//! random_ops: {ops: 300, concurrency: 4, keys: 8, nasty_keys: true, weights: {put: 20, mpu-abort: 0}}
+//! ```
+//! Kinds not named under `weights` keep their default weight; a weight of 0 leaves a kind out (e.g. an operation a
+//! target is known to get wrong, while hunting for something else).
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Every operation kind `random-ops` draws, with its default weight. The order is part of the plan format.
+pub const OP_KINDS: &[(&str, u32)] = &[
+    ("put", 12),
+    ("get", 10),
+    ("head", 5),
+    ("get-range", 6),
+    ("bad-range", 1),
+    ("delete", 6),
+    ("copy", 4),
+    ("list", 6),
+    ("mpu-create", 3),
+    ("mpu-part", 6),
+    ("mpu-complete", 3),
+    ("bad-complete", 1),
+    ("mpu-abort", 2),
+    // UploadPart or AbortMultipartUpload on an upload already completed or aborted (must be NoSuchUpload):
+    ("mpu-late", 1),
+    // Only on buckets with `versioning: true`:
+    ("versioning", 1),
+    ("list-versions", 3),
+    ("get-version", 4),
+    ("delete-version", 2),
+];
+
+/// Most operations one `random-ops` run may draw.
+pub const MAX_OPS: u64 = 1_000_000;
+/// Most requests in flight at once.
+pub const MAX_CONCURRENCY: u64 = 64;
+/// Largest key space.
+pub const MAX_KEYS: u64 = 10_000;
+
+/// The resolved options (defaults filled in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomOpsSpec {
+    /// Operations to draw.
+    pub ops: u64,
+    /// Operations issued together (each round's racing writes are judged against every order they could take).
+    pub concurrency: u64,
+    /// Distinct keys per bucket: few, so operations collide.
+    pub keys: u64,
+    /// Draw keys with unicode, spaces, `+`, `%`, `//`, `..`, trailing slashes and 1024-byte names.
+    pub nasty_keys: bool,
+    /// One weight per entry of [`OP_KINDS`], in that order.
+    pub weights: Vec<u32>,
+}
+
+impl Default for RandomOpsSpec {
+    fn default() -> Self {
+        RandomOpsSpec {
+            ops: 200,
+            concurrency: 4,
+            keys: 8,
+            nasty_keys: false,
+            weights: OP_KINDS.iter().map(|(_, w)| *w).collect(),
+        }
+    }
+}
+
+impl RandomOpsSpec {
+    /// The weight of `kind` (0 for a kind not in [`OP_KINDS`]).
+    pub fn weight(&self, kind: &str) -> u32 {
+        OP_KINDS.iter().position(|(k, _)| *k == kind).and_then(|i| self.weights.get(i).copied()).unwrap_or(0)
+    }
+}
+
+/// The section as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping (keys: ops, concurrency, keys, nasty_keys, weights)")]
+pub(crate) struct RawRandomOps {
+    #[serde(default)]
+    ops: Option<InRange<1, MAX_OPS>>,
+    #[serde(default)]
+    concurrency: Option<InRange<1, MAX_CONCURRENCY>>,
+    #[serde(default)]
+    keys: Option<InRange<1, MAX_KEYS>>,
+    #[serde(default)]
+    nasty_keys: Option<bool>,
+    #[serde(default)]
+    weights: Option<Weights>,
+}
+
+impl From<RawRandomOps> for RandomOpsSpec {
+    fn from(raw: RawRandomOps) -> Self {
+        let defaults = RandomOpsSpec::default();
+        let mut weights = defaults.weights.clone();
+        for (index, weight) in raw.weights.map(|w| w.0).unwrap_or_default() {
+            weights[index] = weight;
+        }
+        RandomOpsSpec {
+            ops: raw.ops.map_or(defaults.ops, |n| n.0),
+            concurrency: raw.concurrency.map_or(defaults.concurrency, |n| n.0),
+            keys: raw.keys.map_or(defaults.keys, |n| n.0),
+            nasty_keys: raw.nasty_keys.unwrap_or(defaults.nasty_keys),
+            weights,
+        }
+    }
+}
+
+/// An integer in `LO..=HI`, checked where it is written (so the error has its line and column).
+struct InRange<const LO: u64, const HI: u64>(u64);
+
+impl<'de, const LO: u64, const HI: u64> Deserialize<'de> for InRange<LO, HI> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const LO: u64, const HI: u64>;
+        impl<'de, const LO: u64, const HI: u64> Visitor<'de> for V<LO, HI> {
+            type Value = InRange<LO, HI>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "an integer between {LO} and {HI}")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                if (LO..=HI).contains(&n) {
+                    Ok(InRange(n))
+                } else {
+                    Err(E::custom(format!("{n} is out of range: expected an integer between {LO} and {HI}")))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("{n} is out of range: expected an integer between {LO} and {HI}"))),
+                }
+            }
+        }
+        d.deserialize_any(V::<LO, HI>)
+    }
+}
+
+/// `weights:` — operation kind → weight, each kind checked against [`OP_KINDS`].
+struct Weights(Vec<(usize, u32)>);
+
+/// A kind name, resolved to its index in [`OP_KINDS`].
+struct KindName(usize);
+
+impl<'de> Deserialize<'de> for KindName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KindName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an operation kind")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<KindName, E> {
+                OP_KINDS.iter().position(|(k, _)| *k == s).map(KindName).ok_or_else(|| {
+                    let known: Vec<&str> = OP_KINDS.iter().map(|(k, _)| *k).collect();
+                    E::custom(format!("unknown operation kind '{s}'; known kinds: {}", known.join(", ")))
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Weights {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Weights;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of operation kind to weight, e.g. {put: 10, mpu-abort: 0}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Weights, A::Error> {
+                let mut out: Vec<(usize, u32)> = Vec::new();
+                while let Some(KindName(index)) = map.next_key()? {
+                    let InRange::<0, 1000>(weight) = map.next_value()?;
+                    if out.iter().any(|(i, _)| *i == index) {
+                        return Err(de::Error::custom(format!("weight of '{}' given twice", OP_KINDS[index].0)));
+                    }
+                    out.push((index, weight as u32));
+                }
+                Ok(Weights(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}

@@ -1,0 +1,225 @@
+//! `random-ops`: a seeded sequence of S3 operations over a few colliding keys, every answer judged against an S3
+//! model ([`model::World`]).
+//!
+//! The program ([`program::draw`]) is packed into rounds issued together. Two ops of a round may touch the same key
+//! (a race); the model then accepts any answer consistent with *some* order of the racing ops, keeps every world
+//! that order could have left, and lets later answers tell them apart. Completed ops are never reordered: a read
+//! issued after a write was acknowledged must see it (read-your-writes, list-after-write).
+
+mod model;
+pub mod program;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::future::BoxFuture;
+
+use crate::driver::Op;
+use crate::exec::Ctx;
+use crate::journal::{Assertion, Outcome, Request};
+use model::{Hashes, Prediction, World};
+use program::{GenBucket, Step};
+
+pub const ABOUT: &str =
+    "seeded random S3 operations on a few colliding keys (options: random_ops), each answer judged by an S3 model";
+
+/// Most possible worlds kept at once; a round whose races could leave more is issued one op at a time.
+const MAX_WORLDS: usize = 32;
+
+/// The program this plan runs: the drawn steps the plan keeps, and those whose references are kept too.
+pub fn program(plan: &crate::plan::Plan, position: usize) -> Vec<Step> {
+    let (spec, keep) = match &plan.random_ops {
+        Some(r) => (r.spec.clone(), r.keep.clone()),
+        None => (Default::default(), None),
+    };
+    let buckets: Vec<GenBucket> =
+        plan.buckets.iter().map(|b| GenBucket { name: b.name.clone(), versioned: b.versioning }).collect();
+    let drawn = program::draw(&spec, &buckets, plan.stream("random-ops", position));
+    let keep: Option<BTreeSet<u32>> = keep.map(|k| k.into_iter().collect());
+    let mut kept: BTreeSet<u64> = BTreeSet::new();
+    drawn
+        .into_iter()
+        .filter(|step| {
+            let wanted = keep.as_ref().is_none_or(|k| k.contains(&step.n))
+                && program::references(&step.request).iter().all(|r| kept.contains(r));
+            if wanted {
+                kept.insert(u64::from(step.n));
+            }
+            wanted
+        })
+        .collect()
+}
+
+pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
+    Box::pin(async move {
+        let steps = program(ctx.plan, ctx.position);
+        let concurrency = ctx.plan.random_ops.as_ref().map_or(4, |r| r.spec.concurrency) as usize;
+        let hashes = Hashes::default();
+        let mut worlds = vec![World::new(&ctx.plan.buckets)];
+        let mut op_of: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut pages: BTreeMap<u64, Outcome> = BTreeMap::new();
+        let mut max_worlds = 1;
+        for round in program::rounds(&steps, concurrency) {
+            let races = races(&steps, &round);
+            let together = races.is_empty() || worlds.len() << races.len() <= MAX_WORLDS;
+            let ops = issue(ctx, &steps, &round, &op_of, together).await;
+            for (&i, op) in round.iter().zip(&ops) {
+                if let Some(op) = op {
+                    op_of.insert(u64::from(steps[i].n), op.index);
+                    if matches!(steps[i].request, Request::ListObjectsV2 { .. }) {
+                        pages.insert(u64::from(steps[i].n), op.outcome.clone());
+                    }
+                }
+            }
+            let orders = if together { orders(&round, &races) } else { vec![(0..round.len()).collect()] };
+            worlds = judge(ctx, &steps, &round, &ops, &orders, worlds, &pages, &hashes).await;
+            max_worlds = max_worlds.max(worlds.len());
+        }
+        ctx.note(format!("{} ops in {} keys' worth of collisions; at most {max_worlds} possible worlds", steps.len(), {
+            ctx.plan.random_ops.as_ref().map_or(8, |r| r.spec.keys)
+        }));
+    })
+}
+
+/// Issues a round: all at once, or one by one in step order.
+async fn issue(
+    ctx: &Ctx<'_>,
+    steps: &[Step],
+    round: &[usize],
+    op_of: &BTreeMap<u64, u64>,
+    together: bool,
+) -> Vec<Option<Op>> {
+    let requests: Vec<Option<Request>> =
+        round.iter().map(|&i| program::remap(&steps[i].request, |n| op_of.get(&n).copied())).collect();
+    if together {
+        futures::future::join_all(requests.into_iter().map(|r| async move {
+            match r {
+                Some(request) => Some(ctx.call(request).await),
+                None => None,
+            }
+        }))
+        .await
+    } else {
+        let mut ops = Vec::with_capacity(requests.len());
+        for request in requests {
+            ops.push(match request {
+                Some(request) => Some(ctx.call(request).await),
+                None => None,
+            });
+        }
+        ops
+    }
+}
+
+/// Pairs of positions in `round` that touch the same key, at least one of them writing.
+fn races(steps: &[Step], round: &[usize]) -> Vec<(usize, usize)> {
+    let key_of = |r: &Request| -> Option<(String, String, bool)> {
+        match r {
+            Request::PutObject { bucket, key, .. }
+            | Request::DeleteObject { bucket, key }
+            | Request::DeleteObjectVersion { bucket, key, .. }
+            | Request::CompleteMultipartUpload { bucket, key, .. } => Some((bucket.clone(), key.clone(), true)),
+            Request::GetObject { bucket, key, .. }
+            | Request::HeadObject { bucket, key }
+            | Request::GetObjectVersion { bucket, key, .. } => Some((bucket.clone(), key.clone(), false)),
+            _ => None,
+        }
+    };
+    let mut out = Vec::new();
+    for a in 0..round.len() {
+        for b in a + 1..round.len() {
+            if let (Some(x), Some(y)) = (key_of(&steps[round[a]].request), key_of(&steps[round[b]].request)) {
+                if x.0 == y.0 && x.1 == y.1 && (x.2 || y.2) {
+                    out.push((a, b));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every order of the round worth simulating: each race either way (other ops commute).
+fn orders(round: &[usize], races: &[(usize, usize)]) -> Vec<Vec<usize>> {
+    (0..1usize << races.len())
+        .map(|mask| {
+            let mut order: Vec<usize> = (0..round.len()).collect();
+            for (bit, (a, b)) in races.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    order.swap(*a, *b);
+                }
+            }
+            order
+        })
+        .collect()
+}
+
+/// Simulates every (world, order), journals one verdict per op, and returns the worlds that explain every answer
+/// (or, when none does, those that explain the most, with the unexplained keys forgotten).
+#[allow(clippy::too_many_arguments)]
+async fn judge(
+    ctx: &Ctx<'_>,
+    steps: &[Step],
+    round: &[usize],
+    ops: &[Option<Op>],
+    orders: &[Vec<usize>],
+    worlds: Vec<World>,
+    pages: &BTreeMap<u64, Outcome>,
+    hashes: &Hashes,
+) -> Vec<World> {
+    struct Candidate {
+        world: World,
+        predictions: Vec<Option<Prediction>>,
+        explained: usize,
+    }
+    let mut candidates = Vec::with_capacity(worlds.len() * orders.len());
+    for world in &worlds {
+        for order in orders {
+            let mut world = world.clone();
+            let mut predictions = vec![None; round.len()];
+            let mut explained = 0;
+            for &pos in order {
+                let Some(op) = &ops[pos] else {
+                    explained += 1;
+                    continue;
+                };
+                let (prediction, held) = world.advance(&steps[round[pos]], &op.outcome, pages, hashes);
+                explained += usize::from(held);
+                predictions[pos] = prediction;
+            }
+            candidates.push(Candidate { world, predictions, explained });
+        }
+    }
+    for (pos, op) in ops.iter().enumerate() {
+        let Some(op) = op else { continue };
+        let predictions: Vec<&Option<Prediction>> = candidates.iter().map(|c| &c.predictions[pos]).collect();
+        // Judged only where every candidate has a verdict (an unknown key in one of them means: not sure).
+        if predictions.iter().any(|p| p.is_none()) {
+            continue;
+        }
+        let mut alternatives: Vec<Vec<Assertion>> = Vec::new();
+        let mut rule = "";
+        for prediction in predictions.into_iter().flatten() {
+            rule = prediction.rule;
+            for alternative in &prediction.alternatives {
+                if !alternatives.contains(alternative) {
+                    alternatives.push(alternative.clone());
+                }
+            }
+        }
+        let request = &steps[round[pos]].request;
+        let assertion = Assertion::Model { rule: rule.to_string(), alternatives };
+        ctx.judge(op, request.name(), &request.subject(), assertion).await;
+    }
+    let all = round.len();
+    let best = candidates.iter().map(|c| c.explained).max().unwrap_or(all);
+    let mut out: Vec<World> = Vec::new();
+    for candidate in candidates {
+        if candidate.explained == best && !out.contains(&candidate.world) {
+            out.push(candidate.world);
+        }
+    }
+    if best < all {
+        tracing::debug!(worlds = out.len(), "no order explains every answer of the round");
+    }
+    out.truncate(MAX_WORLDS);
+    out
+}

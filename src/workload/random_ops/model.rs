@@ -1,0 +1,647 @@
+//! The S3 model `random-ops` judges every answer against: what a correct S3 holds after the operations it
+//! acknowledged, and so what it must answer next — bodies (by blake3), sizes, ETags, version chains and delete
+//! markers, listings (order, pages, common prefixes) and error codes.
+//!
+//! A [`World`] is one possible state of the buckets. The model advances a world op by op with the answers the
+//! server gave; where the answer does not settle the state (a write that failed with a 5xx or no answer at all, or
+//! any answer the model did not predict) the key becomes *unknown* and is not judged again until a write settles it,
+//! so one bug is reported once rather than in every later read.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use md5::{Digest as _, Md5};
+
+use super::program::Step;
+use crate::content::{self, ContentKey, Digest, MIN_PART_SIZE};
+use crate::journal::{Assertion, Body, Outcome, PageEntry, Request};
+use crate::plan::BucketPlan;
+
+/// What the model requires of one answer, and the rule that requires it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prediction {
+    pub rule: &'static str,
+    /// Acceptable answers: each a list of assertions that must all hold (several where S3 leaves the choice open,
+    /// e.g. which of two errors a request with both gets).
+    pub alternatives: Vec<Vec<Assertion>>,
+}
+
+impl Prediction {
+    fn new(rule: &'static str, expect: Vec<Assertion>) -> Option<Prediction> {
+        Some(Prediction { rule, alternatives: vec![expect] })
+    }
+
+    fn fails(rule: &'static str, code: &str, status: u16) -> Option<Prediction> {
+        Prediction::new(rule, vec![Assertion::Fails { code: code.into(), status }])
+    }
+
+    /// Whether `outcome` satisfies every assertion of some alternative.
+    pub fn holds(&self, outcome: &Outcome) -> bool {
+        self.alternatives.iter().any(|all| all.iter().all(|a| a.violation(outcome).is_none()))
+    }
+}
+
+/// An object version's bytes: the request bodies it was assembled from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Object {
+    segments: Vec<Body>,
+    size: u64,
+    /// Unquoted; `None` where S3 leaves the ETag to the implementation (copies).
+    etag: Option<String>,
+    digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Version {
+    /// The step that made it (its version id is whatever that step got back).
+    made_by: u64,
+    /// The `null` version (written while versioning was off or suspended).
+    null: bool,
+    /// `None` = delete marker.
+    object: Option<Object>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum KeyState {
+    /// Versions oldest first; the last is current. Empty = no such key.
+    Known(Vec<Version>),
+    /// An answer the model could not account for: not judged until a write settles it.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versioning {
+    Off,
+    Enabled,
+    Suspended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    body: Body,
+    md5: [u8; 16],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UploadState {
+    Open,
+    Closed,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Upload {
+    key: String,
+    state: UploadState,
+    parts: BTreeMap<u32, Part>,
+    /// MD5 of the body each UploadPart step sent (its ETag), by step.
+    part_ops: BTreeMap<u64, [u8; 16]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BucketModel {
+    versioning: Versioning,
+    keys: BTreeMap<String, KeyState>,
+    uploads: BTreeMap<u64, Upload>,
+    /// Steps that made a `null` version (a reference to one reads whatever null version exists now).
+    null_made: BTreeSet<u64>,
+}
+
+/// A key no op has written.
+static NEVER_WRITTEN: KeyState = KeyState::Known(Vec::new());
+
+/// One possible state of every bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct World {
+    buckets: BTreeMap<String, BucketModel>,
+}
+
+/// MD5s and blake3s of request bodies, computed once (bodies are regenerated from their content key).
+#[derive(Default)]
+pub struct Hashes {
+    bodies: Mutex<HashMap<(ContentKey, u64, u64), ([u8; 16], Digest)>>,
+}
+
+impl Hashes {
+    fn of(&self, body: &Body) -> ([u8; 16], Digest) {
+        let id = (body.content, body.offset, body.len);
+        if let Some(found) = self.bodies.lock().ok().and_then(|m| m.get(&id).copied()) {
+            return found;
+        }
+        let mut md5 = Md5::new();
+        let mut blake = blake3::Hasher::new();
+        stream(body, 0, body.len, |chunk| {
+            md5.update(chunk);
+            blake.update(chunk);
+        });
+        let out: ([u8; 16], Digest) = (md5.finalize().into(), blake.finalize().into());
+        if let Ok(mut map) = self.bodies.lock() {
+            map.insert(id, out);
+        }
+        out
+    }
+}
+
+/// Feeds `len` bytes of `body` from `from` (relative to the body) to `sink`, in chunks.
+fn stream(body: &Body, from: u64, len: u64, mut sink: impl FnMut(&[u8])) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    let end = from + len;
+    while at < end {
+        let n = (buf.len() as u64).min(end - at) as usize;
+        content::fill(&body.content, body.offset + at, &mut buf[..n]);
+        sink(&buf[..n]);
+        at += n as u64;
+    }
+}
+
+/// blake3 of bytes `offset..offset+len` of an object made of `segments`.
+fn slice_digest(segments: &[Body], offset: u64, len: u64) -> Digest {
+    let mut blake = blake3::Hasher::new();
+    let mut start = 0u64;
+    for segment in segments {
+        let (seg_start, seg_end) = (start, start + segment.len);
+        let (from, to) = (offset.max(seg_start), (offset + len).min(seg_end));
+        if from < to {
+            stream(segment, from - seg_start, to - from, |chunk| {
+                blake.update(chunk);
+            });
+        }
+        start = seg_end;
+    }
+    blake.finalize().into()
+}
+
+/// Whether an answer says nothing about what the server did: no answer at all, or a server error.
+fn ambiguous(outcome: &Outcome) -> bool {
+    outcome.status == 0 || (outcome.status >= 500 && !outcome.unsupported())
+}
+
+impl World {
+    /// Empty buckets, with versioning as the plan set it up.
+    pub fn new(buckets: &[BucketPlan]) -> World {
+        World {
+            buckets: buckets
+                .iter()
+                .map(|b| {
+                    let model = BucketModel {
+                        versioning: if b.versioning { Versioning::Enabled } else { Versioning::Off },
+                        keys: BTreeMap::new(),
+                        uploads: BTreeMap::new(),
+                        null_made: BTreeSet::new(),
+                    };
+                    (b.name.clone(), model)
+                })
+                .collect(),
+        }
+    }
+
+    /// Predicts `step`'s answer, compares it with `observed`, and moves this world on. Returns the prediction
+    /// (`None` = not judged) and whether it held. `pages` gives the answers of earlier listing steps.
+    pub fn advance(
+        &mut self,
+        step: &Step,
+        observed: &Outcome,
+        pages: &BTreeMap<u64, Outcome>,
+        hashes: &Hashes,
+    ) -> (Option<Prediction>, bool) {
+        if observed.error_code.as_deref() == Some("SfkoMissingReference") {
+            return (None, true);
+        }
+        let n = u64::from(step.n);
+        let prediction = self.predict(&step.request, pages, hashes);
+        let held = prediction.as_ref().is_none_or(|p| p.holds(observed));
+        if observed.unsupported() {
+            return (prediction, true);
+        }
+        let settled = held && prediction.is_some() && !ambiguous(observed);
+        self.apply(n, &step.request, observed, settled, hashes);
+        (prediction, held)
+    }
+
+    fn bucket(&self, name: &str) -> Option<&BucketModel> {
+        self.buckets.get(name)
+    }
+
+    fn key(&self, bucket: &str, key: &str) -> Option<&KeyState> {
+        let model = self.bucket(bucket)?;
+        Some(model.keys.get(key).unwrap_or(&NEVER_WRITTEN))
+    }
+
+    /// The current object, `Ok(None)` for none (or a delete marker), `Err(())` when unknown.
+    fn current(&self, bucket: &str, key: &str) -> Result<Option<&Object>, ()> {
+        match self.key(bucket, key) {
+            Some(KeyState::Known(versions)) => Ok(versions.last().and_then(|v| v.object.as_ref())),
+            _ => Err(()),
+        }
+    }
+
+    fn predict(&self, request: &Request, pages: &BTreeMap<u64, Outcome>, hashes: &Hashes) -> Option<Prediction> {
+        match request {
+            Request::PutObject { body, .. } => {
+                let (md5, _) = hashes.of(body);
+                Prediction::new("write-ack", vec![Assertion::Succeeded, Assertion::Etag(hex::encode(md5))])
+            }
+            Request::GetObject { bucket, key, range } => match (self.current(bucket, key).ok()?, range) {
+                (None, _) => Prediction::fails("read-after-delete", "NoSuchKey", 404),
+                (Some(object), None) => Prediction::new(
+                    "read-after-write",
+                    vec![Assertion::Succeeded, Assertion::Size(object.size), Assertion::BodyDigest(object.digest)],
+                ),
+                (Some(object), Some((start, end))) => {
+                    if *start >= object.size {
+                        return Prediction::fails("range-past-end", "InvalidRange", 416);
+                    }
+                    let len = (*end).min(object.size - 1) - start + 1;
+                    let digest = slice_digest(&object.segments, *start, len);
+                    Prediction::new(
+                        "ranged-read",
+                        vec![Assertion::Succeeded, Assertion::Size(len), Assertion::BodyDigest(digest)],
+                    )
+                }
+            },
+            Request::HeadObject { bucket, key } => match self.current(bucket, key).ok()? {
+                None => Prediction::fails("head-after-delete", "NoSuchKey", 404),
+                Some(object) => {
+                    let mut expect = vec![Assertion::Succeeded, Assertion::Size(object.size)];
+                    expect.extend(object.etag.clone().map(Assertion::Etag));
+                    Prediction::new("head-after-write", expect)
+                }
+            },
+            Request::DeleteObject { .. } => Prediction::new("delete-ack", vec![Assertion::Succeeded]),
+            Request::CopyObject { source_bucket, source_key, .. } => {
+                match self.current(source_bucket, source_key).ok()? {
+                    None => Prediction::fails("copy-of-deleted", "NoSuchKey", 404),
+                    Some(_) => Prediction::new("copy-ack", vec![Assertion::Succeeded]),
+                }
+            }
+            Request::CreateMultipartUpload { .. } => Prediction::new("upload-create", vec![Assertion::Succeeded]),
+            Request::UploadPart { bucket, create_op, body, .. } => {
+                let upload = self.bucket(bucket)?.uploads.get(create_op)?;
+                match upload.state {
+                    UploadState::Open => {
+                        let (md5, _) = hashes.of(body);
+                        Prediction::new("part-ack", vec![Assertion::Succeeded, Assertion::Etag(hex::encode(md5))])
+                    }
+                    UploadState::Closed => Prediction::fails("part-after-close", "NoSuchUpload", 404),
+                    UploadState::Unknown => None,
+                }
+            }
+            Request::CompleteMultipartUpload { bucket, create_op, parts, .. } => {
+                self.predict_complete(bucket, *create_op, parts).map(|(p, _)| p)
+            }
+            Request::AbortMultipartUpload { bucket, create_op, .. } => {
+                match self.bucket(bucket)?.uploads.get(create_op)?.state {
+                    UploadState::Open => Prediction::new("abort-ack", vec![Assertion::Succeeded]),
+                    UploadState::Closed => Prediction::fails("abort-after-close", "NoSuchUpload", 404),
+                    UploadState::Unknown => None,
+                }
+            }
+            Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, after_op, .. } => {
+                let marker = match after_op {
+                    None => None,
+                    Some(page) => Some(continuation(pages.get(page)?)?),
+                };
+                self.predict_list(bucket, prefix.as_deref().unwrap_or(""), delimiter.as_deref(), *max_keys, marker)
+            }
+            Request::ListObjectVersions { bucket, prefix, max_keys: None, after_op: None } => {
+                self.predict_versions(bucket, prefix.as_deref().unwrap_or(""))
+            }
+            Request::GetObjectVersion { bucket, key, version_op } => {
+                let KeyState::Known(versions) = self.key(bucket, key)? else { return None };
+                let null = self.bucket(bucket)?.null_made.contains(version_op);
+                match versions.iter().find(|v| if null { v.null } else { v.made_by == *version_op }) {
+                    Some(Version { object: None, .. }) => {
+                        Prediction::new("delete-marker-by-version", vec![Assertion::Refused])
+                    }
+                    Some(Version { object: Some(object), .. }) => Prediction::new(
+                        "version-read",
+                        vec![Assertion::Succeeded, Assertion::Size(object.size), Assertion::BodyDigest(object.digest)],
+                    ),
+                    None => Prediction::fails("deleted-version", "NoSuchVersion", 404),
+                }
+            }
+            Request::DeleteObjectVersion { bucket, key, version_op } => {
+                let KeyState::Known(versions) = self.key(bucket, key)? else { return None };
+                let null = self.bucket(bucket)?.null_made.contains(version_op);
+                versions
+                    .iter()
+                    .any(|v| if null { v.null } else { v.made_by == *version_op })
+                    .then(|| Prediction { rule: "version-delete", alternatives: vec![vec![Assertion::Succeeded]] })
+            }
+            Request::PutBucketVersioning { .. } => Prediction::new("versioning-ack", vec![Assertion::Succeeded]),
+            _ => None,
+        }
+    }
+
+    /// The answer to a CompleteMultipartUpload, and on success the object it makes.
+    fn predict_complete(
+        &self,
+        bucket: &str,
+        create_op: u64,
+        parts: &[crate::journal::CompletedPart],
+    ) -> Option<(Prediction, Option<Object>)> {
+        let upload = self.bucket(bucket)?.uploads.get(&create_op)?;
+        match upload.state {
+            UploadState::Unknown => return None,
+            UploadState::Closed => return Some((Prediction::fails("complete-after-close", "NoSuchUpload", 404)?, None)),
+            UploadState::Open => {}
+        }
+        // S3 does not say which error a request with several faults gets: any of them will do.
+        let mut errors: Vec<(&'static str, &str)> = Vec::new();
+        if parts.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+            errors.push(("part-order", "InvalidPartOrder"));
+        }
+        let mut chosen = Vec::with_capacity(parts.len());
+        for part in parts {
+            // The ETag sent is whatever that UploadPart step got back; the model knows it as the MD5 it sent.
+            let claimed = upload.part_ops.get(&part.upload_part_op)?;
+            match upload.parts.get(&part.part_number) {
+                Some(uploaded) if uploaded.md5 == *claimed => chosen.push(uploaded),
+                _ => {
+                    if !errors.iter().any(|e| e.1 == "InvalidPart") {
+                        errors.push(("unknown-part", "InvalidPart"));
+                    }
+                }
+            }
+        }
+        let listed_small = parts.iter().rev().skip(1).any(|listed| {
+            upload.parts.get(&listed.part_number).is_some_and(|p| p.body.len < MIN_PART_SIZE)
+        });
+        if listed_small {
+            errors.push(("part-too-small", "EntityTooSmall"));
+        }
+        if let Some((rule, _)) = errors.first() {
+            let alternatives =
+                errors.iter().map(|(_, code)| vec![Assertion::Fails { code: code.to_string(), status: 400 }]).collect();
+            return Some((Prediction { rule, alternatives }, None));
+        }
+        let mut of_parts = Md5::new();
+        for part in &chosen {
+            of_parts.update(part.md5);
+        }
+        let etag = format!("{}-{}", hex::encode(of_parts.finalize()), chosen.len());
+        let segments: Vec<Body> = chosen.iter().map(|p| p.body).collect();
+        let size = segments.iter().map(|s| s.len).sum();
+        let object = Object { digest: slice_digest(&segments, 0, size), segments, size, etag: Some(etag.clone()) };
+        Some((Prediction::new("complete-ack", vec![Assertion::Succeeded, Assertion::Etag(etag)])?, Some(object)))
+    }
+
+    fn predict_list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        max_keys: Option<u32>,
+        marker: Option<Marker>,
+    ) -> Option<Prediction> {
+        enum Item<'a> {
+            Key(&'a str, &'a Object),
+            Prefix(String),
+        }
+        let model = self.bucket(bucket)?;
+        let mut items: Vec<Item> = Vec::new();
+        for (key, state) in model.keys.range(prefix.to_string()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let KeyState::Known(versions) = state else { return None };
+            let Some(object) = versions.last().and_then(|v| v.object.as_ref()) else { continue };
+            let rest = &key[prefix.len()..];
+            match delimiter.and_then(|d| rest.find(d).map(|at| at + d.len())) {
+                Some(end) => {
+                    let rolled = format!("{prefix}{}", &rest[..end]);
+                    if !matches!(items.last(), Some(Item::Prefix(p)) if *p == rolled) {
+                        items.push(Item::Prefix(rolled));
+                    }
+                }
+                None => items.push(Item::Key(key, object)),
+            }
+        }
+        if let Some(marker) = &marker {
+            items.retain(|item| match item {
+                Item::Key(key, _) => *key > marker.after.as_str() && !marker.rolled_up(key),
+                Item::Prefix(p) => p.as_str() > marker.after.as_str(),
+            });
+        }
+        let limit = max_keys.unwrap_or(1000) as usize;
+        let truncated = items.len() > limit;
+        items.truncate(limit);
+        let mut entries = Vec::new();
+        let mut prefixes = Vec::new();
+        for item in items {
+            match item {
+                Item::Key(key, object) => entries.push(PageEntry {
+                    key: key.to_string(),
+                    size: object.size,
+                    etag: object.etag.clone(),
+                    is_latest: true,
+                    delete_marker: false,
+                }),
+                Item::Prefix(p) => prefixes.push(p),
+            }
+        }
+        let mut expect = vec![Assertion::Succeeded, Assertion::Page { entries, truncated }];
+        if delimiter.is_some() {
+            expect.push(Assertion::Prefixes(prefixes));
+        }
+        Prediction::new("list-after-write", expect)
+    }
+
+    fn predict_versions(&self, bucket: &str, prefix: &str) -> Option<Prediction> {
+        let model = self.bucket(bucket)?;
+        let mut entries = Vec::new();
+        for (key, state) in model.keys.range(prefix.to_string()..) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let KeyState::Known(versions) = state else { return None };
+            for (i, version) in versions.iter().rev().enumerate() {
+                entries.push(PageEntry {
+                    key: key.clone(),
+                    size: version.object.as_ref().map_or(0, |o| o.size),
+                    etag: version.object.as_ref().and_then(|o| o.etag.clone()),
+                    is_latest: i == 0,
+                    delete_marker: version.object.is_none(),
+                });
+            }
+        }
+        if entries.len() > 1000 {
+            return None;
+        }
+        Prediction::new("version-list", vec![Assertion::Succeeded, Assertion::Page { entries, truncated: false }])
+    }
+
+    /// Moves the world on by `request` (made by step `n`); `settled` = the answer was the predicted, definite one.
+    fn apply(&mut self, n: u64, request: &Request, observed: &Outcome, settled: bool, hashes: &Hashes) {
+        let failed_cleanly = !observed.succeeded() && !ambiguous(observed);
+        match request {
+            Request::PutObject { bucket, key, body } => {
+                if settled {
+                    let (md5, digest) = hashes.of(body);
+                    let object =
+                        Object { segments: vec![*body], size: body.len, etag: Some(hex::encode(md5)), digest };
+                    self.write(bucket, key, n, Some(object));
+                } else if !failed_cleanly {
+                    self.forget(bucket, key);
+                }
+            }
+            Request::DeleteObject { bucket, key } => {
+                if settled {
+                    self.write(bucket, key, n, None);
+                } else if !failed_cleanly {
+                    self.forget(bucket, key);
+                }
+            }
+            Request::CopyObject { bucket, key, source_bucket, source_key } => {
+                let source = self.current(source_bucket, source_key).ok().flatten().cloned();
+                match source {
+                    Some(object) if settled && observed.succeeded() => {
+                        self.write(bucket, key, n, Some(Object { etag: None, ..object }))
+                    }
+                    _ if settled => {}
+                    _ if failed_cleanly && !observed.succeeded() => {}
+                    _ => self.forget(bucket, key),
+                }
+            }
+            Request::CreateMultipartUpload { bucket, key } => {
+                if let (true, Some(model)) = (observed.succeeded(), self.buckets.get_mut(bucket)) {
+                    let upload = Upload {
+                        key: key.clone(),
+                        state: UploadState::Open,
+                        parts: BTreeMap::new(),
+                        part_ops: BTreeMap::new(),
+                    };
+                    model.uploads.insert(n, upload);
+                }
+            }
+            Request::UploadPart { bucket, create_op, part_number, body, .. } => {
+                let (md5, _) = hashes.of(body);
+                let Some(upload) = self.buckets.get_mut(bucket).and_then(|m| m.uploads.get_mut(create_op)) else {
+                    return;
+                };
+                upload.part_ops.insert(n, md5);
+                if settled && observed.succeeded() {
+                    upload.parts.insert(*part_number, Part { body: *body, md5 });
+                } else if !settled {
+                    upload.state = UploadState::Unknown;
+                }
+            }
+            Request::CompleteMultipartUpload { bucket, key, create_op, parts } => {
+                let made = self.predict_complete(bucket, *create_op, parts).and_then(|(_, object)| object);
+                match (settled, made) {
+                    (true, Some(object)) => {
+                        self.close(bucket, *create_op, UploadState::Closed);
+                        self.write(bucket, key, n, Some(object));
+                    }
+                    (true, None) => {}
+                    (false, _) => {
+                        self.close(bucket, *create_op, UploadState::Unknown);
+                        self.forget(bucket, key);
+                    }
+                }
+            }
+            Request::AbortMultipartUpload { bucket, create_op, .. } => {
+                let state = if settled { UploadState::Closed } else { UploadState::Unknown };
+                self.close(bucket, *create_op, state);
+            }
+            Request::DeleteObjectVersion { bucket, key, version_op } => {
+                let null = self.buckets.get(bucket).is_some_and(|m| m.null_made.contains(version_op));
+                let Some(model) = self.buckets.get_mut(bucket) else { return };
+                match model.keys.get_mut(key) {
+                    Some(KeyState::Known(versions)) if settled || failed_cleanly => {
+                        if settled {
+                            versions.retain(|v| if null { !v.null } else { v.made_by != *version_op });
+                        }
+                    }
+                    _ => {
+                        model.keys.insert(key.clone(), KeyState::Unknown);
+                    }
+                }
+            }
+            Request::PutBucketVersioning { bucket, enabled } => {
+                if let (true, Some(model)) = (settled, self.buckets.get_mut(bucket)) {
+                    model.versioning = if *enabled { Versioning::Enabled } else { Versioning::Suspended };
+                }
+            }
+            Request::GetObject { bucket, key, .. }
+            | Request::HeadObject { bucket, key }
+            | Request::GetObjectVersion { bucket, key, .. } => {
+                // A read the model did not predict means the server holds something else: stop judging the key.
+                if !settled && !ambiguous(observed) {
+                    self.forget(bucket, key);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A new current version (or delete marker, `object = None`) of `key`, made by step `n`.
+    fn write(&mut self, bucket: &str, key: &str, n: u64, object: Option<Object>) {
+        let Some(model) = self.buckets.get_mut(bucket) else { return };
+        let versioning = model.versioning;
+        let state = model.keys.entry(key.to_string()).or_insert_with(|| KeyState::Known(Vec::new()));
+        let KeyState::Known(versions) = state else {
+            // The history is unknown, but an unversioned key is whatever was written last.
+            if versioning == Versioning::Off {
+                let version = Version { made_by: n, null: true, object };
+                *state = KeyState::Known(if version.object.is_some() { vec![version] } else { Vec::new() });
+            }
+            return;
+        };
+        match versioning {
+            Versioning::Off => {
+                versions.clear();
+                if object.is_some() {
+                    versions.push(Version { made_by: n, null: true, object });
+                }
+            }
+            Versioning::Enabled => versions.push(Version { made_by: n, null: false, object }),
+            Versioning::Suspended => {
+                versions.retain(|v| !v.null);
+                versions.push(Version { made_by: n, null: true, object });
+            }
+        }
+        if versioning != Versioning::Enabled {
+            model.null_made.insert(n);
+        }
+    }
+
+    fn forget(&mut self, bucket: &str, key: &str) {
+        if let Some(model) = self.buckets.get_mut(bucket) {
+            model.keys.insert(key.to_string(), KeyState::Unknown);
+        }
+    }
+
+    fn close(&mut self, bucket: &str, create_op: u64, state: UploadState) {
+        if let Some(upload) = self.buckets.get_mut(bucket).and_then(|m| m.uploads.get_mut(&create_op)) {
+            upload.state = state;
+        }
+    }
+}
+
+/// Where a continued listing resumes: after the last key or common prefix of the page before.
+struct Marker {
+    after: String,
+    /// The last item was a common prefix: everything under it was rolled up already.
+    prefix: bool,
+}
+
+impl Marker {
+    fn rolled_up(&self, key: &str) -> bool {
+        self.prefix && key.starts_with(&self.after)
+    }
+}
+
+/// The resume point a page's answer implies, if it was truncated.
+fn continuation(page: &Outcome) -> Option<Marker> {
+    let listing = page.listing.as_ref().filter(|l| l.truncated)?;
+    let last_key = listing.entries.last().map(|e| e.key.clone());
+    let last_prefix = listing.common_prefixes.last().cloned();
+    match (last_key, last_prefix) {
+        (Some(k), Some(p)) if p > k => Some(Marker { after: p, prefix: true }),
+        (Some(k), _) => Some(Marker { after: k, prefix: false }),
+        (None, Some(p)) => Some(Marker { after: p, prefix: true }),
+        (None, None) => None,
+    }
+}

@@ -1,0 +1,509 @@
+//! Drawing a `random-ops` program: a seeded sequence of S3 requests over a small key space, and its packing into
+//! rounds of requests issued together.
+//!
+//! The program is a pure function of the plan (seed, options, buckets): it never depends on what the server answered.
+//! Requests refer to earlier steps (the upload a part belongs to, the write whose version is read, the page a listing
+//! continues) by step position; the runner maps positions to journal op indices when it issues them.
+
+use std::collections::BTreeSet;
+
+use crate::content::{ContentKey, MIN_PART_SIZE};
+use crate::journal::{Body, CompletedPart, Request};
+use crate::scenario::{RandomOpsSpec, OP_KINDS};
+use crate::seed::Stream;
+
+/// One drawn operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Position in the drawn sequence (stable under shrinking: `keep` lists these).
+    pub n: u32,
+    pub kind: &'static str,
+    /// References are step positions, not op indices.
+    pub request: Request,
+}
+
+/// Kinds that need a bucket with versioning.
+const VERSIONED_KINDS: &[&str] = &["versioning", "list-versions", "get-version", "delete-version"];
+
+/// Sizes around the boundaries servers get wrong.
+const EDGE_SIZES: &[u64] = &[0, 1, 2, 15, 16, 17, 255, 256, 257, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537];
+
+/// A bucket as the generator sees it.
+pub struct GenBucket {
+    pub name: String,
+    pub versioned: bool,
+}
+
+#[derive(Default)]
+struct Upload {
+    create: u32,
+    bucket: usize,
+    key: String,
+    /// (part number, step), in upload order.
+    parts: Vec<(u32, u32)>,
+    /// Its last part was short: no more parts may follow it.
+    sealed: bool,
+    /// Completed or aborted (as far as the program knows).
+    closed: bool,
+}
+
+struct Generator<'a> {
+    buckets: &'a [GenBucket],
+    keys: Vec<String>,
+    stream: Stream,
+    steps: Vec<Step>,
+    uploads: Vec<Upload>,
+    /// Steps that may have made a version: (bucket, key, step).
+    versions: Vec<(usize, String, u32)>,
+}
+
+/// Draws `spec.ops` steps.
+pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], stream: Stream) -> Vec<Step> {
+    let mut stream = stream;
+    let keys = key_space(spec, &mut stream);
+    let mut generator =
+        Generator { buckets, keys, stream, steps: Vec::new(), uploads: Vec::new(), versions: Vec::new() };
+    let any_versioned = buckets.iter().any(|b| b.versioned);
+    let kinds: Vec<(&'static str, u64)> = OP_KINDS
+        .iter()
+        .map(|(kind, _)| (*kind, u64::from(spec.weight(kind))))
+        .filter(|(kind, weight)| *weight > 0 && (any_versioned || !VERSIONED_KINDS.contains(kind)))
+        .collect();
+    let total: u64 = kinds.iter().map(|(_, w)| w).sum();
+    if total == 0 || buckets.is_empty() {
+        return Vec::new();
+    }
+    while (generator.steps.len() as u64) < spec.ops {
+        let mut roll = generator.stream.below(total);
+        let kind = kinds.iter().find(|(_, w)| (roll < *w) || { roll -= w; false }).map_or("get", |(k, _)| k);
+        generator.step(kind);
+    }
+    generator.steps.truncate(spec.ops as usize);
+    generator.steps
+}
+
+/// The keys every bucket uses: few, so that operations collide.
+pub fn key_space(spec: &RandomOpsSpec, stream: &mut Stream) -> Vec<String> {
+    (0..spec.keys)
+        .map(|i| {
+            let kind = if spec.nasty_keys { stream.below(11) } else { [0, 1, 10][stream.below(3) as usize] };
+            match kind {
+                1 => format!("d{}/k{i}", i % 3),
+                2 => format!("sp ace {i}"),
+                3 => format!("plus+{i}"),
+                4 => format!("pct%25{i}"),
+                5 => format!("dbl//{i}"),
+                6 => format!("dots/../{i}"),
+                7 => format!("trail{i}/"),
+                8 => format!("ünï/😀{i}"),
+                9 => {
+                    let mut key = format!("long{i}-");
+                    while key.len() < 1024 {
+                        key.push('x');
+                    }
+                    key
+                }
+                10 => format!("d{}/deep/k{i}", i % 3),
+                _ => format!("k{i}"),
+            }
+        })
+        .collect()
+}
+
+impl Generator<'_> {
+    fn next_n(&self) -> u32 {
+        self.steps.len() as u32
+    }
+
+    fn push(&mut self, kind: &'static str, request: Request) -> u32 {
+        let n = self.next_n();
+        self.steps.push(Step { n, kind, request });
+        n
+    }
+
+    fn bucket(&mut self, versioned_only: bool) -> Option<usize> {
+        let choices: Vec<usize> =
+            (0..self.buckets.len()).filter(|&i| !versioned_only || self.buckets[i].versioned).collect();
+        self.stream.index(choices.len()).map(|i| choices[i])
+    }
+
+    fn key(&mut self) -> String {
+        let i = self.stream.below(self.keys.len() as u64) as usize;
+        self.keys[i].clone()
+    }
+
+    fn size(&mut self) -> u64 {
+        let roll = self.stream.below(100);
+        if roll < 45 {
+            EDGE_SIZES[self.stream.below(EDGE_SIZES.len() as u64) as usize]
+        } else if roll < 85 {
+            self.stream.below(256 * 1024)
+        } else if roll < 97 {
+            (1 << 20) + self.stream.below(3) - 1
+        } else {
+            MIN_PART_SIZE + self.stream.below(3) - 1
+        }
+    }
+
+    fn body(&mut self, len: u64) -> Body {
+        Body { content: ContentKey(self.stream.key()), offset: 0, len }
+    }
+
+    fn remember_version(&mut self, bucket: usize, key: &str, step: u32) {
+        if self.buckets[bucket].versioned {
+            self.versions.push((bucket, key.to_string(), step));
+        }
+    }
+
+    /// Draws one step of `kind` (or of a kind it falls back to when its prerequisites are missing).
+    fn step(&mut self, kind: &'static str) {
+        let versioned_only = VERSIONED_KINDS.contains(&kind);
+        let Some(b) = self.bucket(versioned_only) else { return self.step("get") };
+        let bucket = self.buckets[b].name.clone();
+        match kind {
+            "put" => {
+                let key = self.key();
+                let size = self.size();
+                let body = self.body(size);
+                let n = self.push(kind, Request::PutObject { bucket, key: key.clone(), body });
+                self.remember_version(b, &key, n);
+            }
+            "get" | "head" | "get-range" | "bad-range" => {
+                let key = self.key();
+                let request = match kind {
+                    "head" => Request::HeadObject { bucket, key },
+                    "get" => Request::GetObject { bucket, key, range: None },
+                    "bad-range" => Request::GetObject { bucket, key, range: Some((1 << 40, (1 << 40) + 99)) },
+                    _ => {
+                        let starts = [0, 1, 100, 4095, 4096, 65536, self.stream.below(70_000)];
+                        let lens = [1, 2, 100, 4096, self.stream.below(100_000) + 1];
+                        let start = starts[self.stream.below(starts.len() as u64) as usize];
+                        let len = lens[self.stream.below(lens.len() as u64) as usize];
+                        Request::GetObject { bucket, key, range: Some((start, start + len - 1)) }
+                    }
+                };
+                self.push(kind, request);
+            }
+            "delete" => {
+                let key = self.key();
+                let n = self.push(kind, Request::DeleteObject { bucket, key: key.clone() });
+                self.remember_version(b, &key, n);
+            }
+            "copy" => {
+                let source_key = self.key();
+                let key = self.key();
+                let other = if self.buckets.len() > 1 && self.stream.chance(1, 4) { self.bucket(false) } else { None };
+                let (source_b, source_bucket) = match other {
+                    Some(o) => (o, self.buckets[o].name.clone()),
+                    None => (b, bucket.clone()),
+                };
+                if source_b == b && source_key == key {
+                    return self.step("put");
+                }
+                let n = self.push(kind, Request::CopyObject { bucket, key: key.clone(), source_bucket, source_key });
+                self.remember_version(b, &key, n);
+            }
+            "list" => self.list(bucket),
+            "mpu-create" => {
+                let key = self.key();
+                let create = self.push(kind, Request::CreateMultipartUpload { bucket, key: key.clone() });
+                self.uploads.push(Upload { create, bucket: b, key, ..Upload::default() });
+            }
+            "mpu-part" => self.upload_part(false),
+            "mpu-complete" | "bad-complete" => self.complete(kind == "bad-complete"),
+            "mpu-abort" | "mpu-late" => {
+                let late = kind == "mpu-late";
+                if late && self.stream.chance(1, 2) {
+                    return self.upload_part(true);
+                }
+                let candidates: Vec<usize> = (0..self.uploads.len()).filter(|&i| self.uploads[i].closed == late).collect();
+                let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
+                let upload = &mut self.uploads[candidates[i]];
+                upload.closed = true;
+                let request = Request::AbortMultipartUpload {
+                    bucket: self.buckets[upload.bucket].name.clone(),
+                    key: upload.key.clone(),
+                    create_op: u64::from(upload.create),
+                };
+                self.push(kind, request);
+            }
+            "versioning" => {
+                let enabled = self.stream.chance(1, 2);
+                self.push(kind, Request::PutBucketVersioning { bucket, enabled });
+            }
+            "list-versions" => {
+                let prefix = self.prefix();
+                self.push(kind, Request::ListObjectVersions { bucket, prefix, max_keys: None, after_op: None });
+            }
+            "get-version" | "delete-version" => {
+                let mine: Vec<usize> = (0..self.versions.len()).filter(|&i| self.versions[i].0 == b).collect();
+                let Some(i) = self.stream.index(mine.len()) else { return self.step("put") };
+                let (_, key, step) = self.versions[mine[i]].clone();
+                let version_op = u64::from(step);
+                let request = if kind == "get-version" {
+                    Request::GetObjectVersion { bucket, key, version_op }
+                } else {
+                    Request::DeleteObjectVersion { bucket, key, version_op }
+                };
+                self.push(kind, request);
+            }
+            _ => {}
+        }
+    }
+
+    fn prefix(&mut self) -> Option<String> {
+        match self.stream.below(4) {
+            0 => None,
+            1 => Some("d0/".into()),
+            2 => {
+                let key = self.key();
+                Some(key.chars().take(1).collect())
+            }
+            _ => {
+                let key = self.key();
+                let cut = key.char_indices().map(|(i, _)| i).nth(1 + self.stream.below(4) as usize);
+                Some(cut.map_or(key.clone(), |at| key[..at].to_string()))
+            }
+        }
+    }
+
+    /// A listing, maybe in small pages: the continuation pages are steps of their own.
+    fn list(&mut self, bucket: String) {
+        let prefix = self.prefix();
+        let delimiter = self.stream.chance(1, 2).then(|| "/".to_string());
+        let max_keys = [1u32, 2, 3, 1000][self.stream.below(4) as usize];
+        let mut after_op = None;
+        let pages = if max_keys < 1000 { 1 + self.stream.below(3) } else { 1 };
+        for _ in 0..pages {
+            let request = Request::ListObjectsV2 {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                delimiter: delimiter.clone(),
+                max_keys: Some(max_keys),
+                start_after: None,
+                after_op,
+            };
+            after_op = Some(u64::from(self.push("list", request)));
+        }
+    }
+
+    /// A part for an open upload, or (`late`) for one already completed or aborted, which the server must refuse.
+    fn upload_part(&mut self, late: bool) {
+        let candidates: Vec<usize> =
+            (0..self.uploads.len())
+            .filter(|&i| if late { self.uploads[i].closed } else { !self.uploads[i].closed && !self.uploads[i].sealed })
+            .collect();
+        let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
+        let u = candidates[i];
+        let reupload = !self.uploads[u].parts.is_empty() && self.stream.chance(1, 10);
+        let part_number = if reupload {
+            let parts = &self.uploads[u].parts;
+            parts[self.stream.below(parts.len() as u64) as usize].0
+        } else {
+            self.uploads[u].parts.iter().map(|p| p.0).max().unwrap_or(0) + 1
+        };
+        let roll = self.stream.below(100);
+        let (size, last) = match roll {
+            0..=79 => (MIN_PART_SIZE, false),
+            80..=84 => (MIN_PART_SIZE + 1, false),
+            85..=92 => (1, true),
+            _ => (self.stream.below(64 * 1024), true),
+        };
+        let body = self.body(size);
+        let upload = &self.uploads[u];
+        let request = Request::UploadPart {
+            bucket: self.buckets[upload.bucket].name.clone(),
+            key: upload.key.clone(),
+            create_op: u64::from(upload.create),
+            part_number,
+            body,
+        };
+        let n = self.push(if late { "mpu-late" } else { "mpu-part" }, request);
+        let upload = &mut self.uploads[u];
+        upload.parts.retain(|p| p.0 != part_number);
+        upload.parts.push((part_number, n));
+        // A short part must be the last; a re-uploaded one may shorten a middle part, which the model judges.
+        upload.sealed |= last && !reupload;
+    }
+
+    fn complete(&mut self, bad: bool) {
+        let candidates: Vec<usize> =
+            (0..self.uploads.len()).filter(|&i| !self.uploads[i].closed && !self.uploads[i].parts.is_empty()).collect();
+        let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-part") };
+        let u = candidates[i];
+        let mut parts: Vec<CompletedPart> = self.uploads[u]
+            .parts
+            .iter()
+            .map(|(number, step)| CompletedPart { part_number: *number, upload_part_op: u64::from(*step) })
+            .collect();
+        parts.sort_by_key(|p| p.part_number);
+        if bad {
+            if parts.len() >= 2 && self.stream.chance(1, 2) {
+                parts.reverse(); // InvalidPartOrder
+            } else if let Some(first) = parts.first().copied() {
+                // InvalidPart: a part number never uploaded, with a real part's ETag.
+                let missing = parts.iter().map(|p| p.part_number).max().unwrap_or(0) + 1;
+                parts.push(CompletedPart { part_number: missing, upload_part_op: first.upload_part_op });
+            }
+        }
+        let upload = &mut self.uploads[u];
+        let (bucket, key, create) = (upload.bucket, upload.key.clone(), upload.create);
+        if !bad {
+            upload.closed = true;
+        }
+        let request = Request::CompleteMultipartUpload {
+            bucket: self.buckets[bucket].name.clone(),
+            key: key.clone(),
+            create_op: u64::from(create),
+            parts,
+        };
+        let n = self.push(if bad { "bad-complete" } else { "mpu-complete" }, request);
+        if !bad {
+            self.remember_version(bucket, &key, n);
+        }
+    }
+}
+
+/// The steps a request refers to (as positions).
+pub fn references(request: &Request) -> Vec<u64> {
+    match request {
+        Request::UploadPart { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => vec![*create_op],
+        Request::CompleteMultipartUpload { create_op, parts, .. } => {
+            let mut refs = vec![*create_op];
+            refs.extend(parts.iter().map(|p| p.upload_part_op));
+            refs
+        }
+        Request::GetObjectVersion { version_op, .. } | Request::DeleteObjectVersion { version_op, .. } => {
+            vec![*version_op]
+        }
+        Request::ListObjectsV2 { after_op, .. } | Request::ListObjectVersions { after_op, .. } => {
+            after_op.iter().copied().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Rewrites every reference of `request` through `map`; `None` if one cannot be mapped.
+pub fn remap(request: &Request, map: impl Fn(u64) -> Option<u64>) -> Option<Request> {
+    let mut request = request.clone();
+    match &mut request {
+        Request::UploadPart { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => {
+            *create_op = map(*create_op)?
+        }
+        Request::CompleteMultipartUpload { create_op, parts, .. } => {
+            *create_op = map(*create_op)?;
+            for part in parts {
+                part.upload_part_op = map(part.upload_part_op)?;
+            }
+        }
+        Request::GetObjectVersion { version_op, .. } | Request::DeleteObjectVersion { version_op, .. } => {
+            *version_op = map(*version_op)?
+        }
+        Request::ListObjectsV2 { after_op: Some(op), .. } | Request::ListObjectVersions { after_op: Some(op), .. } => {
+            *op = map(*op)?
+        }
+        _ => {}
+    }
+    Some(request)
+}
+
+/// What a step touches, for packing rounds.
+#[derive(Default)]
+struct Footprint {
+    reads: Vec<(String, String)>,
+    writes: Vec<(String, String)>,
+    /// Listings: read every key of the bucket.
+    scans: Option<String>,
+    /// Versioning changes: touch everything in the bucket.
+    toggles: Option<String>,
+    upload: Option<u64>,
+    copy: bool,
+}
+
+fn footprint(step: &Step) -> Footprint {
+    let key = |b: &String, k: &String| (b.clone(), k.clone());
+    let mut f = Footprint::default();
+    match &step.request {
+        Request::PutObject { bucket, key: k, .. }
+        | Request::DeleteObject { bucket, key: k }
+        | Request::DeleteObjectVersion { bucket, key: k, .. } => f.writes.push(key(bucket, k)),
+        Request::GetObject { bucket, key: k, .. }
+        | Request::HeadObject { bucket, key: k }
+        | Request::GetObjectVersion { bucket, key: k, .. } => f.reads.push(key(bucket, k)),
+        Request::CopyObject { bucket, key: k, source_bucket, source_key } => {
+            f.writes.push(key(bucket, k));
+            f.reads.push(key(source_bucket, source_key));
+            f.copy = true;
+        }
+        Request::CreateMultipartUpload { .. } => f.upload = Some(u64::from(step.n)),
+        Request::UploadPart { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => {
+            f.upload = Some(*create_op)
+        }
+        Request::CompleteMultipartUpload { bucket, key: k, create_op, .. } => {
+            f.upload = Some(*create_op);
+            f.writes.push(key(bucket, k));
+        }
+        Request::ListObjectsV2 { bucket, .. } | Request::ListObjectVersions { bucket, .. } => {
+            f.scans = Some(bucket.clone())
+        }
+        Request::PutBucketVersioning { bucket, .. } => f.toggles = Some(bucket.clone()),
+        _ => {}
+    }
+    f
+}
+
+/// Packs steps (in order) into rounds of at most `concurrency` that may be issued together: nothing in a round
+/// depends on another op of it, a listing shares its round with no write to its bucket, and each key is touched by
+/// at most two ops of a round (a *race*, judged in both orders). Copies and versioning changes never race.
+pub fn rounds(steps: &[Step], concurrency: usize) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut prints: Vec<Footprint> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let print = footprint(step);
+        let refs: BTreeSet<u64> = references(&step.request).into_iter().collect();
+        let fits = current.len() < concurrency.max(1)
+            && !current.iter().any(|&j| refs.contains(&u64::from(steps[j].n)))
+            && prints.iter().all(|other| compatible(&print, other))
+            && print.reads.iter().chain(&print.writes).all(|k| touching(&prints, k) < 2);
+        if !fits && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+            prints.clear();
+        }
+        current.push(i);
+        prints.push(print);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn touching(prints: &[Footprint], key: &(String, String)) -> usize {
+    prints.iter().filter(|p| p.reads.contains(key) || p.writes.contains(key)).count()
+}
+
+fn compatible(a: &Footprint, b: &Footprint) -> bool {
+    let bucket_of = |f: &Footprint| -> Vec<String> { f.reads.iter().chain(&f.writes).map(|k| k.0.clone()).collect() };
+    let writes_in = |f: &Footprint, bucket: &str| f.writes.iter().any(|k| k.0 == bucket) || f.upload.is_some();
+    let shares_key = a.reads.iter().chain(&a.writes).any(|k| b.reads.contains(k) || b.writes.contains(k));
+    if a.upload.is_some() && a.upload == b.upload {
+        return false;
+    }
+    if (a.copy || b.copy) && shares_key {
+        return false;
+    }
+    for (x, y) in [(a, b), (b, a)] {
+        if let Some(bucket) = &x.scans {
+            if writes_in(y, bucket) || y.toggles.as_ref() == Some(bucket) {
+                return false;
+            }
+        }
+        if let Some(bucket) = &x.toggles {
+            if bucket_of(y).contains(bucket) || y.scans.is_some() || y.toggles.is_some() || y.upload.is_some() {
+                return false;
+            }
+        }
+    }
+    true
+}
