@@ -61,6 +61,9 @@ pub async fn main(cli: Cli) -> Result<ExitCode, Fatal> {
     match cli.command {
         None => standalone(&cli.run, &cli.common).await,
         Some(Command::Replay { journal, common }) => replay_command(&journal, &merge(&cli.common, &common)).await,
+        Some(Command::Shrink { journal, max_runs, common }) => {
+            shrink_command(&journal, max_runs, &merge(&cli.common, &common)).await
+        }
         Some(Command::List { common }) => list(&merge(&cli.common, &common)),
         Some(Command::Serve(args)) => serve(&args).await,
         Some(Command::Selftest { seeds, common }) => selftest(seeds, &common).await,
@@ -148,7 +151,7 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
         print_plans(seed, &plans, &backends, common.format);
         return Ok(ExitCode::Pass);
     }
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?).await?;
     if !common.quiet {
         eprintln!("sfko: target {}", target.label);
     }
@@ -271,13 +274,42 @@ fn print_plans(seed: Seed, plans: &[&Plan], backends: &[Backend], format: Format
     }
 }
 
+async fn shrink_command(journal: &Path, max_runs: u64, common: &CommonArgs) -> Result<ExitCode, Fatal> {
+    let config = load_config(common)?;
+    crate::journal::JournalReader::summarize(journal, true).map_err(|e| Fatal::bad_input(e.to_string()))?;
+    let faults = embedded_faults(common)?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, faults).await?;
+    let stem = journal.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "journal".into());
+    let opts = crate::shrink::ShrinkOptions {
+        workdir: common.journal_dir.join(format!("shrink-{stem}")),
+        corpus: common.corpus.clone(),
+        max_runs,
+        concurrency: common.concurrency,
+    };
+    match crate::shrink::shrink(&target, journal, &opts).await {
+        Ok(report) => {
+            match common.format {
+                Format::Json => crate::outln!("{}", serde_json::to_string(&report).unwrap_or_default()),
+                Format::Human => crate::outln!("{}", crate::shrink::human(&report)),
+            }
+            Ok(ExitCode::BugsFound)
+        }
+        Err(crate::shrink::ShrinkError::NotReproduced(why)) => {
+            eprintln!("sfko: {why}");
+            Ok(ExitCode::Pass)
+        }
+        Err(crate::shrink::ShrinkError::BadInput(why)) => Err(Fatal::bad_input(why)),
+        Err(crate::shrink::ShrinkError::Harness(why)) => Err(Fatal::harness(why)),
+    }
+}
+
 async fn replay_command(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
     let config = load_config(common)?;
     // Read the whole journal before sending anything: a truncated, corrupt or edited file is a located exit 2, and
     // none of its requests reach the target.
     let summary =
         crate::journal::JournalReader::summarize(journal, false).map_err(|e| Fatal::bad_input(e.to_string()))?;
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?).await?;
     let stem = journal.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "journal".into());
     let opts = ReplayOptions {
         // The recorded overlap is what a race needs to come back: default to the recording's concurrency.
@@ -369,7 +401,7 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
 async fn clean(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
     let config = load_config(common)?;
     let reader = crate::journal::JournalReader::open(journal).map_err(|e| Fatal::bad_input(e.to_string()))?;
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config).await?;
+    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?).await?;
     let left = crate::replay::clean(
         &target,
         &reader.plan,
@@ -404,17 +436,21 @@ async fn selftest(seeds: u64, common: &CommonArgs) -> Result<ExitCode, Fatal> {
     Ok(if result.passed { ExitCode::Pass } else { ExitCode::BugsFound })
 }
 
+/// The faults `--embedded-faults` asks for, if any.
+pub(crate) fn embedded_faults(common: &CommonArgs) -> Result<Option<crate::target::faults::FaultPlan>, Fatal> {
+    use crate::target::faults::{Fault, FaultPlan};
+    if common.embedded_faults.is_empty() {
+        return Ok(None);
+    }
+    let faults =
+        Fault::parse_list(&common.embedded_faults).map_err(|e| Fatal::bad_input(format!("--embedded-faults: {e}")))?;
+    Ok(Some(FaultPlan { seed: common.embedded_fault_seed, faults, one_in: common.embedded_fault_one_in.max(1) }))
+}
+
 async fn serve(args: &ServeArgs) -> Result<ExitCode, Fatal> {
     use crate::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
     use crate::target::faults::{Fault, FaultPlan, FaultyFs};
-    let mut faults = Vec::new();
-    for name in &args.faults {
-        let fault = Fault::parse(name).ok_or_else(|| {
-            let known: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
-            Fatal::bad_input(format!("--faults: unknown fault '{name}'; known faults: {}", known.join(", ")))
-        })?;
-        faults.push(fault);
-    }
+    let faults = Fault::parse_list(&args.faults).map_err(|e| Fatal::bad_input(format!("--faults: {e}")))?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Fatal::harness(format!("cannot listen on {}: {e}", args.listen)))?;

@@ -35,6 +35,17 @@ pub enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Delta-debug a failing journal down to a minimal repro (fewest ops that still fail the same way), written to
+    /// the corpus. Exit 1 when shrunk (the bug stands), 0 when the failure did not come back on this target.
+    Shrink {
+        /// The failing journal (e.g. corpus/<digest>.bin).
+        journal: PathBuf,
+        /// Candidate runs to try at most.
+        #[arg(long, default_value_t = 400)]
+        max_runs: u64,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// List scenarios, tests (workloads), checks and clouds.
     List {
         #[command(flatten)]
@@ -94,6 +105,16 @@ pub struct RunArgs {
 /// Flags every command takes.
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
+    /// Start the embedded target with these seeded faults (comma-separated; see `sfko serve --help` for the kinds),
+    /// to watch the checks catch them. Only without --endpoint.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
+    pub embedded_faults: Vec<String>,
+    /// Seed deciding which keys the embedded faults hit.
+    #[arg(long, global = true, default_value_t = 1, value_name = "N")]
+    pub embedded_fault_seed: u64,
+    /// One key in N is hit by each embedded fault.
+    #[arg(long, global = true, default_value_t = 4, value_name = "N")]
+    pub embedded_fault_one_in: u64,
     /// Scenario file or directory.
     #[arg(long, global = true, default_value = "scenarios", value_name = "PATH")]
     pub scenarios_path: PathBuf,

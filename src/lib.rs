@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod seed;
 pub mod selftest;
 pub mod show;
+pub mod shrink;
 pub mod target;
 pub mod workload;
 

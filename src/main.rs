@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         Some(sfko::cli::Command::Show { .. }) => (0, false),
         Some(
             sfko::cli::Command::Replay { common, .. }
+            | sfko::cli::Command::Shrink { common, .. }
             | sfko::cli::Command::List { common }
             | sfko::cli::Command::Selftest { common, .. }
             | sfko::cli::Command::Clean { common, .. },

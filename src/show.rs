@@ -61,7 +61,7 @@ pub fn show(path: &Path, failures_only: bool, out: &mut impl std::io::Write) -> 
     Ok(())
 }
 
-fn op_line(op: &OpRecord) -> String {
+pub(crate) fn op_line(op: &OpRecord) -> String {
     let mut line =
         format!("  #{:<6} {:<10} {:<26} {}", op.index, op.phase.to_string(), op.request.name(), op.request.subject());
     if let Some(backend) = &op.backend {

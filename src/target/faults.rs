@@ -27,6 +27,13 @@ pub enum Fault {
     ReplicateSinglePart,
     /// The lifecycle fixture (`--lifecycle-day`) never expires the object.
     ExpireSkip,
+    /// Acknowledge a PutObject (200, right ETag), then lose it: the key is gone, as when an acknowledged write never
+    /// reached durable storage.
+    LostWrite,
+    /// After an overwrite, GETs keep answering the previous content (a stale replica or cache).
+    StaleRead,
+    /// Answer PutObject with a wrong ETag (the stored object is fine).
+    WrongEtag,
 }
 
 impl Fault {
@@ -38,6 +45,9 @@ impl Fault {
         Fault::ReplicateCorrupt,
         Fault::ReplicateSinglePart,
         Fault::ExpireSkip,
+        Fault::LostWrite,
+        Fault::StaleRead,
+        Fault::WrongEtag,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,11 +59,27 @@ impl Fault {
             Fault::ReplicateCorrupt => "replicate-corrupt",
             Fault::ReplicateSinglePart => "replicate-single-part",
             Fault::ExpireSkip => "expire-skip",
+            Fault::LostWrite => "lost-write",
+            Fault::StaleRead => "stale-read",
+            Fault::WrongEtag => "wrong-etag",
         }
     }
 
     pub fn parse(name: &str) -> Option<Fault> {
         Fault::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// Parses fault names, or says which are known.
+    pub fn parse_list(names: &[String]) -> Result<Vec<Fault>, String> {
+        names
+            .iter()
+            .map(|name| {
+                Fault::parse(name.trim()).ok_or_else(|| {
+                    let known: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+                    format!("unknown fault '{name}'; known faults: {}", known.join(", "))
+                })
+            })
+            .collect()
     }
 }
 
@@ -66,6 +92,12 @@ pub struct FaultPlan {
 }
 
 impl FaultPlan {
+    /// `lost-write,stale-read (seed 1, 1 key in 4)`, for labels and reports.
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
+        format!("{} (seed {}, 1 key in {})", names.join(","), self.seed, self.one_in)
+    }
+
     /// Whether `fault` hits `bucket/key`.
     pub fn hits(&self, fault: Fault, bucket: &str, key: &str) -> bool {
         self.faults.contains(&fault) && self.draw(fault, bucket, key).is_multiple_of(self.one_in.max(1))
@@ -93,11 +125,20 @@ pub struct FaultyFs {
     plan: FaultPlan,
     replicator: Option<super::fixtures::Replicator>,
     lifecycle: Option<std::sync::Arc<super::fixtures::Lifecycle>>,
+    /// `stale-read`: the content each hit key had before its last overwrite, which GETs keep serving.
+    stale: std::sync::Mutex<std::collections::BTreeMap<(String, String), bytes::Bytes>>,
 }
 
 impl FaultyFs {
     pub fn new(inner: FileSystem, root: &Path, plan: FaultPlan) -> FaultyFs {
-        FaultyFs { inner, root: root.to_path_buf(), plan, replicator: None, lifecycle: None }
+        FaultyFs {
+            inner,
+            root: root.to_path_buf(),
+            plan,
+            replicator: None,
+            lifecycle: None,
+            stale: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        }
     }
 
     /// Copies every completed write to another S3 endpoint after a seeded lag (a test stand-in for replication).
@@ -124,6 +165,14 @@ impl FaultyFs {
         Some(sizes)
     }
 
+    /// `stale-read` serves old content only for the overwrite that made it stale: a delete or another kind of write
+    /// ends it (so what a run sees never depends on what an earlier run on the same server left behind).
+    fn forget_stale(&self, bucket: &str, key: Option<&str>) {
+        if let Ok(mut stale) = self.stale.lock() {
+            stale.retain(|(b, k), _| b != bucket || key.is_some_and(|key| key != k));
+        }
+    }
+
     /// Flips one byte of the stored object (position drawn from the same hash), if it has any.
     async fn rot(&self, bucket: &str, key: &str) {
         let path = self.root.join(bucket).join(key);
@@ -143,9 +192,29 @@ impl FaultyFs {
 impl S3 for FaultyFs {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let out = self.inner.put_object(req).await?;
+        let previous = match self.plan.hits(Fault::StaleRead, &bucket, &key) {
+            true => tokio::fs::read(self.root.join(&bucket).join(&key)).await.ok(),
+            false => None,
+        };
+        let mut out = self.inner.put_object(req).await?;
+        match previous {
+            Some(previous) => {
+                if let Ok(mut stale) = self.stale.lock() {
+                    stale.insert((bucket.clone(), key.clone()), bytes::Bytes::from(previous));
+                }
+            }
+            None => self.forget_stale(&bucket, Some(&key)),
+        }
         if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
             self.rot(&bucket, &key).await;
+        }
+        if self.plan.hits(Fault::LostWrite, &bucket, &key) {
+            if tokio::fs::remove_file(self.root.join(&bucket).join(&key)).await.is_ok() {
+                tracing::debug!(bucket, key, "fault fixture: lost an acknowledged write");
+            }
+        }
+        if self.plan.hits(Fault::WrongEtag, &bucket, &key) {
+            out.output.e_tag = Some(ETag::Strong(blake3::hash(key.as_bytes()).to_hex()[..32].to_string()));
         }
         if let Some(replicator) = &self.replicator {
             replicator.copy_later(&self.root, &self.plan, &bucket, &key, None);
@@ -158,6 +227,7 @@ impl S3 for FaultyFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.forget_stale(&bucket, Some(&key));
         let part_sizes = self.part_sizes(&req.input).await;
         let mut out = self.inner.complete_multipart_upload(req).await?;
         if let Some(replicator) = &self.replicator {
@@ -205,6 +275,7 @@ impl S3 for FaultyFs {
         Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
     }
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.forget_stale(&req.input.bucket, None);
         self.inner.delete_bucket(req).await
     }
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
@@ -214,18 +285,32 @@ impl S3 for FaultyFs {
         self.inner.list_buckets(req).await
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        self.inner.get_object(req).await
+        let whole = req.input.range.is_none() && req.input.part_number.is_none();
+        let stale = match whole {
+            true => self.stale.lock().ok().and_then(|s| s.get(&(req.input.bucket.clone(), req.input.key.clone())).cloned()),
+            false => None,
+        };
+        let mut out = self.inner.get_object(req).await?;
+        if let Some(old) = stale {
+            use md5::Digest as _;
+            out.output.e_tag = Some(ETag::Strong(hex::encode(md5::Md5::digest(&old))));
+            out.output.content_length = Some(old.len() as i64);
+            out.output.body = Some(StreamingBlob::from(s3s::Body::from(old)));
+        }
+        Ok(out)
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         self.inner.head_object(req).await
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.forget_stale(&req.input.bucket, Some(&req.input.key));
         self.inner.delete_object(req).await
     }
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.inner.delete_objects(req).await
     }
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.forget_stale(&req.input.bucket, Some(&req.input.key));
         self.inner.copy_object(req).await
     }
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {

@@ -58,17 +58,34 @@ pub enum TargetError {
 }
 
 impl Target {
-    /// Connects to the configured endpoint, or starts the embedded server.
-    pub async fn connect(endpoint: Option<&str>, region: Option<&str>, config: &Config) -> Result<Target, TargetError> {
+    /// Connects to the configured endpoint, or starts the embedded server (with `faults`, if any).
+    pub async fn connect(
+        endpoint: Option<&str>,
+        region: Option<&str>,
+        config: &Config,
+        faults: Option<faults::FaultPlan>,
+    ) -> Result<Target, TargetError> {
         let target_config = config.target.clone().unwrap_or_default();
         let endpoint = endpoint.map(str::to_string).or(target_config.endpoint.clone());
         let region = region.map(str::to_string).or(target_config.region.clone()).unwrap_or_else(|| "us-east-1".into());
         let capabilities = Capabilities::from_config(config, false);
+        if endpoint.is_some() && faults.is_some() {
+            return Err(TargetError::BadInput(
+                "--embedded-faults applies to the embedded target only; drop --endpoint (and the config's target endpoint)"
+                    .into(),
+            ));
+        }
         let Some(endpoint) = endpoint else {
-            let server = EmbeddedServer::start()
-                .await
-                .map_err(|e| TargetError::Harness(format!("cannot start the embedded S3 server: {e}")))?;
+            let described = faults.as_ref().map(|f| f.describe());
+            let server = match faults {
+                Some(plan) => EmbeddedServer::start_with(move |fs, root| faults::FaultyFs::new(fs, root, plan)).await,
+                None => EmbeddedServer::start().await,
+            }
+            .map_err(|e| TargetError::Harness(format!("cannot start the embedded S3 server: {e}")))?;
             let mut target = Self::embedded(server, config.digest()).await;
+            if let Some(described) = described {
+                target.label = format!("{} with faults {described}", target.label);
+            }
             target.backend_clients = backend_clients(config, &region).await?;
             target.capabilities.replication = capabilities.replication;
             target.capabilities.lifecycle = capabilities.lifecycle;

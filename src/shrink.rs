@@ -1,0 +1,361 @@
+//! `sfko shrink JOURNAL`: delta-debugging a failing run down to a repro small enough to read.
+//!
+//! Shrinking works on the *plan*, not on the recorded ops: it drops checks, workloads, buckets and objects, shortens
+//! objects, and narrows the `random-ops` program, then runs each candidate plan for real. Workloads and checks
+//! re-derive their expectations from the smaller plan, so every expectation in the result is justified by the ops
+//! that are in it (dropping a PUT cannot leave behind a GET that "expects" its bytes). A candidate is kept when the
+//! run fails the same way: a failed expectation by the same workload or check, on the same S3 operation, of the same
+//! kind (for `random-ops`, the same model rule).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::exec::{run_plan, RunOptions};
+use crate::journal::{Assertion, Frame, JournalReader, Phase};
+use crate::plan::Plan;
+use crate::target::Target;
+
+/// How a failure is recognised across candidate runs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Signature {
+    pub by: String,
+    pub request: String,
+    pub kind: String,
+}
+
+impl std::fmt::Display for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on {} ({})", self.by, self.request, self.kind)
+    }
+}
+
+/// What shrinking did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShrinkReport {
+    pub signature: Signature,
+    /// Workload and check ops (setup and cleanup not counted) before and after.
+    pub ops_before: u64,
+    pub ops_after: u64,
+    /// Candidate runs tried.
+    pub runs: u64,
+    /// The minimal journal, in the corpus.
+    pub journal: PathBuf,
+    /// The minimal run's workload and check ops, readable.
+    pub ops: Vec<String>,
+    /// Its failed expectations, readable.
+    pub failures: Vec<String>,
+}
+
+/// Why shrinking could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ShrinkError {
+    /// Not a failing journal.
+    #[error("{0}")]
+    BadInput(String),
+    /// The failure did not come back on this target.
+    #[error("{0}")]
+    NotReproduced(String),
+    #[error("{0}")]
+    Harness(String),
+}
+
+/// Where candidate runs keep their journals, and how many to try at most.
+pub struct ShrinkOptions {
+    pub workdir: PathBuf,
+    pub corpus: PathBuf,
+    pub max_runs: u64,
+    pub concurrency: Option<usize>,
+}
+
+/// What one recorded run shows: its failure signatures, op count, and readable ops and failures.
+struct Evidence {
+    signatures: Vec<Signature>,
+    ops: u64,
+    lines: Vec<String>,
+    failures: Vec<String>,
+}
+
+fn kind_of(assertion: &Assertion) -> String {
+    match assertion {
+        Assertion::Model { rule, .. } => rule.clone(),
+        other => format!("{other:?}").split(['(', ' ', '{']).next().unwrap_or("").to_string(),
+    }
+}
+
+fn read_evidence(path: &Path) -> Result<Evidence, String> {
+    let mut reader = JournalReader::open(path).map_err(|e| e.to_string())?;
+    let mut requests: BTreeMap<u64, String> = BTreeMap::new();
+    let mut evidence = Evidence { signatures: Vec::new(), ops: 0, lines: Vec::new(), failures: Vec::new() };
+    while let Some(frame) = reader.next_frame().map_err(|e| e.to_string())? {
+        match frame {
+            Frame::Op(op) if !matches!(op.phase, Phase::Setup | Phase::Cleanup) => {
+                evidence.ops += 1;
+                requests.insert(op.index, op.request.name().to_string());
+                evidence.lines.push(crate::show::op_line(&op).trim_end().to_string());
+            }
+            Frame::Expect(e) => {
+                if let Some(got) = &e.violation {
+                    let request = requests.get(&e.op).cloned().unwrap_or_default();
+                    evidence.signatures.push(Signature { by: e.by.clone(), request, kind: kind_of(&e.assertion) });
+                    evidence.failures.push(format!(
+                        "{}: {} op {}: expected {}, got {got}",
+                        e.by,
+                        e.subject,
+                        e.op,
+                        e.assertion.describe()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(evidence)
+}
+
+/// Runs candidate plans against one target, counting them.
+struct Tester<'a> {
+    target: &'a Target,
+    signature: Signature,
+    opts: &'a ShrinkOptions,
+    concurrency: usize,
+    runs: u64,
+    /// The smallest failing run so far: its journal and evidence.
+    best: Option<(PathBuf, Evidence)>,
+}
+
+impl Tester<'_> {
+    /// Whether `plan` still fails the same way (false once the run budget is spent).
+    async fn fails(&mut self, plan: &Plan) -> Result<bool, String> {
+        if self.runs >= self.opts.max_runs {
+            return Ok(false);
+        }
+        self.runs += 1;
+        crate::replay::clean(self.target, plan, &self.opts.workdir, self.concurrency).await?;
+        let path = self.opts.workdir.join(format!("shrink-{}.bin", self.runs));
+        let run_opts = RunOptions {
+            scenario_digest: String::new(),
+            concurrency: self.concurrency,
+            journal_path: path.clone(),
+            corpus_dir: self.opts.workdir.join("corpus"),
+            keep: false,
+            progress: false,
+        };
+        let (_stop, cancel) = watch::channel(false);
+        let report = run_plan(self.target, plan, &run_opts, cancel).await.map_err(|e| e.0)?;
+        let Some(journal) = report.journal else { return Ok(false) };
+        let evidence = read_evidence(&journal)?;
+        let same = evidence.signatures.contains(&self.signature);
+        tracing::info!(run = self.runs, ops = evidence.ops, same, "shrink candidate");
+        if same && self.best.as_ref().is_none_or(|(_, best)| evidence.ops <= best.ops) {
+            self.best = Some((journal, evidence));
+        }
+        Ok(same)
+    }
+}
+
+/// Shrinks the failing run recorded in `journal` against `target`.
+pub async fn shrink(target: &Target, journal: &Path, opts: &ShrinkOptions) -> Result<ShrinkReport, ShrinkError> {
+    let original = read_evidence(journal).map_err(ShrinkError::BadInput)?;
+    let Some(signature) = original.signatures.first().cloned() else {
+        return Err(ShrinkError::BadInput(format!(
+            "{}: the run failed no expectation; there is nothing to shrink",
+            journal.display()
+        )));
+    };
+    let reader = JournalReader::open(journal).map_err(|e| ShrinkError::BadInput(e.to_string()))?;
+    let mut plan = reader.plan.clone();
+    let concurrency = opts.concurrency.unwrap_or(reader.header.concurrency.max(1) as usize);
+    drop(reader);
+    let mut tester = Tester { target, signature: signature.clone(), opts, concurrency, runs: 0, best: None };
+    shrink_plan(&mut plan, &mut tester, journal).await.map_err(ShrinkError::Harness)?;
+    let Some((minimal, evidence)) = tester.best.take() else {
+        return Err(ShrinkError::NotReproduced(format!(
+            "{} does not fail the same way ({signature}) when run again on {}: not reproducible here, so not shrinkable",
+            journal.display(),
+            target.label
+        )));
+    };
+    finish(target, &plan, opts, concurrency, signature, &original, tester.runs, minimal, evidence)
+        .await
+        .map_err(ShrinkError::Harness)
+}
+
+/// Re-runs the recorded plan, then shrinks it if it still fails.
+async fn shrink_plan(plan: &mut Plan, tester: &mut Tester<'_>, journal: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(&tester.opts.workdir)
+        .map_err(|e| format!("cannot create {}: {e}", tester.opts.workdir.display()))?;
+    if !tester.fails(plan).await? {
+        tracing::info!(journal = %journal.display(), "the recorded plan no longer fails the same way");
+        return Ok(());
+    }
+    shrink_steps(plan, tester).await
+}
+
+/// Cleans up and copies the minimal journal into the corpus.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    target: &Target,
+    plan: &Plan,
+    opts: &ShrinkOptions,
+    concurrency: usize,
+    signature: Signature,
+    original: &Evidence,
+    runs: u64,
+    minimal: PathBuf,
+    evidence: Evidence,
+) -> Result<ShrinkReport, String> {
+    let _ = crate::replay::clean(target, plan, &opts.workdir, concurrency).await;
+    let digest = crate::journal::file_digest(&minimal).map_err(|e| format!("cannot read {}: {e}", minimal.display()))?;
+    std::fs::create_dir_all(&opts.corpus).map_err(|e| format!("cannot create {}: {e}", opts.corpus.display()))?;
+    let target_path = opts.corpus.join(format!("shrunk-{}.bin", &digest[..16.min(digest.len())]));
+    std::fs::copy(&minimal, &target_path).map_err(|e| format!("cannot copy into {}: {e}", opts.corpus.display()))?;
+    Ok(ShrinkReport {
+        signature,
+        ops_before: original.ops,
+        ops_after: evidence.ops,
+        runs,
+        journal: target_path,
+        ops: evidence.lines,
+        failures: evidence.failures,
+    })
+}
+
+/// The reductions, biggest first; each is kept only if the run still fails the same way.
+async fn shrink_steps(plan: &mut Plan, tester: &mut Tester<'_>) -> Result<(), String> {
+    // Checks and workloads, one at a time.
+    for list in [true, false] {
+        let mut i = 0;
+        loop {
+            let names = if list { &plan.checks } else { &plan.workloads };
+            if i >= names.len() || (!list && names.len() == 1) {
+                break;
+            }
+            let mut candidate = plan.clone();
+            if list {
+                candidate.checks.remove(i);
+            } else {
+                candidate.workloads.remove(i);
+            }
+            if tester.fails(&candidate).await? {
+                *plan = candidate;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    // Buckets, then objects.
+    let buckets: Vec<usize> = (0..plan.buckets.len()).collect();
+    let kept = ddmin(buckets, tester, plan, |plan, keep| {
+        let mut candidate = plan.clone();
+        candidate.buckets = keep.iter().map(|&i| plan.buckets[i].clone()).collect();
+        candidate
+    })
+    .await?;
+    plan.buckets = kept.iter().map(|&i| plan.buckets[i].clone()).collect();
+    for b in 0..plan.buckets.len() {
+        let objects: Vec<usize> = (0..plan.buckets[b].objects.len()).collect();
+        let kept = ddmin(objects, tester, plan, |plan, keep| {
+            let mut candidate = plan.clone();
+            candidate.buckets[b].objects = keep.iter().map(|&i| plan.buckets[b].objects[i].clone()).collect();
+            candidate
+        })
+        .await?;
+        let objects = kept.iter().map(|&i| plan.buckets[b].objects[i].clone()).collect();
+        plan.buckets[b].objects = objects;
+        // Shorter objects: halve while it still fails (parts follow the size).
+        for o in 0..plan.buckets[b].objects.len() {
+            for _ in 0..8 {
+                let size = plan.buckets[b].objects[o].size;
+                if size == 0 {
+                    break;
+                }
+                let mut candidate = plan.clone();
+                let object = &mut candidate.buckets[b].objects[o];
+                object.size = size / 2;
+                object.parts.size = size / 2;
+                if !tester.fails(&candidate).await? {
+                    break;
+                }
+                *plan = candidate;
+            }
+        }
+    }
+    // The random-ops program.
+    if plan.workloads.iter().any(|w| w == "random-ops") {
+        let position = plan.workloads.iter().position(|w| w == "random-ops").unwrap_or(0);
+        let steps: Vec<u32> = crate::workload::random_ops::program(plan, position).iter().map(|s| s.n).collect();
+        let kept = ddmin(steps, tester, plan, |plan, keep| with_keep(plan, keep.to_vec())).await?;
+        *plan = with_keep(plan, kept);
+    }
+    Ok(())
+}
+
+fn with_keep(plan: &Plan, keep: Vec<u32>) -> Plan {
+    let mut candidate = plan.clone();
+    if let Some(random_ops) = candidate.random_ops.as_mut() {
+        random_ops.keep = Some(keep);
+    }
+    candidate
+}
+
+/// Zeller's ddmin over `items`: the smallest subset (1-minimal, within the run budget) for which `build`'s plan still
+/// fails the same way. Tries dropping chunks, halving the chunk size whenever no chunk can go.
+async fn ddmin<T: Clone>(
+    items: Vec<T>,
+    tester: &mut Tester<'_>,
+    plan: &Plan,
+    build: impl Fn(&Plan, &[T]) -> Plan,
+) -> Result<Vec<T>, String> {
+    let mut items = items;
+    let mut chunks = 2usize;
+    while items.len() >= 2 {
+        let size = items.len().div_ceil(chunks);
+        let mut reduced = false;
+        for start in (0..items.len()).step_by(size.max(1)) {
+            let complement: Vec<T> =
+                items.iter().enumerate().filter(|(i, _)| *i < start || *i >= start + size).map(|(_, t)| t.clone()).collect();
+            if complement.is_empty() {
+                continue;
+            }
+            if tester.fails(&build(plan, &complement)).await? {
+                items = complement;
+                chunks = (chunks - 1).max(2);
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced {
+            if chunks >= items.len() {
+                break;
+            }
+            chunks = (chunks * 2).min(items.len());
+        }
+    }
+    // A single item may still be droppable down to none at all (e.g. the only object was irrelevant).
+    if items.len() == 1 && tester.fails(&build(plan, &[])).await? {
+        items.clear();
+    }
+    Ok(items)
+}
+
+/// The report, for people.
+pub fn human(report: &ShrinkReport) -> String {
+    let mut out = format!(
+        "shrunk {} ops to {} in {} runs, still failing as {}\n",
+        report.ops_before, report.ops_after, report.runs, report.signature
+    );
+    for line in &report.ops {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for failure in &report.failures {
+        out.push_str("  FAIL  ");
+        out.push_str(failure);
+        out.push('\n');
+    }
+    out.push_str(&format!("minimal journal: {}\nreplay: sfko replay {}", report.journal.display(), report.journal.display()));
+    out
+}
