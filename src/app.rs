@@ -424,11 +424,12 @@ async fn clean(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
 }
 
 async fn selftest(seeds: u64, common: &CommonArgs) -> Result<ExitCode, Fatal> {
-    let dir = tempfile::Builder::new()
-        .prefix("sfko-selftest-")
-        .tempdir()
-        .map_err(|e| Fatal::harness(format!("cannot create a scratch dir: {e}")))?;
-    let result = crate::selftest::run(seeds.max(1), dir.path()).await.map_err(Fatal::harness)?;
+    // Journals (and the shrunk repros) stay under the journal dir, out of the corpus: they document faults sfko
+    // injected itself, not bugs of a target.
+    let dir = common.journal_dir.join("selftest");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Fatal::harness(format!("cannot create {}: {e}", dir.display())))?;
+    let result = crate::selftest::run(seeds.max(1), &dir).await.map_err(Fatal::harness)?;
     match common.format {
         Format::Json => crate::outln!("{}", serde_json::to_string(&result).unwrap_or_default()),
         Format::Human => crate::outln!("{}", crate::selftest::human(&result)),

@@ -1,6 +1,7 @@
-//! `sfko selftest`: the oracles prove themselves. For each fault kind the embedded target can inject, run a scenario
-//! made to expose it against a faulty embedded server, seed after seed, until a check reports it — then run the same
-//! scenarios against a healthy server, which must pass without a single false alarm.
+//! `sfko selftest`: the oracles prove themselves. For each fault kind the embedded target can inject, run scenarios
+//! made to expose it — scripted ones and `random-ops` — against a faulty embedded server, seed after seed, until a
+//! check reports it; shrink the failing run to its fewest ops; then run the same scenarios against a healthy server,
+//! which must pass without a single false alarm.
 
 use std::path::Path;
 
@@ -12,40 +13,59 @@ use crate::journal::Verdict;
 use crate::plan::{resolve, Backend, TargetSetup, DEFAULT_BUCKET_PREFIX};
 use crate::scenario::{parse_str, Known, Scenario};
 use crate::seed::Seed;
+use crate::shrink::{shrink, ShrinkOptions};
 use crate::target::embedded::EmbeddedServer;
 use crate::target::faults::{Fault, FaultPlan, FaultyFs};
 use crate::target::Target;
 
-/// The scenarios that expose each fault; the clean run uses all of them.
+/// The scenarios every fault is tried against (and the clean run runs). `random-ops` leaves out the three kinds
+/// s3s-fs is known to get wrong (see the README's findings: a HEAD racing a PUT can pair one version's ETag with the
+/// other's size; failed completions destroy the upload; closed uploads answer AccessDenied), so the clean run can
+/// pass.
 const SCENARIOS: &str = "\
 - name: selftest single puts
   objects: {count: 12, size: {min: 1K, max: 64K}}
   tests: [put, get]
   checks: [check-backend, check-etag, check-list]
+- name: selftest overwrite
+  objects: {count: 8, size: {min: 1K, max: 64K}}
+  tests: [put, overwrite]
+  checks: [check-backend]
 - name: selftest multipart
   objects: {count: 2, size: {min: 5M, max: 7M}}
   tests: [put-mpu]
   checks: [check-backend, check-etag]
+- name: selftest random ops
+  tests: [random-ops]
+  random_ops: {ops: 120, concurrency: 4, keys: 6, weights: {head: 0, bad-complete: 0, mpu-late: 0}}
 ";
 
-/// Which scenario exposes which fault (the ones the embedded server can inject on its own).
-const CASES: &[(Fault, &str)] = &[
-    (Fault::CorruptByte, "selftest single puts"),
-    (Fault::WrongMpuEtag, "selftest multipart"),
-    (Fault::ListDrop, "selftest single puts"),
-];
+/// The faults the embedded server can inject on its own (replication and lifecycle faults need their fixtures).
+const FAULTS: &[Fault] =
+    &[Fault::CorruptByte, Fault::LostWrite, Fault::StaleRead, Fault::WrongEtag, Fault::WrongMpuEtag, Fault::ListDrop];
+
+/// Shrinking must get every fault down to at most this many workload and check ops.
+pub const SHRUNK_OPS_GOAL: u64 = 5;
+
+/// Candidate runs one shrink may try.
+const SHRINK_RUNS: u64 = 200;
 
 /// One row of the table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub fault: String,
     pub detected: bool,
-    /// The checks (or workloads) that reported it.
+    /// The checks (or workloads) that reported it, in any scenario, at the seed that found it.
     pub by: Vec<String>,
     /// Seeds tried until it was detected (or all of them).
     pub seeds: u64,
-    /// Ops in the run that detected it.
+    /// Workload and check ops of the failing run that was shrunk.
     pub ops: u64,
+    /// Its ops after shrinking, and the minimal journal.
+    pub shrunk_ops: Option<u64>,
+    pub shrunk_journal: Option<String>,
+    /// Candidate runs the shrink took.
+    pub shrink_runs: u64,
 }
 
 /// The whole self-test.
@@ -64,49 +84,87 @@ pub async fn run(max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
     let scenarios =
         parse_str("selftest", SCENARIOS, &Known { tests: &tests, checks: &checks }).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
-    for (fault, scenario) in CASES {
-        let scenario = scenarios.iter().find(|s| s.name == *scenario).ok_or("selftest scenario missing")?;
-        let mut row = Row { fault: fault.name().into(), detected: false, by: Vec::new(), seeds: 0, ops: 0 };
-        for seed in 1..=max_seeds {
-            row.seeds = seed;
-            let plan = FaultPlan { seed, faults: vec![*fault], one_in: 4 };
-            let report = run_once(scenario, seed, Some(plan), workdir).await?;
-            if report.failures_total > 0 {
-                row.detected = true;
-                row.by = report.failures.iter().map(|f| f.by.clone()).collect();
-                row.by.sort();
-                row.by.dedup();
-                row.ops = report.stats.as_ref().map(|s| s.ops).unwrap_or(0);
-                break;
-            }
-        }
-        rows.push(row);
+    for fault in FAULTS {
+        rows.push(hunt(*fault, &scenarios, max_seeds, workdir).await?);
     }
     let mut false_alarms = 0;
     let mut clean_runs = 0;
     for scenario in &scenarios {
         for seed in 1..=max_seeds.min(3) {
-            let report = run_once(scenario, seed, None, workdir).await?;
+            let report = run_once(&healthy().await?, scenario, seed, workdir).await?;
             clean_runs += 1;
+            for failure in &report.failures {
+                tracing::warn!(scenario = %scenario.name, seed, "false alarm: {}", crate::report::failure_lines(std::slice::from_ref(failure), 1).trim());
+            }
             false_alarms += report.failures_total + u64::from(report.verdict == Verdict::Incomplete);
         }
     }
-    let passed = false_alarms == 0 && rows.iter().all(|r| r.detected);
+    let passed = false_alarms == 0
+        && rows.iter().all(|r| r.detected && r.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL));
     Ok(SelfTest { rows, false_alarms, clean_runs, passed })
 }
 
-async fn run_once(
-    scenario: &Scenario,
-    seed: u64,
-    faults: Option<FaultPlan>,
-    workdir: &Path,
-) -> Result<RunReport, String> {
-    let server = match faults {
-        Some(plan) => EmbeddedServer::start_with(move |fs, root| FaultyFs::new(fs, root, plan)).await,
-        None => EmbeddedServer::start().await,
+/// Tries seeds until some scenario's run reports `fault`, then shrinks the smallest failing run.
+async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Path) -> Result<Row, String> {
+    let mut row = Row {
+        fault: fault.name().into(),
+        detected: false,
+        by: Vec::new(),
+        seeds: 0,
+        ops: 0,
+        shrunk_ops: None,
+        shrunk_journal: None,
+        shrink_runs: 0,
+    };
+    for seed in 1..=max_seeds {
+        row.seeds = seed;
+        let plan = FaultPlan { seed, faults: vec![fault], one_in: 4 };
+        let mut failing: Vec<RunReport> = Vec::new();
+        for scenario in scenarios {
+            let report = run_once(&faulty(plan.clone()).await?, scenario, seed, workdir).await?;
+            if report.failures_total > 0 {
+                row.by.extend(report.failures.iter().map(|f| f.by.clone()));
+                failing.push(report);
+            }
+        }
+        row.by.sort();
+        row.by.dedup();
+        let smallest = failing.iter().min_by_key(|r| r.stats.as_ref().map_or(u64::MAX, |s| s.ops));
+        let Some(journal) = smallest.and_then(|r| r.journal.clone()) else { continue };
+        row.detected = true;
+        let opts = ShrinkOptions {
+            workdir: workdir.join(format!("shrink-{}", fault.name())),
+            corpus: workdir.join("shrunk"),
+            max_runs: SHRINK_RUNS,
+            concurrency: None,
+        };
+        match shrink(&faulty(plan).await?, &journal, &opts).await {
+            Ok(shrunk) => {
+                row.ops = shrunk.ops_before;
+                row.shrunk_ops = Some(shrunk.ops_after);
+                row.shrunk_journal = Some(shrunk.journal.display().to_string());
+                row.shrink_runs = shrunk.runs;
+            }
+            Err(e) => tracing::warn!(fault = fault.name(), "could not shrink {}: {e}", journal.display()),
+        }
+        break;
     }
-    .map_err(|e| format!("cannot start the embedded server: {e}"))?;
-    let target = Target::embedded(server, "selftest".into()).await;
+    Ok(row)
+}
+
+async fn faulty(plan: FaultPlan) -> Result<Target, String> {
+    let server = EmbeddedServer::start_with(move |fs, root| FaultyFs::new(fs, root, plan))
+        .await
+        .map_err(|e| format!("cannot start the embedded server: {e}"))?;
+    Ok(Target::embedded(server, "selftest".into()).await)
+}
+
+async fn healthy() -> Result<Target, String> {
+    let server = EmbeddedServer::start().await.map_err(|e| format!("cannot start the embedded server: {e}"))?;
+    Ok(Target::embedded(server, "selftest".into()).await)
+}
+
+async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Path) -> Result<RunReport, String> {
     let plan =
         resolve(scenario, Seed(seed), &[Backend::target_itself()], DEFAULT_BUCKET_PREFIX, &TargetSetup::default());
     let opts = RunOptions {
@@ -118,24 +176,27 @@ async fn run_once(
         progress: false,
     };
     let (_tx, cancel) = watch::channel(false);
-    run_plan(&target, &plan, &opts, cancel).await.map_err(|e| e.0)
+    run_plan(target, &plan, &opts, cancel).await.map_err(|e| e.0)
 }
 
 /// The table, for people.
 pub fn human(result: &SelfTest) -> String {
-    let mut out = format!("{:<18} {:<9} {:<28} {:>6} {:>6}\n", "fault", "detected", "by", "seeds", "ops");
+    let mut out =
+        format!("{:<16} {:<9} {:<34} {:>6} {:>6} {:>7}\n", "fault", "detected", "by", "seeds", "ops", "shrunk");
     for row in &result.rows {
         out.push_str(&format!(
-            "{:<18} {:<9} {:<28} {:>6} {:>6}\n",
+            "{:<16} {:<9} {:<34} {:>6} {:>6} {:>7}\n",
             row.fault,
             if row.detected { "yes" } else { "NO" },
             row.by.join(", "),
             row.seeds,
-            row.ops
+            row.ops,
+            row.shrunk_ops.map_or("-".to_string(), |n| n.to_string()),
         ));
     }
     out.push_str(&format!(
-        "clean runs: {} against a healthy server, {} false alarms\nselftest: {}",
+        "(ops: workload and check ops of the smallest failing run; shrunk: after `sfko shrink`, goal <= {SHRUNK_OPS_GOAL})\n\
+         clean runs: {} against a healthy server, {} false alarms\nselftest: {}",
         result.clean_runs,
         result.false_alarms,
         if result.passed { "PASS" } else { "FAIL" }

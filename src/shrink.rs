@@ -132,6 +132,15 @@ impl Tester<'_> {
         if self.runs >= self.opts.max_runs {
             return Ok(false);
         }
+        // Workloads and checks find buckets and objects by position: keep indices equal to positions.
+        let mut plan = plan.clone();
+        for (b, bucket) in plan.buckets.iter_mut().enumerate() {
+            bucket.index = b as u32;
+            for (o, object) in bucket.objects.iter_mut().enumerate() {
+                object.index = o as u32;
+            }
+        }
+        let plan = &plan;
         self.runs += 1;
         crate::replay::clean(self.target, plan, &self.opts.workdir, self.concurrency).await?;
         let path = self.opts.workdir.join(format!("shrink-{}.bin", self.runs));
@@ -148,7 +157,8 @@ impl Tester<'_> {
         let Some(journal) = report.journal else { return Ok(false) };
         let evidence = read_evidence(&journal)?;
         let same = evidence.signatures.contains(&self.signature);
-        tracing::info!(run = self.runs, ops = evidence.ops, same, "shrink candidate");
+        let (objects, _) = plan.totals();
+        tracing::info!(run = self.runs, objects, ops = evidence.ops, same, reason = ?report.reason, "shrink candidate");
         if same && self.best.as_ref().is_none_or(|(_, best)| evidence.ops <= best.ops) {
             self.best = Some((journal, evidence));
         }

@@ -120,16 +120,32 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
             driver.region().filter(|r| *r != "us-east-1").map(str::to_string)
         };
         let op = driver.call(&Phase::Setup, Request::CreateBucket { bucket: bucket.name.clone(), location }).await;
-        if let Some(code @ ("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) = op.outcome.error_code.as_deref() {
-            return Setup::Failed(format!(
-                "bucket {} already exists ({code}): an earlier run of this seed and scenario kept it (failing runs keep \
-                 their buckets: `sfko clean <its journal>` removes them), or another run is using it now \
-                 (`--bucket-prefix` keeps runs apart)",
+        let taken = |why: &str| {
+            Setup::Failed(format!(
+                "bucket {} {why}: an earlier run of this seed and scenario kept it (failing runs keep their buckets: \
+                 `sfko clean <its journal>` removes them), or another run is using it now (`--bucket-prefix` keeps \
+                 runs apart)",
                 bucket.name
-            ));
+            ))
+        };
+        if let Some(code @ ("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) = op.outcome.error_code.as_deref() {
+            return taken(&format!("already exists ({code})"));
         }
         if !op.outcome.succeeded() {
             return Setup::Failed(format!("CreateBucket {} failed: {}", bucket.name, op.outcome.brief()));
+        }
+        // us-east-1 (and moto) answer 200 to creating a bucket its owner already has: only a look inside tells.
+        let look = Request::ListObjectsV2 {
+            bucket: bucket.name.clone(),
+            prefix: None,
+            delimiter: None,
+            max_keys: Some(1),
+            start_after: None,
+            after_op: None,
+        };
+        let op = driver.call(&Phase::Setup, look).await;
+        if op.outcome.listing.as_ref().is_some_and(|l| !l.entries.is_empty()) {
+            return taken("already exists and holds objects");
         }
         created.add(&bucket.name);
         if bucket.versioning {

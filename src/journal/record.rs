@@ -563,16 +563,18 @@ impl Assertion {
                 })
             }
             Assertion::Model { alternatives, .. } => {
-                let mut first = None;
+                let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
                     match alternative.iter().find_map(|a| a.violation(outcome)) {
                         None => return None,
-                        Some(v) => {
-                            first.get_or_insert(v);
-                        }
+                        Some(v) => missed.push(v),
                     }
                 }
-                Some(first.unwrap_or_else(|| outcome.brief()))
+                Some(match missed.len() {
+                    0 => outcome.brief(),
+                    1 => missed.remove(0),
+                    _ => missed.iter().map(|m| format!("[{m}]")).collect::<Vec<_>>().join(" / "),
+                })
             }
         }
     }
