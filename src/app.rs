@@ -151,7 +151,9 @@ async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<ExitCode, Fat
         print_plans(seed, &plans, &backends, common.format);
         return Ok(ExitCode::Pass);
     }
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?).await?;
+    let target =
+        Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?)
+            .await?;
     if !common.quiet {
         eprintln!("sfko: target {}", target.label);
     }
@@ -309,7 +311,9 @@ async fn replay_command(journal: &Path, common: &CommonArgs) -> Result<ExitCode,
     // none of its requests reach the target.
     let summary =
         crate::journal::JournalReader::summarize(journal, false).map_err(|e| Fatal::bad_input(e.to_string()))?;
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?).await?;
+    let target =
+        Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?)
+            .await?;
     let stem = journal.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "journal".into());
     let opts = ReplayOptions {
         // The recorded overlap is what a race needs to come back: default to the recording's concurrency.
@@ -401,7 +405,9 @@ fn list(common: &CommonArgs) -> Result<ExitCode, Fatal> {
 async fn clean(journal: &Path, common: &CommonArgs) -> Result<ExitCode, Fatal> {
     let config = load_config(common)?;
     let reader = crate::journal::JournalReader::open(journal).map_err(|e| Fatal::bad_input(e.to_string()))?;
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?).await?;
+    let target =
+        Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, embedded_faults(common)?)
+            .await?;
     let left = crate::replay::clean(
         &target,
         &reader.plan,

@@ -99,8 +99,8 @@ pub async fn run(max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
             false_alarms += report.failures_total + u64::from(report.verdict == Verdict::Incomplete);
         }
     }
-    let passed = false_alarms == 0
-        && rows.iter().all(|r| r.detected && r.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL));
+    let passed =
+        false_alarms == 0 && rows.iter().all(|r| r.detected && r.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL));
     Ok(SelfTest { rows, false_alarms, clean_runs, passed })
 }
 

@@ -218,7 +218,8 @@ async fn finish(
     evidence: Evidence,
 ) -> Result<ShrinkReport, String> {
     let _ = crate::replay::clean(target, plan, &opts.workdir, concurrency).await;
-    let digest = crate::journal::file_digest(&minimal).map_err(|e| format!("cannot read {}: {e}", minimal.display()))?;
+    let digest =
+        crate::journal::file_digest(&minimal).map_err(|e| format!("cannot read {}: {e}", minimal.display()))?;
     std::fs::create_dir_all(&opts.corpus).map_err(|e| format!("cannot create {}: {e}", opts.corpus.display()))?;
     let target_path = opts.corpus.join(format!("shrunk-{}.bin", &digest[..16.min(digest.len())]));
     std::fs::copy(&minimal, &target_path).map_err(|e| format!("cannot copy into {}: {e}", opts.corpus.display()))?;
@@ -325,8 +326,12 @@ async fn ddmin<T: Clone>(
         let size = items.len().div_ceil(chunks);
         let mut reduced = false;
         for start in (0..items.len()).step_by(size.max(1)) {
-            let complement: Vec<T> =
-                items.iter().enumerate().filter(|(i, _)| *i < start || *i >= start + size).map(|(_, t)| t.clone()).collect();
+            let complement: Vec<T> = items
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i < start || *i >= start + size)
+                .map(|(_, t)| t.clone())
+                .collect();
             if complement.is_empty() {
                 continue;
             }
@@ -366,6 +371,10 @@ pub fn human(report: &ShrinkReport) -> String {
         out.push_str(failure);
         out.push('\n');
     }
-    out.push_str(&format!("minimal journal: {}\nreplay: sfko replay {}", report.journal.display(), report.journal.display()));
+    out.push_str(&format!(
+        "minimal journal: {}\nreplay: sfko replay {}",
+        report.journal.display(),
+        report.journal.display()
+    ));
     out
 }

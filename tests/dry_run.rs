@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "e56965425467fe71bd3c2d2049f90ff24d8fd3ab589818766f01d79d7ce0ddaa";
+const GOLDEN_PLAN_DIGEST: &str = "4e0dcacc28501f366cfb2771fd875c1cafa8411688acadd80ab970d1eb7b29de";
 
 #[test]
 fn dry_run_touches_nothing() {

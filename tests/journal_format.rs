@@ -11,7 +11,7 @@ use sfko::seed::Seed;
 
 fn plan() -> Plan {
     Plan {
-        format: 1,
+        format: 2,
         seed: Seed(7),
         scenario: "golden".into(),
         buckets: vec![BucketPlan {
@@ -104,4 +104,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "df41b45f25d439441775886a43f72a00ec9ff9aa9d13100575a1e4028897276b";
+const GOLDEN_JOURNAL_DIGEST: &str = "fd35c204b8bf37d761706282cb3df4c9626394c33b79bb36b1a16af9c94710e3";

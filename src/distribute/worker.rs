@@ -120,7 +120,13 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, Fatal> {
     let config = super::load_config(common)?;
     let target_setup = config.target_setup().map_err(|e| bad_input(e.0))?;
     let settings = NatsSettings::from_args(args)?;
-    let target = Target::connect(common.endpoint.as_deref(), common.region.as_deref(), &config, crate::app::embedded_faults(common)?).await?;
+    let target = Target::connect(
+        common.endpoint.as_deref(),
+        common.region.as_deref(),
+        &config,
+        crate::app::embedded_faults(common)?,
+    )
+    .await?;
     let client = settings.connect(&format!("sfko worker {id}")).await?;
     let js = jetstream::new(client.clone());
     let (jobs, _) = nats_io::ensure_streams(&js, settings.retry_for).await.map_err(harness)?;

@@ -208,10 +208,10 @@ impl S3 for FaultyFs {
         if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
             self.rot(&bucket, &key).await;
         }
-        if self.plan.hits(Fault::LostWrite, &bucket, &key) {
-            if tokio::fs::remove_file(self.root.join(&bucket).join(&key)).await.is_ok() {
-                tracing::debug!(bucket, key, "fault fixture: lost an acknowledged write");
-            }
+        if self.plan.hits(Fault::LostWrite, &bucket, &key)
+            && tokio::fs::remove_file(self.root.join(&bucket).join(&key)).await.is_ok()
+        {
+            tracing::debug!(bucket, key, "fault fixture: lost an acknowledged write");
         }
         if self.plan.hits(Fault::WrongEtag, &bucket, &key) {
             out.output.e_tag = Some(ETag::Strong(blake3::hash(key.as_bytes()).to_hex()[..32].to_string()));
@@ -287,7 +287,9 @@ impl S3 for FaultyFs {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
         let stale = match whole {
-            true => self.stale.lock().ok().and_then(|s| s.get(&(req.input.bucket.clone(), req.input.key.clone())).cloned()),
+            true => {
+                self.stale.lock().ok().and_then(|s| s.get(&(req.input.bucket.clone(), req.input.key.clone())).cloned())
+            }
             false => None,
         };
         let mut out = self.inner.get_object(req).await?;

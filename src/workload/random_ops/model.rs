@@ -116,10 +116,13 @@ pub struct World {
     buckets: BTreeMap<String, BucketModel>,
 }
 
+/// A request body by content key, offset and length.
+type BodyId = (ContentKey, u64, u64);
+
 /// MD5s and blake3s of request bodies, computed once (bodies are regenerated from their content key).
 #[derive(Default)]
 pub struct Hashes {
-    bodies: Mutex<HashMap<(ContentKey, u64, u64), ([u8; 16], Digest)>>,
+    bodies: Mutex<HashMap<BodyId, ([u8; 16], Digest)>>,
 }
 
 impl Hashes {
@@ -344,7 +347,9 @@ impl World {
         let upload = self.bucket(bucket)?.uploads.get(&create_op)?;
         match upload.state {
             UploadState::Unknown => return None,
-            UploadState::Closed => return Some((Prediction::fails("complete-after-close", "NoSuchUpload", 404)?, None)),
+            UploadState::Closed => {
+                return Some((Prediction::fails("complete-after-close", "NoSuchUpload", 404)?, None))
+            }
             UploadState::Open => {}
         }
         // S3 does not say which error a request with several faults gets: any of them will do.
@@ -365,9 +370,11 @@ impl World {
                 }
             }
         }
-        let listed_small = parts.iter().rev().skip(1).any(|listed| {
-            upload.parts.get(&listed.part_number).is_some_and(|p| p.body.len < MIN_PART_SIZE)
-        });
+        let listed_small = parts
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|listed| upload.parts.get(&listed.part_number).is_some_and(|p| p.body.len < MIN_PART_SIZE));
         if listed_small {
             errors.push(("part-too-small", "EntityTooSmall"));
         }
@@ -479,8 +486,7 @@ impl World {
             Request::PutObject { bucket, key, body } => {
                 if settled {
                     let (md5, digest) = hashes.of(body);
-                    let object =
-                        Object { segments: vec![*body], size: body.len, etag: Some(hex::encode(md5)), digest };
+                    let object = Object { segments: vec![*body], size: body.len, etag: Some(hex::encode(md5)), digest };
                     self.write(bucket, key, n, Some(object));
                 } else if !failed_cleanly {
                     self.forget(bucket, key);
@@ -564,13 +570,13 @@ impl World {
                     model.versioning = if *enabled { Versioning::Enabled } else { Versioning::Suspended };
                 }
             }
+            // A read the model did not predict means the server holds something else: stop judging the key.
             Request::GetObject { bucket, key, .. }
             | Request::HeadObject { bucket, key }
-            | Request::GetObjectVersion { bucket, key, .. } => {
-                // A read the model did not predict means the server holds something else: stop judging the key.
-                if !settled && !ambiguous(observed) {
-                    self.forget(bucket, key);
-                }
+            | Request::GetObjectVersion { bucket, key, .. }
+                if !settled && !ambiguous(observed) =>
+            {
+                self.forget(bucket, key);
             }
             _ => {}
         }
@@ -643,5 +649,131 @@ fn continuation(page: &Outcome) -> Option<Marker> {
         (Some(k), _) => Some(Marker { after: k, prefix: false }),
         (None, Some(p)) => Some(Marker { after: p, prefix: true }),
         (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{ListEntry, Listing};
+    use crate::plan::{Backend, BucketPlan};
+
+    fn world(versioning: bool) -> World {
+        World::new(&[BucketPlan {
+            index: 0,
+            name: "b".into(),
+            backend: Backend::target_itself(),
+            replication: None,
+            versioning,
+            transient: false,
+            expiration_secs: None,
+            clouds: vec![],
+            objects: vec![],
+        }])
+    }
+
+    fn ok() -> Outcome {
+        Outcome { status: 200, ..Outcome::default() }
+    }
+
+    /// Applies `step` as acknowledged (a PUT's answer carries the right ETag).
+    fn acked(w: &mut World, step: &Step) {
+        let mut outcome = ok();
+        if let Request::PutObject { body, .. } = &step.request {
+            outcome.etag = Some(hex::encode(Hashes::default().of(body).0));
+        }
+        let (_, held) = w.advance(step, &outcome, &BTreeMap::new(), &Hashes::default());
+        assert!(held, "{step:?}");
+    }
+
+    fn step(n: u32, request: Request) -> Step {
+        Step { n, kind: "test", request }
+    }
+
+    fn put(n: u32, key: &str, len: u64) -> Step {
+        let body = Body { content: ContentKey([n as u8; 32]), offset: 0, len };
+        step(n, Request::PutObject { bucket: "b".into(), key: key.into(), body })
+    }
+
+    fn list(n: u32, prefix: &str, max_keys: u32, after_op: Option<u64>) -> Step {
+        step(
+            n,
+            Request::ListObjectsV2 {
+                bucket: "b".into(),
+                prefix: Some(prefix.into()),
+                delimiter: Some("/".into()),
+                max_keys: Some(max_keys),
+                start_after: None,
+                after_op,
+            },
+        )
+    }
+
+    fn expect(world: &World, step: &Step, pages: &BTreeMap<u64, Outcome>) -> Vec<Vec<Assertion>> {
+        world.predict(&step.request, pages, &Hashes::default()).map(|p| p.alternatives).unwrap_or_default()
+    }
+
+    #[test]
+    fn listings_roll_up_prefixes_and_continue_after_the_last_item() {
+        let mut w = world(false);
+        let pages = BTreeMap::new();
+        for (n, key) in ["a/1", "a/2", "b", "c/x/y", "c0"].iter().enumerate() {
+            acked(&mut w, &put(n as u32, key, 3));
+        }
+        let first = expect(&w, &list(10, "", 2, None), &pages);
+        let Assertion::Page { entries, truncated } = &first[0][1] else { panic!("{first:?}") };
+        assert_eq!(entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert!(*truncated);
+        assert_eq!(first[0][2], Assertion::Prefixes(vec!["a/".into()]));
+        // The server's first page ended at `b`: the next starts after it.
+        let answered = Outcome {
+            listing: Some(Listing {
+                entries: vec![ListEntry { key: "b".into(), size: 3, is_latest: true, ..ListEntry::default() }],
+                common_prefixes: vec!["a/".into()],
+                truncated: true,
+            }),
+            ..ok()
+        };
+        let pages = BTreeMap::from([(10, answered)]);
+        let second = expect(&w, &list(11, "", 2, Some(10)), &pages);
+        let Assertion::Page { entries, truncated } = &second[0][1] else { panic!("{second:?}") };
+        assert_eq!(entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["c0"]);
+        assert!(!*truncated);
+        assert_eq!(second[0][2], Assertion::Prefixes(vec!["c/".into()]));
+    }
+
+    #[test]
+    fn suspended_versioning_replaces_only_the_null_version() {
+        let mut w = world(true);
+        let pages = BTreeMap::new();
+        acked(&mut w, &put(1, "k", 1));
+        acked(&mut w, &step(2, Request::DeleteObject { bucket: "b".into(), key: "k".into() }));
+        acked(&mut w, &step(3, Request::PutBucketVersioning { bucket: "b".into(), enabled: false }));
+        acked(&mut w, &put(4, "k", 2));
+        acked(&mut w, &put(5, "k", 3));
+        let versions =
+            step(6, Request::ListObjectVersions { bucket: "b".into(), prefix: None, max_keys: None, after_op: None });
+        let expected = expect(&w, &versions, &pages);
+        let Assertion::Page { entries, .. } = &expected[0][1] else { panic!("{expected:?}") };
+        // The null version (3 bytes, replacing the 2-byte one), then the marker, then the first version.
+        let shape: Vec<(u64, bool, bool)> = entries.iter().map(|e| (e.size, e.delete_marker, e.is_latest)).collect();
+        assert_eq!(shape, [(3, false, true), (0, true, false), (1, false, false)]);
+        // The version step 4 made was the null one, since replaced: reading it by id reads the current null.
+        let read = step(7, Request::GetObjectVersion { bucket: "b".into(), key: "k".into(), version_op: 4 });
+        assert_eq!(expect(&w, &read, &pages)[0][1], Assertion::Size(3));
+    }
+
+    #[test]
+    fn an_ambiguous_write_makes_the_key_unknown_and_unjudged() {
+        let mut w = world(false);
+        let hashes = Hashes::default();
+        let pages = BTreeMap::new();
+        let failed = Outcome { status: 503, error_code: Some("SlowDown".into()), ..Outcome::default() };
+        let (prediction, held) = w.advance(&put(1, "k", 5), &failed, &pages, &hashes);
+        assert!(prediction.is_some() && !held);
+        let get = step(2, Request::GetObject { bucket: "b".into(), key: "k".into(), range: None });
+        assert!(w.predict(&get.request, &pages, &hashes).is_none());
+        acked(&mut w, &put(3, "k", 7));
+        assert!(w.predict(&get.request, &pages, &hashes).is_some(), "a later acknowledged write settles it");
     }
 }

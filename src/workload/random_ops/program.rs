@@ -26,7 +26,8 @@ pub struct Step {
 const VERSIONED_KINDS: &[&str] = &["versioning", "list-versions", "get-version", "delete-version"];
 
 /// Sizes around the boundaries servers get wrong.
-const EDGE_SIZES: &[u64] = &[0, 1, 2, 15, 16, 17, 255, 256, 257, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537];
+const EDGE_SIZES: &[u64] =
+    &[0, 1, 2, 15, 16, 17, 255, 256, 257, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537];
 
 /// A bucket as the generator sees it.
 pub struct GenBucket {
@@ -75,7 +76,15 @@ pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], stream: Stream) -> Vec<
     }
     while (generator.steps.len() as u64) < spec.ops {
         let mut roll = generator.stream.below(total);
-        let kind = kinds.iter().find(|(_, w)| (roll < *w) || { roll -= w; false }).map_or("get", |(k, _)| k);
+        let kind = kinds
+            .iter()
+            .find(|(_, w)| {
+                (roll < *w) || {
+                    roll -= w;
+                    false
+                }
+            })
+            .map_or("get", |(k, _)| k);
         generator.step(kind);
     }
     generator.steps.truncate(spec.ops as usize);
@@ -216,7 +225,8 @@ impl Generator<'_> {
                 if late && self.stream.chance(1, 2) {
                     return self.upload_part(true);
                 }
-                let candidates: Vec<usize> = (0..self.uploads.len()).filter(|&i| self.uploads[i].closed == late).collect();
+                let candidates: Vec<usize> =
+                    (0..self.uploads.len()).filter(|&i| self.uploads[i].closed == late).collect();
                 let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
                 let upload = &mut self.uploads[candidates[i]];
                 upload.closed = true;
@@ -289,8 +299,7 @@ impl Generator<'_> {
 
     /// A part for an open upload, or (`late`) for one already completed or aborted, which the server must refuse.
     fn upload_part(&mut self, late: bool) {
-        let candidates: Vec<usize> =
-            (0..self.uploads.len())
+        let candidates: Vec<usize> = (0..self.uploads.len())
             .filter(|&i| if late { self.uploads[i].closed } else { !self.uploads[i].closed && !self.uploads[i].sealed })
             .collect();
         let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
@@ -506,4 +515,67 @@ fn compatible(a: &Footprint, b: &Footprint) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::Seed;
+
+    fn buckets() -> Vec<GenBucket> {
+        vec![GenBucket { name: "a".into(), versioned: false }, GenBucket { name: "b".into(), versioned: true }]
+    }
+
+    fn program_digest(steps: &[Step]) -> String {
+        let requests: Vec<&Request> = steps.iter().map(|s| &s.request).collect();
+        let bytes = bincode::serde::encode_to_vec(&requests, bincode::config::standard()).unwrap();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// Pins seed → program: if this changes, old seeds run different operations. Bump PLAN_FORMAT.
+    #[test]
+    fn the_program_is_a_function_of_the_seed() {
+        let spec = RandomOpsSpec { nasty_keys: true, ..RandomOpsSpec::default() };
+        let one = draw(&spec, &buckets(), Seed(1).stream("random-ops", &[0]));
+        let again = draw(&spec, &buckets(), Seed(1).stream("random-ops", &[0]));
+        let other = draw(&spec, &buckets(), Seed(2).stream("random-ops", &[0]));
+        assert_eq!(one, again);
+        assert_ne!(one, other);
+        assert_eq!(one.len(), spec.ops as usize);
+        assert_eq!(program_digest(&one), GOLDEN_PROGRAM);
+    }
+
+    const GOLDEN_PROGRAM: &str = "026339902580c678e3a72e4114c412a8c09266b4168ed583fee34fadfc547128";
+
+    #[test]
+    fn rounds_keep_dependencies_and_listings_apart() {
+        let spec = RandomOpsSpec { ops: 2_000, concurrency: 8, keys: 3, ..RandomOpsSpec::default() };
+        let steps = draw(&spec, &buckets(), Seed(7).stream("random-ops", &[0]));
+        let rounds = rounds(&steps, 8);
+        assert_eq!(rounds.iter().map(Vec::len).sum::<usize>(), steps.len());
+        assert!(rounds.iter().any(|r| r.len() > 1), "something runs concurrently");
+        for round in &rounds {
+            assert!(round.len() <= 8);
+            let numbers: BTreeSet<u64> = round.iter().map(|&i| u64::from(steps[i].n)).collect();
+            for &i in round {
+                assert!(references(&steps[i].request).iter().all(|r| !numbers.contains(r)), "{:?}", steps[i]);
+                let print = footprint(&steps[i]);
+                if let Some(bucket) = print.scans {
+                    let writers = round.iter().filter(|&&j| footprint(&steps[j]).writes.iter().any(|k| k.0 == bucket));
+                    assert_eq!(writers.count(), 0, "a listing shares its round with a write to its bucket");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nasty_keys_include_the_classics() {
+        let spec = RandomOpsSpec { keys: 200, nasty_keys: true, ..RandomOpsSpec::default() };
+        let keys = key_space(&spec, &mut Seed(3).stream("keys", &[]));
+        for needle in ["+", "%", "//", "/../", " ", "😀"] {
+            assert!(keys.iter().any(|k| k.contains(needle)), "{needle}");
+        }
+        assert!(keys.iter().any(|k| k.ends_with('/')));
+        assert!(keys.iter().any(|k| k.len() == 1024));
+    }
 }
