@@ -294,7 +294,17 @@ async fn shrink_steps(plan: &mut Plan, tester: &mut Tester<'_>) -> Result<(), St
             }
         }
     }
-    // The random-ops program.
+    // The random-ops program: one op at a time if the failure does not need a race (then dropping ops cannot turn
+    // two ops into racing ones, which the model would excuse), then ddmin over its steps.
+    if let Some(random_ops) = plan.random_ops.as_ref().filter(|r| r.spec.concurrency > 1) {
+        let mut candidate = plan.clone();
+        let mut serial = random_ops.clone();
+        serial.spec.concurrency = 1;
+        candidate.random_ops = Some(serial);
+        if tester.fails(&candidate).await? {
+            *plan = candidate;
+        }
+    }
     if plan.workloads.iter().any(|w| w == "random-ops") {
         let position = plan.workloads.iter().position(|w| w == "random-ops").unwrap_or(0);
         let steps: Vec<u32> = crate::workload::random_ops::program(plan, position).iter().map(|s| s.n).collect();
