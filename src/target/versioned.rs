@@ -140,9 +140,33 @@ impl Versioning {
             Some(BucketVersioningStatus::SUSPENDED) => Mode::Suspended,
             _ => return Err(s3_error!(MalformedXML, "versioning status must be Enabled or Suspended")),
         };
-        let mut state = self.state();
-        state.entry(bucket.to_string()).or_insert_with(|| Bucket { mode, keys: BTreeMap::new() }).mode = mode;
+        if let Some(known) = self.state().get_mut(bucket) {
+            known.mode = mode;
+            return Ok(());
+        }
+        // First switched on: objects already there become their keys' null versions, as in S3.
+        let keys = self.adopt(bucket).await?;
+        self.state().entry(bucket.to_string()).or_insert(Bucket { mode, keys: BTreeMap::new() }).keys.extend(keys);
         Ok(())
+    }
+
+    /// Archives every object of a bucket that was never versioned as its key's null version.
+    async fn adopt(&self, bucket: &str) -> S3Result<Vec<(String, Vec<Version>)>> {
+        let mut chains = Vec::new();
+        for key in object_keys(&self.root.join(bucket)).await? {
+            let live = self.live_files(bucket, &key);
+            let meta = tokio::fs::metadata(&live[0]).await.map_err(|e| s3_error!(e, InternalError))?;
+            let etag = match self.stored_etag(&live[1]).await {
+                Ok(etag) => etag,
+                Err(_) => md5_hex(&live[0]).await?,
+            };
+            let archive = format!("v{:012}", self.next.fetch_add(1, Ordering::Relaxed));
+            copy_files(&live, &self.archive_files(&archive)).await?;
+            let modified = meta.modified().unwrap_or_else(|_| SystemTime::now());
+            let version = Version { id: NULL.into(), archive: Some(archive), size: meta.len(), etag, modified };
+            chains.push((key, vec![version]));
+        }
+        Ok(chains)
     }
 
     /// GetBucketVersioning: the status, or none for a bucket never versioned.
@@ -338,7 +362,7 @@ impl Versioning {
         let version = self.find(guard, &id)?;
         req.input.bucket = ARCHIVE.to_string();
         req.input.key = version.archive.clone().unwrap_or_default();
-        let mut out = inner.get_object(req).await.map_err(|_| s3_error!(NoSuchVersion))?;
+        let mut out = inner.get_object(req).await.map_err(archive_gone)?;
         out.output.version_id = Some(version.id);
         out.output.last_modified = Some(Timestamp::from(version.modified));
         Ok(out)
@@ -359,7 +383,7 @@ impl Versioning {
         let version = self.find(guard, &id)?;
         req.input.bucket = ARCHIVE.to_string();
         req.input.key = version.archive.clone().unwrap_or_default();
-        let mut out = inner.head_object(req).await.map_err(|_| s3_error!(NoSuchVersion))?;
+        let mut out = inner.head_object(req).await.map_err(archive_gone)?;
         out.output.version_id = Some(version.id);
         out.output.last_modified = Some(Timestamp::from(version.modified));
         Ok(out)
@@ -483,6 +507,14 @@ impl Versioning {
     }
 }
 
+/// An archived copy s3s-fs cannot find is a version that is gone; other errors (a bad range) stand.
+fn archive_gone(e: s3s::S3Error) -> s3s::S3Error {
+    match e.code() {
+        s3s::S3ErrorCode::NoSuchKey => s3_error!(NoSuchVersion),
+        _ => e,
+    }
+}
+
 /// One page of (key, version, is_latest): keys in byte order, newest first within a key, resuming after the
 /// key/version-id markers; and whether more entries follow.
 fn page<'a>(
@@ -519,6 +551,32 @@ fn page<'a>(
         }
     }
     (rows, false)
+}
+
+/// Every object key under a bucket directory (files; s3s-fs keeps `a/b` as directory `a` holding file `b`).
+async fn object_keys(dir: &Path) -> S3Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = pending.pop() {
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(|e| s3_error!(e, InternalError))?;
+        while let Some(entry) = entries.next_entry().await.map_err(|e| s3_error!(e, InternalError))? {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let kind = entry.file_type().await.map_err(|e| s3_error!(e, InternalError))?;
+            if kind.is_dir() {
+                pending.push((entry.path(), format!("{prefix}{name}/")));
+            } else if kind.is_file() {
+                keys.push(format!("{prefix}{name}"));
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// The MD5 of a file in hex: the ETag of a single-part object whose ETag s3s-fs did not store.
+async fn md5_hex(path: &Path) -> S3Result<String> {
+    use md5::Digest as _;
+    let bytes = tokio::fs::read(path).await.map_err(|e| s3_error!(e, InternalError))?;
+    Ok(hex::encode(md5::Md5::digest(&bytes)))
 }
 
 /// Copies each existing `from` file to its `to` (a side file s3s-fs never wrote is simply absent in both).
