@@ -26,6 +26,11 @@ const SCENARIOS: &str = "\
   objects: {count: 2, size: {min: 5M, max: 7M}}
   tests: [put-mpu]
   checks: [check-backend, check-etag]
+- name: selftest versions
+  required: {buckets: [{versioning: true}]}
+  objects: {count: 8, size: {min: 1K, max: 16K}}
+  tests: [put-versions, delete-versions]
+  checks: [check-versions, check-list]
 ";
 
 /// Which scenario exposes which fault (the ones the embedded server can inject on its own).
@@ -33,6 +38,7 @@ const CASES: &[(Fault, &str)] = &[
     (Fault::CorruptByte, "selftest single puts"),
     (Fault::WrongMpuEtag, "selftest multipart"),
     (Fault::ListDrop, "selftest single puts"),
+    (Fault::VersionLost, "selftest versions"),
 ];
 
 /// One row of the table.

@@ -29,6 +29,8 @@ pub enum Fault {
     ReplicateSinglePart,
     /// The lifecycle fixture (`--lifecycle-day`) never expires the object.
     ExpireSkip,
+    /// A new version of a versioned object silently drops the version it replaces (no longer listed or readable).
+    VersionLost,
 }
 
 impl Fault {
@@ -40,6 +42,7 @@ impl Fault {
         Fault::ReplicateCorrupt,
         Fault::ReplicateSinglePart,
         Fault::ExpireSkip,
+        Fault::VersionLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Fault {
             Fault::ReplicateCorrupt => "replicate-corrupt",
             Fault::ReplicateSinglePart => "replicate-single-part",
             Fault::ExpireSkip => "expire-skip",
+            Fault::VersionLost => "version-lost",
         }
     }
 
@@ -154,10 +158,11 @@ impl FaultyFs {
         }
     }
 
-    /// After a write to a versioned bucket (`guard` held): records the new version.
+    /// After a write to a versioned bucket (`guard` held): records the new version, applying `version-lost`.
     async fn new_version(&self, guard: Option<&KeyGuard>) -> S3Result<Option<String>> {
         let Some(guard) = guard else { return Ok(None) };
-        Ok(Some(self.versions.record_write(guard, false).await?))
+        let lose = self.plan.hits(Fault::VersionLost, guard.bucket(), guard.key());
+        Ok(Some(self.versions.record_write(guard, lose).await?))
     }
 }
 
