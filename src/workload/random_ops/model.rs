@@ -119,8 +119,11 @@ pub struct World {
 /// MD5s and blake3s of request bodies, computed once (bodies are regenerated from their content key).
 #[derive(Default)]
 pub struct Hashes {
-    bodies: Mutex<HashMap<(ContentKey, u64, u64), ([u8; 16], Digest)>>,
+    bodies: Mutex<BodyHashes>,
 }
+
+/// (content key, offset, length) of a body → its MD5 and blake3.
+type BodyHashes = HashMap<(ContentKey, u64, u64), ([u8; 16], Digest)>;
 
 impl Hashes {
     fn of(&self, body: &Body) -> ([u8; 16], Digest) {
@@ -344,7 +347,9 @@ impl World {
         let upload = self.bucket(bucket)?.uploads.get(&create_op)?;
         match upload.state {
             UploadState::Unknown => return None,
-            UploadState::Closed => return Some((Prediction::fails("complete-after-close", "NoSuchUpload", 404)?, None)),
+            UploadState::Closed => {
+                return Some((Prediction::fails("complete-after-close", "NoSuchUpload", 404)?, None))
+            }
             UploadState::Open => {}
         }
         // S3 does not say which error a request with several faults gets: any of them will do.
@@ -365,9 +370,11 @@ impl World {
                 }
             }
         }
-        let listed_small = parts.iter().rev().skip(1).any(|listed| {
-            upload.parts.get(&listed.part_number).is_some_and(|p| p.body.len < MIN_PART_SIZE)
-        });
+        let listed_small = parts
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|listed| upload.parts.get(&listed.part_number).is_some_and(|p| p.body.len < MIN_PART_SIZE));
         if listed_small {
             errors.push(("part-too-small", "EntityTooSmall"));
         }
@@ -479,8 +486,7 @@ impl World {
             Request::PutObject { bucket, key, body } => {
                 if settled {
                     let (md5, digest) = hashes.of(body);
-                    let object =
-                        Object { segments: vec![*body], size: body.len, etag: Some(hex::encode(md5)), digest };
+                    let object = Object { segments: vec![*body], size: body.len, etag: Some(hex::encode(md5)), digest };
                     self.write(bucket, key, n, Some(object));
                 } else if !failed_cleanly {
                     self.forget(bucket, key);
@@ -564,13 +570,13 @@ impl World {
                     model.versioning = if *enabled { Versioning::Enabled } else { Versioning::Suspended };
                 }
             }
+            // A read the model did not predict means the server holds something else: stop judging the key.
             Request::GetObject { bucket, key, .. }
             | Request::HeadObject { bucket, key }
-            | Request::GetObjectVersion { bucket, key, .. } => {
-                // A read the model did not predict means the server holds something else: stop judging the key.
-                if !settled && !ambiguous(observed) {
-                    self.forget(bucket, key);
-                }
+            | Request::GetObjectVersion { bucket, key, .. }
+                if !settled && !ambiguous(observed) =>
+            {
+                self.forget(bucket, key);
             }
             _ => {}
         }

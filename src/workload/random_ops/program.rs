@@ -26,7 +26,8 @@ pub struct Step {
 const VERSIONED_KINDS: &[&str] = &["versioning", "list-versions", "get-version", "delete-version"];
 
 /// Sizes around the boundaries servers get wrong.
-const EDGE_SIZES: &[u64] = &[0, 1, 2, 15, 16, 17, 255, 256, 257, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537];
+const EDGE_SIZES: &[u64] =
+    &[0, 1, 2, 15, 16, 17, 255, 256, 257, 1023, 1024, 1025, 4095, 4096, 4097, 65535, 65536, 65537];
 
 /// A bucket as the generator sees it.
 pub struct GenBucket {
@@ -75,7 +76,15 @@ pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], stream: Stream) -> Vec<
     }
     while (generator.steps.len() as u64) < spec.ops {
         let mut roll = generator.stream.below(total);
-        let kind = kinds.iter().find(|(_, w)| (roll < *w) || { roll -= w; false }).map_or("get", |(k, _)| k);
+        let kind = kinds
+            .iter()
+            .find(|(_, w)| {
+                (roll < *w) || {
+                    roll -= w;
+                    false
+                }
+            })
+            .map_or("get", |(k, _)| k);
         generator.step(kind);
     }
     generator.steps.truncate(spec.ops as usize);
@@ -216,7 +225,8 @@ impl Generator<'_> {
                 if late && self.stream.chance(1, 2) {
                     return self.upload_part(true);
                 }
-                let candidates: Vec<usize> = (0..self.uploads.len()).filter(|&i| self.uploads[i].closed == late).collect();
+                let candidates: Vec<usize> =
+                    (0..self.uploads.len()).filter(|&i| self.uploads[i].closed == late).collect();
                 let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
                 let upload = &mut self.uploads[candidates[i]];
                 upload.closed = true;
@@ -289,8 +299,7 @@ impl Generator<'_> {
 
     /// A part for an open upload, or (`late`) for one already completed or aborted, which the server must refuse.
     fn upload_part(&mut self, late: bool) {
-        let candidates: Vec<usize> =
-            (0..self.uploads.len())
+        let candidates: Vec<usize> = (0..self.uploads.len())
             .filter(|&i| if late { self.uploads[i].closed } else { !self.uploads[i].closed && !self.uploads[i].sealed })
             .collect();
         let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
