@@ -284,3 +284,38 @@ async fn objects_written_before_versioning_become_null_versions() {
     let status = range.err().and_then(|e| e.raw_response().map(|r| r.status().as_u16()));
     assert_eq!(status, Some(416), "a bad range on a version is a bad range, not a missing version");
 }
+
+/// The layer removes and replaces live files itself: a key naming an absolute path or climbing out with `..` must
+/// never reach a file outside the server's data dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_never_reach_files_outside_the_data_dir() {
+    let (_server, client) = client().await;
+    let bucket = "escape";
+    client.create_bucket().bucket(bucket).send().await.expect("create");
+    set_versioning(&client, bucket, BucketVersioningStatus::Enabled).await;
+    let outside = tempfile::tempdir().expect("tempdir");
+    let canary = outside.path().join("canary");
+    std::fs::write(&canary, b"still here").expect("canary");
+    let absolute = canary.to_string_lossy().to_string();
+    let climbing = format!("../../../../../../../..{absolute}");
+    for key in [absolute.as_str(), climbing.as_str()] {
+        let _ = client.delete_object().bucket(bucket).key(key).send().await;
+        let _ = client.put_object().bucket(bucket).key(key).body(ByteStream::from_static(b"x")).send().await;
+        let _ = client.delete_object().bucket(bucket).key(key).send().await;
+    }
+    assert_eq!(std::fs::read(&canary).expect("canary kept"), b"still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_dot_segments_and_double_slashes_are_versioned_where_s3s_fs_keeps_them() {
+    let (_server, client) = client().await;
+    let bucket = "dots";
+    client.create_bucket().bucket(bucket).send().await.expect("create");
+    set_versioning(&client, bucket, BucketVersioningStatus::Enabled).await;
+    for key in ["dots/../4", "dbl//5", "./k"] {
+        let first = put(&client, bucket, key, b"first").await;
+        put(&client, bucket, key, b"second").await;
+        assert_eq!(read(&client, bucket, key, Some(&first)).await.expect("first").0, b"first", "{key}");
+        assert_eq!(read(&client, bucket, key, None).await.expect("current").0, b"second", "{key}");
+    }
+}

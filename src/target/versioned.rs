@@ -117,8 +117,12 @@ impl Versioning {
         self.state().get(bucket).map(|b| b.mode)
     }
 
-    /// Locks `bucket/key` if the bucket is versioned; `None` (and no waiting) otherwise.
+    /// Locks `bucket/key` if the bucket is versioned; `None` (and no waiting) otherwise. Keys ending in `/` are
+    /// directories to s3s-fs, with no bytes or ETag to archive: they stay unversioned.
     pub async fn lock(&self, bucket: &str, key: &str) -> Option<KeyGuard> {
+        if key.ends_with('/') {
+            return None;
+        }
         self.mode(bucket)?;
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -154,7 +158,7 @@ impl Versioning {
     async fn adopt(&self, bucket: &str) -> S3Result<Vec<(String, Vec<Version>)>> {
         let mut chains = Vec::new();
         for key in object_keys(&self.root.join(bucket)).await? {
-            let live = self.live_files(bucket, &key);
+            let live = self.live_files(bucket, &key)?;
             let meta = tokio::fs::metadata(&live[0]).await.map_err(|e| s3_error!(e, InternalError))?;
             let etag = match self.stored_etag(&live[1]).await {
                 Ok(etag) => etag,
@@ -203,7 +207,7 @@ impl Versioning {
     /// the new current version and returns its id. `lose_previous` is the `version-lost` fault: the version it
     /// replaces is silently dropped.
     pub async fn record_write(&self, guard: &KeyGuard, lose_previous: bool) -> S3Result<String> {
-        let live = self.live_files(&guard.bucket, &guard.key);
+        let live = self.live_files(&guard.bucket, &guard.key)?;
         let meta = tokio::fs::metadata(&live[0]).await.map_err(|e| s3_error!(e, InternalError))?;
         let etag = self.stored_etag(&live[1]).await?;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +291,7 @@ impl Versioning {
 
     /// A delete without version id: the live object goes, a delete marker becomes current.
     async fn add_marker(&self, guard: &KeyGuard) -> S3Result<Deleted> {
-        remove_file(&self.live_files(&guard.bucket, &guard.key)[0]).await?;
+        remove_file(&self.live_files(&guard.bucket, &guard.key)?[0]).await?;
         let id = match guard.mode {
             Mode::Enabled => format!("{:020}", self.next.fetch_add(1, Ordering::Relaxed)),
             Mode::Suspended => NULL.to_string(),
@@ -332,7 +336,7 @@ impl Versioning {
     /// Puts `current`'s bytes and side files in the live place, or removes the live object when the key's newest
     /// entry is a delete marker or nothing is left.
     async fn make_live(&self, guard: &KeyGuard, current: Option<&Version>) -> S3Result<()> {
-        let live = self.live_files(&guard.bucket, &guard.key);
+        let live = self.live_files(&guard.bucket, &guard.key)?;
         match current.and_then(|v| v.archive.as_deref()) {
             Some(archive) => {
                 let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -474,20 +478,40 @@ impl Versioning {
     }
 
     /// s3s-fs's files for `bucket/key`: data, internal info (ETag, checksums), metadata.
-    fn live_files(&self, bucket: &str, key: &str) -> [PathBuf; 3] {
-        use base64::Engine as _;
-        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let side = format!(".bucket-{}.object-{}", encode(bucket), encode(key));
-        [
-            self.root.join(bucket).join(key),
-            self.root.join(format!("{side}.internal.json")),
-            self.root.join(format!("{side}.metadata.json")),
-        ]
+    fn live_files(&self, bucket: &str, key: &str) -> S3Result<[PathBuf; 3]> {
+        let [internal, metadata] = self.side_files(bucket, key);
+        Ok([self.object_path(bucket, key)?, internal, metadata])
     }
 
     /// The same files for an archived version, where s3s-fs finds them as object `archive` of bucket [`ARCHIVE`].
     fn archive_files(&self, archive: &str) -> [PathBuf; 3] {
-        self.live_files(ARCHIVE, archive)
+        let [internal, metadata] = self.side_files(ARCHIVE, archive);
+        [self.root.join(ARCHIVE).join(archive), internal, metadata]
+    }
+
+    /// s3s-fs's internal-info and metadata files of `bucket/key` (names base64-encoded, so always under the root).
+    fn side_files(&self, bucket: &str, key: &str) -> [PathBuf; 2] {
+        use base64::Engine as _;
+        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let side = format!(".bucket-{}.object-{}", encode(bucket), encode(key));
+        [self.root.join(format!("{side}.internal.json")), self.root.join(format!("{side}.metadata.json"))]
+    }
+
+    /// Where s3s-fs keeps `bucket/key`, resolved the way it does (`.` and `..` lexically, `//` collapsed), and never
+    /// outside the root: this layer removes and replaces that file, so a key like `/etc/x` must not reach the disk.
+    fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
+        use std::path::Component;
+        let relative = Path::new(bucket).join(key);
+        let mut parts = Vec::new();
+        for part in relative.components() {
+            match part {
+                Component::Normal(name) => parts.push(name),
+                Component::CurDir => {}
+                Component::ParentDir if parts.pop().is_some() => {}
+                _ => return Err(s3_error!(InvalidArgument, "key {key:?} leaves the server's data dir")),
+            }
+        }
+        Ok(parts.into_iter().fold(self.root.clone(), |path, part| path.join(part)))
     }
 
     async fn drop_archive(&self, archive: &str) {
