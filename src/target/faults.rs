@@ -277,7 +277,7 @@ impl S3 for FaultyFs {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         match self.versions.list(&req.input) {
-            Some(listing) => Ok(S3Response::new(listing)),
+            Some(listing) => Ok(S3Response::new(listing?)),
             None => self.inner.list_object_versions(req).await,
         }
     }

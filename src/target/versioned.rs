@@ -430,9 +430,14 @@ impl Versioning {
     }
 
     /// ListObjectVersions of a versioned bucket (`None` for one never versioned: s3s-fs answers).
-    pub fn list(&self, input: &ListObjectVersionsInput) -> Option<ListObjectVersionsOutput> {
+    /// A delimiter is refused rather than ignored (sfko sends none): a listing without the roll-up it asked for
+    /// would be a wrong answer, not a missing feature.
+    pub fn list(&self, input: &ListObjectVersionsInput) -> Option<S3Result<ListObjectVersionsOutput>> {
         let state = self.state();
         let bucket = state.get(&input.bucket)?;
+        if input.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Some(Err(s3_error!(NotImplemented, "ListObjectVersions with a delimiter")));
+        }
         let max = input.max_keys.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS) as usize;
         let (rows, truncated) = page(bucket, input, max);
         let last = rows.last().filter(|_| truncated).map(|(key, v, _)| ((*key).clone(), v.id.clone()));
@@ -462,7 +467,7 @@ impl Versioning {
             }
         }
         let (next_key_marker, next_version_id_marker) = last.unzip();
-        Some(ListObjectVersionsOutput {
+        Some(Ok(ListObjectVersionsOutput {
             name: Some(input.bucket.clone()),
             prefix: input.prefix.clone(),
             key_marker: input.key_marker.clone(),
@@ -474,7 +479,7 @@ impl Versioning {
             versions: (!versions.is_empty()).then_some(versions),
             delete_markers: (!markers.is_empty()).then_some(markers),
             ..Default::default()
-        })
+        }))
     }
 
     /// s3s-fs's files for `bucket/key`: data, internal info (ETag, checksums), metadata.
