@@ -222,7 +222,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// Seeded faults to inject (comma-separated): corrupt-byte, wrong-mpu-etag, list-drop, replicate-skip,
-    /// replicate-corrupt, replicate-single-part, expire-skip.
+    /// replicate-corrupt, replicate-single-part, expire-skip, version-lost.
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Seed deciding which objects the faults hit.

@@ -35,14 +35,30 @@ const SCENARIOS: &str = "\
   objects: {count: 2, size: {min: 5M, max: 7M}}
   tests: [put-mpu]
   checks: [check-backend, check-etag]
+- name: selftest versions
+  required: {buckets: [{versioning: true}]}
+  objects: {count: 8, size: {min: 1K, max: 16K}}
+  tests: [put-versions, delete-versions]
+  checks: [check-versions, check-list]
 - name: selftest random ops
   tests: [random-ops]
   random_ops: {ops: 120, concurrency: 4, keys: 6, weights: {head: 0, bad-complete: 0, mpu-late: 0}}
+- name: selftest random versions
+  required: {buckets: [{versioning: true}]}
+  tests: [random-ops]
+  random_ops: {ops: 120, concurrency: 4, keys: 4, weights: {head: 0, bad-complete: 0, mpu-late: 0}}
 ";
 
 /// The faults the embedded server can inject on its own (replication and lifecycle faults need their fixtures).
-const FAULTS: &[Fault] =
-    &[Fault::CorruptByte, Fault::LostWrite, Fault::StaleRead, Fault::WrongEtag, Fault::WrongMpuEtag, Fault::ListDrop];
+const FAULTS: &[Fault] = &[
+    Fault::CorruptByte,
+    Fault::LostWrite,
+    Fault::StaleRead,
+    Fault::WrongEtag,
+    Fault::WrongMpuEtag,
+    Fault::ListDrop,
+    Fault::VersionLost,
+];
 
 /// Shrinking must get every fault down to at most this many workload and check ops.
 pub const SHRUNK_OPS_GOAL: u64 = 5;

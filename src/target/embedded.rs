@@ -28,9 +28,11 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    /// A healthy s3s-fs on a fresh temp dir and an ephemeral loopback port.
+    /// A healthy s3s-fs on a fresh temp dir and an ephemeral loopback port, with object versioning (the fault
+    /// wrapper with no faults, which carries the versioning layer s3s-fs lacks).
     pub async fn start() -> std::io::Result<EmbeddedServer> {
-        Self::start_with(|fs, _root| fs).await
+        use super::faults::{FaultPlan, FaultyFs};
+        Self::start_with(|fs, root| FaultyFs::new(fs, root, FaultPlan::none())).await
     }
 
     /// Like [`start`](Self::start), but the s3s-fs backend is wrapped by `wrap` (which sees the data dir).

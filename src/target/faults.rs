@@ -10,6 +10,8 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
+use super::versioned::{KeyGuard, Versioning};
+
 /// The kinds of misbehaviour the fixture can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -34,6 +36,8 @@ pub enum Fault {
     StaleRead,
     /// Answer PutObject with a wrong ETag (the stored object is fine).
     WrongEtag,
+    /// A new version of a versioned object silently drops the version it replaces (no longer listed or readable).
+    VersionLost,
 }
 
 impl Fault {
@@ -48,6 +52,7 @@ impl Fault {
         Fault::LostWrite,
         Fault::StaleRead,
         Fault::WrongEtag,
+        Fault::VersionLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +67,7 @@ impl Fault {
             Fault::LostWrite => "lost-write",
             Fault::StaleRead => "stale-read",
             Fault::WrongEtag => "wrong-etag",
+            Fault::VersionLost => "version-lost",
         }
     }
 
@@ -98,6 +104,11 @@ impl FaultPlan {
         format!("{} (seed {}, 1 key in {})", names.join(","), self.seed, self.one_in)
     }
 
+    /// No faults: a healthy server (the embedded target).
+    pub fn none() -> FaultPlan {
+        FaultPlan { seed: 0, faults: Vec::new(), one_in: 1 }
+    }
+
     /// Whether `fault` hits `bucket/key`.
     pub fn hits(&self, fault: Fault, bucket: &str, key: &str) -> bool {
         self.faults.contains(&fault) && self.draw(fault, bucket, key).is_multiple_of(self.one_in.max(1))
@@ -127,6 +138,8 @@ pub struct FaultyFs {
     lifecycle: Option<std::sync::Arc<super::fixtures::Lifecycle>>,
     /// `stale-read`: the content each hit key had before its last overwrite, which GETs keep serving.
     stale: std::sync::Mutex<std::collections::BTreeMap<(String, String), bytes::Bytes>>,
+    /// Object versioning, which s3s-fs lacks (see [`super::versioned`]).
+    versions: Versioning,
 }
 
 impl FaultyFs {
@@ -138,6 +151,7 @@ impl FaultyFs {
             replicator: None,
             lifecycle: None,
             stale: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            versions: Versioning::new(root),
         }
     }
 
@@ -186,6 +200,25 @@ impl FaultyFs {
             tracing::debug!(bucket, key, at, "fault fixture: corrupted one stored byte");
         }
     }
+
+    /// After a write to a versioned bucket (`guard` held): records the new version, applying `version-lost`.
+    async fn new_version(&self, guard: Option<&KeyGuard>) -> S3Result<Option<String>> {
+        let Some(guard) = guard else { return Ok(None) };
+        let lose = self.plan.hits(Fault::VersionLost, guard.bucket(), guard.key());
+        Ok(Some(self.versions.record_write(guard, lose).await?))
+    }
+}
+
+/// s3s-fs answers CompleteMultipartUpload through a keep-alive future: the version id must go into its result too.
+fn set_mpu_version_id(output: &mut CompleteMultipartUploadOutput, version_id: String) {
+    output.version_id = Some(version_id.clone());
+    if let Some(answer) = output.future.take() {
+        output.future = Some(Box::pin(async move {
+            let mut answer = answer.await?;
+            answer.version_id = Some(version_id);
+            Ok(answer)
+        }));
+    }
 }
 
 #[async_trait::async_trait]
@@ -196,6 +229,7 @@ impl S3 for FaultyFs {
             true => tokio::fs::read(self.root.join(&bucket).join(&key)).await.ok(),
             false => None,
         };
+        let guard = self.versions.lock(&bucket, &key).await;
         let mut out = self.inner.put_object(req).await?;
         match previous {
             Some(previous) => {
@@ -208,6 +242,7 @@ impl S3 for FaultyFs {
         if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
             self.rot(&bucket, &key).await;
         }
+        out.output.version_id = self.new_version(guard.as_ref()).await?;
         if self.plan.hits(Fault::LostWrite, &bucket, &key)
             && tokio::fs::remove_file(self.root.join(&bucket).join(&key)).await.is_ok()
         {
@@ -229,12 +264,16 @@ impl S3 for FaultyFs {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         self.forget_stale(&bucket, Some(&key));
         let part_sizes = self.part_sizes(&req.input).await;
+        let guard = self.versions.lock(&bucket, &key).await;
         let mut out = self.inner.complete_multipart_upload(req).await?;
         if let Some(replicator) = &self.replicator {
             replicator.copy_later(&self.root, &self.plan, &bucket, &key, part_sizes);
         }
         if self.plan.hits(Fault::CorruptByte, &bucket, &key) {
             self.rot(&bucket, &key).await;
+        }
+        if let Some(version_id) = self.new_version(guard.as_ref()).await? {
+            set_mpu_version_id(&mut out.output, version_id);
         }
         if self.plan.hits(Fault::WrongMpuEtag, &bucket, &key) {
             // The classic gateway bug: the ETag of the whole content instead of the MD5-of-MD5s `-N` form.
@@ -275,8 +314,37 @@ impl S3 for FaultyFs {
         Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
     }
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.forget_stale(&req.input.bucket, None);
-        self.inner.delete_bucket(req).await
+        let bucket = req.input.bucket.clone();
+        self.forget_stale(&bucket, None);
+        if self.versions.holds_versions(&bucket) {
+            return Err(s3s::s3_error!(BucketNotEmpty, "the bucket still holds versions or delete markers"));
+        }
+        let out = self.inner.delete_bucket(req).await?;
+        self.versions.forget_bucket(&bucket).await;
+        Ok(out)
+    }
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let status = req.input.versioning_configuration.status.as_ref();
+        self.versions.set_mode(&req.input.bucket, status).await?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        Ok(S3Response::new(self.versions.get_mode(&req.input.bucket)?))
+    }
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        match self.versions.list(&req.input) {
+            Some(listing) => Ok(S3Response::new(listing?)),
+            None => self.inner.list_object_versions(req).await,
+        }
     }
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         self.inner.head_bucket(req).await
@@ -285,6 +353,9 @@ impl S3 for FaultyFs {
         self.inner.list_buckets(req).await
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        if let Some(guard) = self.versions.lock(&req.input.bucket, &req.input.key).await {
+            return self.versions.get_object(&self.inner, &guard, req).await;
+        }
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
         let stale = match whole {
             true => {
@@ -302,18 +373,33 @@ impl S3 for FaultyFs {
         Ok(out)
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.inner.head_object(req).await
+        match self.versions.lock(&req.input.bucket, &req.input.key).await {
+            Some(guard) => self.versions.head_object(&self.inner, &guard, req).await,
+            None => self.inner.head_object(req).await,
+        }
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
-        self.inner.delete_object(req).await
+        match self.versions.lock(&req.input.bucket, &req.input.key).await {
+            Some(guard) => {
+                Ok(S3Response::new(self.versions.delete_object(&guard, req.input.version_id.as_deref()).await?))
+            }
+            None => self.inner.delete_object(req).await,
+        }
     }
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        if self.versions.mode(&req.input.bucket).is_some() {
+            return Ok(S3Response::new(self.versions.delete_objects(req.input).await?));
+        }
         self.inner.delete_objects(req).await
     }
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
-        self.inner.copy_object(req).await
+        self.versions.resolve_copy_source(&mut req.input).await?;
+        let guard = self.versions.lock(&req.input.bucket, &req.input.key).await;
+        let mut out = self.inner.copy_object(req).await?;
+        out.output.version_id = self.new_version(guard.as_ref()).await?;
+        Ok(out)
     }
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
         self.inner.list_objects(req).await
@@ -339,6 +425,12 @@ impl S3 for FaultyFs {
     }
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         self.inner.upload_part(req).await
+    }
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.inner.upload_part_copy(req).await
     }
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         self.inner.list_parts(req).await

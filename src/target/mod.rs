@@ -4,6 +4,7 @@ pub mod client;
 pub mod embedded;
 pub mod faults;
 pub mod fixtures;
+pub mod versioned;
 
 use aws_sdk_s3::Client;
 
@@ -22,10 +23,11 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// What a config says its target can do, before connecting (`embedded`: no endpoint, so sfko's own s3s-fs).
+    /// What a config says its target can do, before connecting (`embedded`: no endpoint, so sfko's own s3s-fs,
+    /// versioned by [`versioned`]).
     pub fn from_config(config: &Config, embedded: bool) -> Capabilities {
         Capabilities {
-            versioning: if embedded { Some(false) } else { None },
+            versioning: if embedded { Some(true) } else { None },
             lifecycle: config.lifecycle.is_some(),
             // Judging replication means reading the cloud-side copy: a `replication:` section and a backend with
             // its own endpoint to read.
@@ -117,7 +119,8 @@ impl Target {
             client,
             label: format!("embedded ({})", server.endpoint()),
             capabilities: Capabilities {
-                versioning: Some(false),
+                // s3s-fs has none; the versioning layer in `versioned` adds it.
+                versioning: Some(true),
                 lifecycle: false,
                 replication: false,
                 transient: false,
