@@ -198,10 +198,10 @@ async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Pat
 /// The table, for people.
 pub fn human(result: &SelfTest) -> String {
     let mut out =
-        format!("{:<16} {:<9} {:<34} {:>6} {:>6} {:>7}\n", "fault", "detected", "by", "seeds", "ops", "shrunk");
+        format!("{:<16} {:<9} {:<52} {:>6} {:>6} {:>7}\n", "fault", "detected", "by", "seeds", "ops", "shrunk");
     for row in &result.rows {
         out.push_str(&format!(
-            "{:<16} {:<9} {:<34} {:>6} {:>6} {:>7}\n",
+            "{:<16} {:<9} {:<52} {:>6} {:>6} {:>7}\n",
             row.fault,
             if row.detected { "yes" } else { "NO" },
             row.by.join(", "),
