@@ -142,7 +142,15 @@ impl Tester<'_> {
         }
         let plan = &plan;
         self.runs += 1;
-        crate::replay::clean(self.target, plan, &self.opts.workdir, self.concurrency).await?;
+        let left = crate::replay::clean(self.target, plan, &self.opts.workdir, self.concurrency).await?;
+        if !left.is_empty() {
+            return Err(format!(
+                "cannot reset the target between candidate runs: {} could not be removed (the clean journals are under \
+                 {}); shrinking needs a target whose buckets can be emptied and deleted",
+                left.join(", "),
+                self.opts.workdir.display()
+            ));
+        }
         let path = self.opts.workdir.join(format!("shrink-{}.bin", self.runs));
         let run_opts = RunOptions {
             scenario_digest: String::new(),
@@ -154,6 +162,13 @@ impl Tester<'_> {
         };
         let (_stop, cancel) = watch::channel(false);
         let report = run_plan(self.target, plan, &run_opts, cancel).await.map_err(|e| e.0)?;
+        if report.verdict == crate::journal::Verdict::Incomplete {
+            return Err(format!(
+                "candidate run {} stopped early ({}); a shrink needs every candidate to run to the end",
+                self.runs,
+                report.reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
         let Some(journal) = report.journal else { return Ok(false) };
         let evidence = read_evidence(&journal)?;
         let same = evidence.signatures.contains(&self.signature);
