@@ -22,6 +22,9 @@ tmp="$(mktemp -d)"
 printf -- '- name: tiny\n  objects: {count: 3, size: {min: 0B, max: 3K}}\n  tests: [put, get, delete]\n  checks: [check-backend, check-etag]\n' > "$tmp/tiny.yaml"
 (cd "$here/.." && cargo run --quiet -- --seed 1 --scenarios-path "$tmp/tiny.yaml" --journal "$jcorpus/tiny.bin" -q >/dev/null) || true
 [ -f "$jcorpus/tiny.bin" ] && head -c 700 "$jcorpus/tiny.bin" > "$jcorpus/tiny-cut.bin"
+# ...and a random-ops journal: listings with common prefixes, model expectations with alternatives.
+printf -- '- name: r\n  tests: [random-ops]\n  random_ops: {ops: 30, keys: 3, weights: {mpu-part: 0, mpu-create: 0}}\n' > "$tmp/random.yaml"
+(cd "$here/.." && cargo run --quiet -- --seed 1 --scenarios-path "$tmp/random.yaml" --journal "$jcorpus/random.bin" -q >/dev/null) || true
 rm -rf "$tmp"
 echo "seeded $(ls "$jcorpus" | wc -l) files into $jcorpus"
 

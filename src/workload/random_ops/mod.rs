@@ -74,11 +74,8 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             worlds = judge(ctx, &steps, &round, &ops, &orders, worlds, &pages, &hashes).await;
             max_worlds = max_worlds.max(worlds.len());
         }
-        ctx.note(format!(
-            "{} ops in {} keys' worth of collisions; at most {max_worlds} possible worlds",
-            steps.len(),
-            { ctx.plan.random_ops.as_ref().map_or(8, |r| r.spec.keys) }
-        ));
+        let keys = ctx.plan.random_ops.as_ref().map_or(8, |r| r.spec.keys);
+        ctx.note(format!("{} ops on {keys} keys per bucket; at most {max_worlds} possible states at once", steps.len()));
     })
 }
 
