@@ -105,8 +105,8 @@ pub struct RunArgs {
 /// Flags every command takes.
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
-    /// Start the embedded target with these seeded faults (comma-separated; see `sfko serve --help` for the kinds),
-    /// to watch the checks catch them. Only without --endpoint.
+    /// Start the embedded target with these seeded faults (comma-separated): corrupt-byte, lost-write, stale-read,
+    /// wrong-etag, wrong-mpu-etag, list-drop, version-lost. Only without --endpoint.
     #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
     pub embedded_faults: Vec<String>,
     /// Seed deciding which keys the embedded faults hit.
@@ -221,8 +221,9 @@ pub struct ServeArgs {
     /// Data directory (default: a fresh temp dir, removed on exit).
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Seeded faults to inject (comma-separated): corrupt-byte, wrong-mpu-etag, list-drop, replicate-skip,
-    /// replicate-corrupt, replicate-single-part, expire-skip, version-lost.
+    /// Seeded faults to inject (comma-separated): corrupt-byte, lost-write, stale-read, wrong-etag, wrong-mpu-etag,
+    /// list-drop, version-lost; with --replicate-to: replicate-skip, replicate-corrupt, replicate-single-part; with
+    /// --lifecycle-day: expire-skip.
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Seed deciding which objects the faults hit.
