@@ -75,7 +75,10 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             max_worlds = max_worlds.max(worlds.len());
         }
         let keys = ctx.plan.random_ops.as_ref().map_or(8, |r| r.spec.keys);
-        ctx.note(format!("{} ops on {keys} keys per bucket; at most {max_worlds} possible states at once", steps.len()));
+        ctx.note(format!(
+            "{} ops on {keys} keys per bucket; at most {max_worlds} possible states at once",
+            steps.len()
+        ));
     })
 }
 
