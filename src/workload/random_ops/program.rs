@@ -74,26 +74,31 @@ pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], stream: Stream) -> Vec<
     if total == 0 || buckets.is_empty() {
         return Vec::new();
     }
-    while (generator.steps.len() as u64) < spec.ops {
-        let mut roll = generator.stream.below(total);
-        let kind = kinds
-            .iter()
-            .find(|(_, w)| {
-                (roll < *w) || {
-                    roll -= w;
-                    false
-                }
-            })
-            .map_or("get", |(k, _)| k);
+    // A plan read from a journal is input like any other: keep its numbers within what a scenario may ask for.
+    let ops = spec.ops.min(crate::scenario::RANDOM_OPS_MAX_OPS);
+    while (generator.steps.len() as u64) < ops {
+        let kind = weighted(&kinds, generator.stream.below(total));
         generator.step(kind);
     }
-    generator.steps.truncate(spec.ops as usize);
+    generator.steps.truncate(ops as usize);
     generator.steps
 }
 
-/// The keys every bucket uses: few, so that operations collide.
+/// The kind whose share of the cumulative weights holds `roll` (`roll` < the sum of the weights).
+fn weighted(kinds: &[(&'static str, u64)], roll: u64) -> &'static str {
+    let mut left = roll;
+    for (kind, weight) in kinds {
+        if left < *weight {
+            return kind;
+        }
+        left -= weight;
+    }
+    "get"
+}
+
+/// The keys every bucket uses: few, so that operations collide (at least one, whatever the plan says).
 pub fn key_space(spec: &RandomOpsSpec, stream: &mut Stream) -> Vec<String> {
-    (0..spec.keys)
+    (0..spec.keys.clamp(1, crate::scenario::RANDOM_OPS_MAX_KEYS))
         .map(|i| {
             let kind = if spec.nasty_keys { stream.below(11) } else { [0, 1, 10][stream.below(3) as usize] };
             match kind {
@@ -566,6 +571,13 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_plan_from_a_journal_cannot_ask_for_no_keys() {
+        let spec = RandomOpsSpec { ops: 50, keys: 0, ..RandomOpsSpec::default() };
+        let steps = draw(&spec, &buckets(), Seed(5).stream("random-ops", &[0]));
+        assert_eq!(steps.len(), 50);
     }
 
     #[test]
