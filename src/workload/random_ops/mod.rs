@@ -59,7 +59,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let mut pages: BTreeMap<u64, Outcome> = BTreeMap::new();
         let mut max_worlds = 1;
         for round in program::rounds(&steps, concurrency) {
-            let races = races(&steps, &round);
+            let races = program::races(&steps, &round);
             let together = races.is_empty() || worlds.len() << races.len() <= MAX_WORLDS;
             let ops = issue(ctx, &steps, &round, &op_of, together).await;
             for (&i, op) in round.iter().zip(&ops) {
@@ -110,33 +110,6 @@ async fn issue(
         }
         ops
     }
-}
-
-/// Pairs of positions in `round` that touch the same key, at least one of them writing.
-fn races(steps: &[Step], round: &[usize]) -> Vec<(usize, usize)> {
-    let key_of = |r: &Request| -> Option<(String, String, bool)> {
-        match r {
-            Request::PutObject { bucket, key, .. }
-            | Request::DeleteObject { bucket, key }
-            | Request::DeleteObjectVersion { bucket, key, .. }
-            | Request::CompleteMultipartUpload { bucket, key, .. } => Some((bucket.clone(), key.clone(), true)),
-            Request::GetObject { bucket, key, .. }
-            | Request::HeadObject { bucket, key }
-            | Request::GetObjectVersion { bucket, key, .. } => Some((bucket.clone(), key.clone(), false)),
-            _ => None,
-        }
-    };
-    let mut out = Vec::new();
-    for a in 0..round.len() {
-        for b in a + 1..round.len() {
-            if let (Some(x), Some(y)) = (key_of(&steps[round[a]].request), key_of(&steps[round[b]].request)) {
-                if x.0 == y.0 && x.1 == y.1 && (x.2 || y.2) {
-                    out.push((a, b));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Every order of the round worth simulating: each race either way (other ops commute).

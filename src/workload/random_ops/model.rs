@@ -212,13 +212,20 @@ impl World {
             return (None, true);
         }
         let n = u64::from(step.n);
-        let prediction = self.predict(&step.request, pages, hashes);
+        // A completion's prediction and the object it makes come from one pass over the parts (hashing them is the
+        // model's most expensive step, and it runs once per possible world).
+        let (prediction, made) = match &step.request {
+            Request::CompleteMultipartUpload { bucket, create_op, parts, .. } => {
+                self.predict_complete(bucket, *create_op, parts).map_or((None, None), |(p, made)| (Some(p), made))
+            }
+            request => (self.predict(request, pages, hashes), None),
+        };
         let held = prediction.as_ref().is_none_or(|p| p.holds(observed));
         if observed.unsupported() {
             return (prediction, true);
         }
         let settled = held && prediction.is_some() && !ambiguous(observed);
-        self.apply(n, &step.request, observed, settled, hashes);
+        self.apply(n, &step.request, observed, settled, made, hashes);
         (prediction, held)
     }
 
@@ -479,8 +486,17 @@ impl World {
         Prediction::new("version-list", vec![Assertion::Succeeded, Assertion::Page { entries, truncated: false }])
     }
 
-    /// Moves the world on by `request` (made by step `n`); `settled` = the answer was the predicted, definite one.
-    fn apply(&mut self, n: u64, request: &Request, observed: &Outcome, settled: bool, hashes: &Hashes) {
+    /// Moves the world on by `request` (made by step `n`); `settled` = the answer was the predicted, definite one;
+    /// `made` = the object a CompleteMultipartUpload makes, if it succeeds.
+    fn apply(
+        &mut self,
+        n: u64,
+        request: &Request,
+        observed: &Outcome,
+        settled: bool,
+        made: Option<Object>,
+        hashes: &Hashes,
+    ) {
         let failed_cleanly = !observed.succeeded() && !ambiguous(observed);
         match request {
             Request::PutObject { bucket, key, body } => {
@@ -533,20 +549,17 @@ impl World {
                     upload.state = UploadState::Unknown;
                 }
             }
-            Request::CompleteMultipartUpload { bucket, key, create_op, parts } => {
-                let made = self.predict_complete(bucket, *create_op, parts).and_then(|(_, object)| object);
-                match (settled, made) {
-                    (true, Some(object)) => {
-                        self.close(bucket, *create_op, UploadState::Closed);
-                        self.write(bucket, key, n, Some(object));
-                    }
-                    (true, None) => {}
-                    (false, _) => {
-                        self.close(bucket, *create_op, UploadState::Unknown);
-                        self.forget(bucket, key);
-                    }
+            Request::CompleteMultipartUpload { bucket, key, create_op, .. } => match (settled, made) {
+                (true, Some(object)) => {
+                    self.close(bucket, *create_op, UploadState::Closed);
+                    self.write(bucket, key, n, Some(object));
                 }
-            }
+                (true, None) => {}
+                (false, _) => {
+                    self.close(bucket, *create_op, UploadState::Unknown);
+                    self.forget(bucket, key);
+                }
+            },
             Request::AbortMultipartUpload { bucket, create_op, .. } => {
                 let state = if settled { UploadState::Closed } else { UploadState::Unknown };
                 self.close(bucket, *create_op, state);

@@ -493,6 +493,24 @@ pub fn rounds(steps: &[Step], concurrency: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// Pairs of positions in `round` that touch the same key, at least one of them writing: the races the model judges
+/// in both orders. (Packing keeps copies and versioning changes out of races.)
+pub fn races(steps: &[Step], round: &[usize]) -> Vec<(usize, usize)> {
+    let prints: Vec<Footprint> = round.iter().map(|&i| footprint(&steps[i])).collect();
+    let mut out = Vec::new();
+    for a in 0..prints.len() {
+        for b in a + 1..prints.len() {
+            let (x, y) = (&prints[a], &prints[b]);
+            let writes_into =
+                |w: &Footprint, o: &Footprint| w.writes.iter().any(|k| o.reads.contains(k) || o.writes.contains(k));
+            if writes_into(x, y) || writes_into(y, x) {
+                out.push((a, b));
+            }
+        }
+    }
+    out
+}
+
 fn touching(prints: &[Footprint], key: &(String, String)) -> usize {
     prints.iter().filter(|p| p.reads.contains(key) || p.writes.contains(key)).count()
 }
