@@ -221,6 +221,11 @@ fn set_mpu_version_id(output: &mut CompleteMultipartUploadOutput, version_id: St
     }
 }
 
+/// The ETag `wrong-etag` and `wrong-mpu-etag` answer: MD5-shaped, stable per key, and never the right one.
+fn wrong_etag(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex()[..32].to_string()
+}
+
 #[async_trait::async_trait]
 impl S3 for FaultyFs {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
@@ -249,7 +254,7 @@ impl S3 for FaultyFs {
             tracing::debug!(bucket, key, "fault fixture: lost an acknowledged write");
         }
         if self.plan.hits(Fault::WrongEtag, &bucket, &key) {
-            out.output.e_tag = Some(ETag::Strong(blake3::hash(key.as_bytes()).to_hex()[..32].to_string()));
+            out.output.e_tag = Some(ETag::Strong(wrong_etag(&key)));
         }
         if let Some(replicator) = &self.replicator {
             replicator.copy_later(&self.root, &self.plan, &bucket, &key, None);
@@ -277,7 +282,7 @@ impl S3 for FaultyFs {
         }
         if self.plan.hits(Fault::WrongMpuEtag, &bucket, &key) {
             // The classic gateway bug: the ETag of the whole content instead of the MD5-of-MD5s `-N` form.
-            let wrong = blake3::hash(key.as_bytes()).to_hex()[..32].to_string();
+            let wrong = wrong_etag(&key);
             out.output.e_tag = Some(ETag::Strong(wrong.clone()));
             // s3s-fs answers through a keep-alive future; the ETag the client sees comes from its result.
             if let Some(answer) = out.output.future.take() {
