@@ -1,84 +1,84 @@
-//! Command-line flags, parsed once into plain values and handed down (nothing below reads argv or the environment
-//! for options again).
+//! Command-line flags, parsed once into plain typed values and handed down (nothing below reads argv or the
+//! environment for options again).
+//!
+//! One [`Mode`] per thing sfko does. The seed's spelling stays: `sfko -c …` and `sfko -w …` are the controller and
+//! worker modes (`short_flag`), and no mode at all is a standalone run. Flags every mode may take are `global`
+//! ([`CommonArgs`]); [`given_but_unused`] turns one given to a mode that has no use for it into exit 2 naming the
+//! flag and where it belongs, instead of ignoring it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
+
+use crate::target::faults::{DEFAULT_FAULT_ONE_IN, DEFAULT_FAULT_SEED};
 
 /// I am become death, destroyer of clusters.
 ///
 /// Deterministic, seed-driven record/replay fuzzer and stress tester for S3-compatible object stores. With no
 /// --endpoint or --config, sfko starts an embedded S3 server (s3s-fs on a temp dir) and runs against it.
 #[derive(Debug, Parser)]
-#[command(name = "sfko", version, about, long_about = None, args_conflicts_with_subcommands = false)]
+#[command(name = "sfko", version, about, long_about = None)]
 pub struct Cli {
+    /// What to do; without one, sfko runs scenarios (standalone mode).
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub mode: Option<Mode>,
 
     #[command(flatten)]
     pub run: RunArgs,
 
     #[command(flatten)]
     pub common: CommonArgs,
-
-    #[command(flatten)]
-    pub distribute: DistributeArgs,
 }
 
-/// Subcommands; without one, sfko runs scenarios (standalone mode).
+/// Everything sfko does besides a standalone run.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Mode {
+    /// Controller: publish seeded jobs over NATS, show progress, gather results, summarize (`sfko -c`).
+    #[command(short_flag = 'c', long_flag = "controller")]
+    Controller(ControllerArgs),
+    /// Worker: run jobs from NATS until stopped; SIGTERM finishes or hands back the current job (`sfko -w`).
+    #[command(short_flag = 'w', long_flag = "worker")]
+    Worker(WorkerArgs),
     /// Re-execute a journal exactly and compare every outcome with the recorded one.
-    Replay {
-        /// The journal (e.g. corpus/<digest>.bin).
-        journal: PathBuf,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    Replay(JournalArg),
     /// Delta-debug a failing journal down to a minimal repro (fewest ops that still fail the same way), written to
     /// the corpus. Exit 1 when shrunk (the bug stands), 0 when the failure did not come back on this target.
-    Shrink {
-        /// The failing journal (e.g. corpus/<digest>.bin).
-        journal: PathBuf,
-        /// Candidate runs to try at most.
-        #[arg(long, default_value_t = 400)]
-        max_runs: u64,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    Shrink(ShrinkArgs),
     /// List scenarios, tests (workloads), checks and clouds.
-    List {
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    List,
     /// Serve an S3 endpoint backed by s3s-fs (the embedded target as its own process), optionally with seeded faults.
     Serve(ServeArgs),
     /// The oracles prove themselves: each injectable fault must be detected, a healthy server must pass clean.
-    Selftest {
-        /// Seeds to try per fault before calling it undetected.
-        #[arg(long, default_value_t = 20)]
-        seeds: u64,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    Selftest(SelftestArgs),
     /// Remove the buckets (every version, marker and upload) a journal's run left on the target.
-    Clean {
-        journal: PathBuf,
-        #[command(flatten)]
-        common: CommonArgs,
-    },
+    Clean(JournalArg),
     /// Print a journal in readable form: header, plan, every op and outcome, failed expectations, trailer.
-    Show {
-        journal: PathBuf,
-        /// Only failed ops and expectations.
-        #[arg(long)]
-        failures: bool,
-    },
+    Show(ShowArgs),
 }
 
-/// Flags of a standalone run.
-#[derive(Debug, Args)]
-pub struct RunArgs {
+impl Mode {
+    /// How the mode is spelled on the command line, for messages.
+    pub fn spelling(mode: Option<&Mode>) -> &'static str {
+        match mode {
+            None => "sfko (a standalone run)",
+            Some(Mode::Controller(_)) => "sfko -c",
+            Some(Mode::Worker(_)) => "sfko -w",
+            Some(Mode::Replay(_)) => "sfko replay",
+            Some(Mode::Shrink(_)) => "sfko shrink",
+            Some(Mode::List) => "sfko list",
+            Some(Mode::Serve(_)) => "sfko serve",
+            Some(Mode::Selftest(_)) => "sfko selftest",
+            Some(Mode::Clean(_)) => "sfko clean",
+            Some(Mode::Show(_)) => "sfko show",
+        }
+    }
+}
+
+/// Which seeds and scenarios a run (standalone or distributed) covers.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
     /// Seed of the first run (drawn from the OS and printed when absent).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -86,14 +86,8 @@ pub struct RunArgs {
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
     /// Run seeds N, N+1, ... N+K-1.
-    #[arg(long, default_value_t = 1, value_name = "K")]
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: u64,
-    /// Resolve and print the plan(s) with their plan_digest; touch nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Write the journal here (only with exactly one run).
-    #[arg(long, value_name = "FILE")]
-    pub journal: Option<PathBuf>,
     /// Leave buckets and objects in place after the run.
     #[arg(long)]
     pub keep: bool,
@@ -102,7 +96,20 @@ pub struct RunArgs {
     pub bucket_prefix: String,
 }
 
-/// Flags every command takes.
+/// Flags of a standalone run.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Resolve and print the plan(s) with their plan_digest; touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the journal here (only with exactly one run).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+}
+
+/// Flags every command takes (each mode uses the ones [`given_but_unused`] allows it).
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
     /// Start the embedded target with these seeded faults (comma-separated): corrupt-byte, lost-write, stale-read,
@@ -110,13 +117,14 @@ pub struct CommonArgs {
     #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
     pub embedded_faults: Vec<String>,
     /// Seed deciding which keys the embedded faults hit.
-    #[arg(long, global = true, default_value_t = 1, value_name = "N")]
+    #[arg(long, global = true, default_value_t = DEFAULT_FAULT_SEED, value_name = "N")]
     pub embedded_fault_seed: u64,
     /// One key in N is hit by each embedded fault.
-    #[arg(long, global = true, default_value_t = 4, value_name = "N")]
+    #[arg(long, global = true, default_value_t = DEFAULT_FAULT_ONE_IN, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub embedded_fault_one_in: u64,
     /// Scenario file or directory.
-    #[arg(long, global = true, default_value = "scenarios", value_name = "PATH")]
+    #[arg(long, global = true, default_value = DEFAULT_SCENARIOS_PATH, value_name = "PATH")]
     pub scenarios_path: PathBuf,
     /// Config file: target endpoint, credentials (by env var or profile name), backends.
     #[arg(long, global = true, value_name = "FILE")]
@@ -134,8 +142,8 @@ pub struct CommonArgs {
     #[arg(long, global = true, default_value = ".sfko/journals", value_name = "DIR")]
     pub journal_dir: PathBuf,
     /// Requests in flight at once [default: 16; replay: the recording's].
-    #[arg(long, global = true, value_name = "N")]
-    pub concurrency: Option<usize>,
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..100_000))]
+    pub concurrency: Option<u64>,
     /// Output format on stdout (progress and logs always go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -147,22 +155,19 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
-/// Flags of distributed runs: `-c` publishes seeded jobs over NATS and gathers results, `-w` runs them.
+/// The default `--scenarios-path`: the repository's scenario set.
+pub const DEFAULT_SCENARIOS_PATH: &str = "scenarios";
+
+impl CommonArgs {
+    /// `--concurrency`, as a count of requests.
+    pub fn concurrency(&self) -> Option<usize> {
+        self.concurrency.map(|n| n as usize)
+    }
+}
+
+/// How to reach NATS: the controller's and the workers' shared flags.
 #[derive(Debug, Args, Clone)]
-pub struct DistributeArgs {
-    /// Controller: publish seeded jobs over NATS, show progress, gather results, summarize.
-    #[arg(short = 'c', long, conflicts_with = "worker")]
-    pub controller: bool,
-    /// Worker: run jobs from NATS until stopped (SIGTERM finishes or hands back the current job).
-    #[arg(short = 'w', long)]
-    pub worker: bool,
-    /// Controller: number of jobs; job i runs seed N + i/S on the (i mod S)-th of S selected scenarios
-    /// [default: --runs × S].
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<u64>,
-    /// Controller: every live worker runs every job (maximum load), in buckets of its own.
-    #[arg(long)]
-    pub broadcast: bool,
+pub struct NatsArgs {
     /// NATS server URL(s), comma-separated: nats://host:4222, nats://user:pass@host, nats://token@host, tls://host.
     #[arg(long, env = "NATS_URL", hide_env_values = true, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
     pub nats: String,
@@ -188,21 +193,80 @@ pub struct DistributeArgs {
     #[arg(long, env = "NATS_KEY", value_name = "FILE", requires = "nats_cert")]
     pub nats_key: Option<PathBuf>,
     /// How long NATS may stay unreachable (at start, or later) before giving up with exit 3.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub nats_retry_for: String,
-    /// Controller: stop waiting after this long; unfinished jobs are reported and the exit code is 3.
-    #[arg(long, value_name = "DURATION")]
-    pub run_timeout: Option<String>,
-    /// Controller: exit 3 when no live worker has been seen for this long.
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub worker_wait: String,
-    /// Worker: its id (letters, digits, '-', '_'; at most 48) [default: host name and a random suffix].
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub nats_retry_for: Duration,
+}
+
+/// `sfko -c` flags.
+#[derive(Debug, Args, Clone)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Number of jobs; job i runs seed N + i/S on the (i mod S)-th of S selected scenarios [default: --runs × S].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
+    pub jobs: Option<u64>,
+    /// Every live worker runs every job (maximum load), in buckets of its own.
+    #[arg(long)]
+    pub broadcast: bool,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Stop waiting after this long; unfinished jobs are reported and the exit code is 3.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub run_timeout: Option<Duration>,
+    /// Exit 3 when no live worker has been seen for this long.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub worker_wait: Duration,
+    /// Failing journals up to this size travel back in the result (larger ones stay on the worker, and the result
+    /// says where).
+    #[arg(long, default_value = "512K", value_name = "SIZE", value_parser = size)]
+    pub journal_cap: u64,
+}
+
+/// The most jobs one controller run may publish: the controller tracks each one until it is resolved.
+pub const MAX_JOBS: u64 = 10_000_000;
+
+/// `sfko -w` flags.
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    /// Its id (letters, digits, '-', '_'; at most 48) [default: host name and a random suffix].
     #[arg(long, value_name = "ID")]
     pub worker_id: Option<String>,
-    /// Controller: failing journals up to this size travel back in the result (larger ones stay on the worker,
-    /// and the result says where).
-    #[arg(long, default_value = "512K", value_name = "SIZE")]
-    pub journal_cap: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+}
+
+/// A command that works on one journal.
+#[derive(Debug, Args)]
+pub struct JournalArg {
+    /// The journal (e.g. corpus/<digest>.bin).
+    pub journal: PathBuf,
+}
+
+/// `sfko shrink` flags.
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// The failing journal (e.g. corpus/<digest>.bin).
+    pub journal: PathBuf,
+    /// Candidate runs to try at most.
+    #[arg(long, default_value_t = 400)]
+    pub max_runs: u64,
+}
+
+/// `sfko selftest` flags.
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Seeds to try per fault before calling it undetected.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: u64,
+}
+
+/// `sfko show` flags.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub journal: PathBuf,
+    /// Only failed ops and expectations.
+    #[arg(long)]
+    pub failures: bool,
 }
 
 /// Output format.
@@ -227,10 +291,10 @@ pub struct ServeArgs {
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Seed deciding which objects the faults hit.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = DEFAULT_FAULT_SEED)]
     pub fault_seed: u64,
     /// One object in N is hit by each fault.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT_FAULT_ONE_IN, value_parser = clap::value_parser!(u64).range(1..))]
     pub fault_one_in: u64,
     /// Copy every completed write to this S3 endpoint (a stand-in for a replicating cluster).
     #[arg(long, value_name = "URL")]
@@ -239,8 +303,196 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub replicate_lag_ms: u64,
     /// Honour lifecycle expiration rules with a "day" this long (e.g. 1s), like Ceph's rgw_lc_debug_interval.
-    #[arg(long, value_name = "DURATION")]
-    pub lifecycle_day: Option<String>,
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub lifecycle_day: Option<Duration>,
+}
+
+/// A duration flag (`30s`, `5m`, `1h 30m`), in the scenario language's units.
+fn duration(value: &str) -> Result<Duration, String> {
+    crate::scenario::parse_duration_secs(value).map(Duration::from_secs)
+}
+
+/// A size flag (`512K`, `10M`), in the scenario language's units.
+fn size(value: &str) -> Result<u64, String> {
+    crate::scenario::parse_size(value)
+}
+
+/// The global flags, by clap id, and the modes that use each (`None` = a standalone run).
+const GLOBAL_USES: &[(&str, &[&str])] = &[
+    ("embedded_faults", &["run", "worker", "replay", "shrink", "clean"]),
+    ("embedded_fault_seed", &["run", "worker", "replay", "shrink", "clean"]),
+    ("embedded_fault_one_in", &["run", "worker", "replay", "shrink", "clean"]),
+    ("scenarios_path", &["run", "controller", "list"]),
+    ("config", &["run", "worker", "replay", "shrink", "clean", "list"]),
+    ("endpoint", &["run", "worker", "replay", "shrink", "clean", "list"]),
+    ("region", &["run", "worker", "replay", "shrink", "clean"]),
+    ("corpus", &["run", "controller", "worker", "shrink"]),
+    ("journal_dir", &["run", "worker", "replay", "shrink", "clean", "selftest"]),
+    ("concurrency", &["run", "controller", "worker", "replay", "shrink", "clean"]),
+    ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show"]),
+];
+
+/// The flags of a standalone run ([`RunArgs`]), by clap id: given with another mode, they would do nothing.
+const RUN_FLAGS: &[&str] = &["seed", "scenarios", "runs", "keep", "bucket_prefix", "dry_run", "journal"];
+
+/// The key of a mode in [`GLOBAL_USES`].
+fn mode_key(mode: Option<&Mode>) -> &'static str {
+    match mode {
+        None => "run",
+        Some(Mode::Controller(_)) => "controller",
+        Some(Mode::Worker(_)) => "worker",
+        Some(Mode::Replay(_)) => "replay",
+        Some(Mode::Shrink(_)) => "shrink",
+        Some(Mode::List) => "list",
+        Some(Mode::Serve(_)) => "serve",
+        Some(Mode::Selftest(_)) => "selftest",
+        Some(Mode::Clean(_)) => "clean",
+        Some(Mode::Show(_)) => "show",
+    }
+}
+
+/// How each [`GLOBAL_USES`] mode key is typed.
+fn key_spelling(key: &str) -> &'static str {
+    match key {
+        "controller" => "sfko -c",
+        "worker" => "sfko -w",
+        "replay" => "sfko replay",
+        "shrink" => "sfko shrink",
+        "list" => "sfko list",
+        "selftest" => "sfko selftest",
+        "clean" => "sfko clean",
+        _ => "sfko (a standalone run)",
+    }
+}
+
+/// A global flag given on the command line to a mode that does nothing with it: the message for exit 2, naming the
+/// flag and the commands it belongs to. (`matches` are the parsed command line `cli` came from.)
+pub fn given_but_unused(cli: &Cli, matches: &ArgMatches) -> Option<String> {
+    let key = mode_key(cli.mode.as_ref());
+    let sub = matches.subcommand().map(|(_, m)| m);
+    // A standalone run's own flags, given before another mode's name.
+    if let Some(mode) = &cli.mode {
+        for id in RUN_FLAGS {
+            if matches.value_source(id) == Some(ValueSource::CommandLine) {
+                let flag = format!("--{}", if *id == "scenarios" { "scenario".into() } else { id.replace('_', "-") });
+                let hint = match mode {
+                    Mode::Controller(_) if *id != "dry_run" && *id != "journal" => {
+                        format!("; for the controller it goes after -c: sfko -c {flag} …")
+                    }
+                    _ => String::new(),
+                };
+                return Some(format!(
+                    "{flag} does nothing in `{}`: it is a standalone run's flag{hint}",
+                    Mode::spelling(Some(mode))
+                ));
+            }
+        }
+    }
+    for (id, uses) in GLOBAL_USES {
+        if uses.contains(&key) {
+            continue;
+        }
+        let given = |m: &ArgMatches| m.value_source(id) == Some(ValueSource::CommandLine);
+        if given(matches) || sub.is_some_and(given) {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let belongs: Vec<&str> = uses.iter().map(|k| key_spelling(k)).collect();
+            return Some(format!(
+                "{flag} does nothing in `{}`; it belongs to: {}",
+                Mode::spelling(cli.mode.as_ref()),
+                belongs.join(", ")
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<(Cli, Option<String>), clap::Error> {
+        let matches = Cli::command().try_get_matches_from(std::iter::once("sfko").chain(args.iter().copied()))?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        let unused = given_but_unused(&cli, &matches);
+        Ok((cli, unused))
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+        let ids: Vec<String> = Cli::command().get_arguments().map(|a| a.get_id().to_string()).collect();
+        for (id, _) in GLOBAL_USES {
+            assert!(ids.iter().any(|i| i == id), "{id} is not a flag");
+        }
+    }
+
+    #[test]
+    fn the_seeds_spelling_selects_the_controller_and_the_worker() {
+        let (cli, unused) = parse(&["-c", "--nats", "nats://h:1", "--seed", "42", "--jobs", "5"]).expect("parses");
+        assert_eq!(unused, None);
+        let Some(Mode::Controller(c)) = cli.mode else { panic!("not the controller: {:?}", cli.mode) };
+        assert_eq!((c.select.seed, c.jobs, c.nats.nats.as_str()), (Some(42), Some(5), "nats://h:1"));
+        let (cli, _) = parse(&["--controller", "--broadcast"]).expect("parses");
+        assert!(matches!(cli.mode, Some(Mode::Controller(ControllerArgs { broadcast: true, .. }))));
+        let (cli, _) = parse(&["-w", "--worker-id", "w1", "--config", "c.yaml", "--concurrency", "4"]).expect("parses");
+        assert!(matches!(&cli.mode, Some(Mode::Worker(w)) if w.worker_id.as_deref() == Some("w1")));
+        assert_eq!(cli.common.concurrency(), Some(4));
+        // Global flags may come before the mode, as before.
+        let (cli, unused) = parse(&["--concurrency", "3", "-w"]).expect("parses");
+        assert_eq!((cli.common.concurrency(), unused), (Some(3), None));
+    }
+
+    #[test]
+    fn a_flag_of_another_mode_is_refused() {
+        // Another mode's own flags after the mode: clap refuses them itself.
+        assert!(parse(&["-w", "--jobs", "3"]).is_err());
+        assert!(parse(&["-w", "--seed", "3"]).is_err());
+        assert!(parse(&["replay", "x.bin", "--seed", "5"]).is_err());
+        // Global flags that mean nothing to the mode: named, with where they belong.
+        for (args, flag) in [
+            (&["clean", "x.bin", "--format", "json"][..], "--format"),
+            (&["serve", "--format", "json"][..], "--format"),
+            (&["selftest", "--endpoint", "http://h"][..], "--endpoint"),
+            (&["selftest", "--config", "c.yaml"][..], "--config"),
+            (&["-c", "--config", "c.yaml"][..], "--config"),
+            (&["--endpoint", "http://h", "-c"][..], "--endpoint"),
+            (&["-w", "--scenarios-path", "s"][..], "--scenarios-path"),
+            // A standalone run's flags before another mode.
+            (&["--seed", "5", "replay", "x.bin"][..], "--seed"),
+            (&["--dry-run", "-c"][..], "--dry-run"),
+            (&["--scenario", "x", "-w"][..], "--scenario"),
+            (&["--seed", "42", "-c"][..], "--seed"),
+        ] {
+            let (_, unused) = parse(args).expect("parses");
+            let message = unused.unwrap_or_default();
+            assert!(message.starts_with(&format!("{flag} does nothing in")), "{args:?}: {message}");
+        }
+        let (_, unused) = parse(&["replay", "x.bin", "--endpoint", "http://h", "--format", "json"]).expect("parses");
+        assert_eq!(unused, None);
+    }
+
+    #[test]
+    fn durations_and_sizes_are_typed() {
+        let (cli, _) =
+            parse(&["-c", "--worker-wait", "2m", "--journal-cap", "1M", "--nats-retry-for", "5s"]).expect("ok");
+        let Some(Mode::Controller(c)) = cli.mode else { panic!("not the controller") };
+        assert_eq!((c.worker_wait, c.journal_cap), (Duration::from_secs(120), 1 << 20));
+        assert_eq!(c.nats.nats_retry_for, Duration::from_secs(5));
+        let e = parse(&["-c", "--worker-wait", "soon"]).expect_err("not a duration");
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--worker-wait"), "{e}");
+    }
+
+    #[test]
+    fn both_fault_flag_families_share_their_defaults() {
+        let (cli, _) = parse(&[]).expect("parses");
+        let (serve, _) = parse(&["serve"]).expect("parses");
+        let Some(Mode::Serve(serve)) = serve.mode else { panic!("not serve") };
+        assert_eq!(
+            (cli.common.embedded_fault_seed, cli.common.embedded_fault_one_in),
+            (serve.fault_seed, serve.fault_one_in)
+        );
+    }
 }

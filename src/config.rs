@@ -101,6 +101,13 @@ pub struct LifecycleConfig {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// A config sfko cannot use is the user's input to fix: exit 2, with the located message.
+impl From<ConfigError> for crate::exit::Fatal {
+    fn from(e: ConfigError) -> crate::exit::Fatal {
+        crate::exit::Fatal::bad_input(e.0)
+    }
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

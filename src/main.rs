@@ -1,38 +1,41 @@
 //! `sfko`: parses flags, sets up logging, runs the command, exits with its code (0 pass, 1 bugs, 2 bad input, 3 harness).
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
+
+use sfko::cli::{Cli, Mode};
+use sfko::exit::Exit;
 
 fn main() -> std::process::ExitCode {
     // SIGPIPE stays ignored (Rust's default): a server that answers early and closes the connection while a body is
     // still being sent must give sfko an EPIPE to record, not kill it. `sfko list | head` still ends quietly: output
     // goes through `sfko::outln!`, which stops on a closed stdout.
-    let cli = sfko::cli::Cli::parse();
-    let (verbose, quiet) = match &cli.command {
-        Some(sfko::cli::Command::Serve(args)) => (args.verbose, false),
-        Some(sfko::cli::Command::Show { .. }) => (0, false),
-        Some(
-            sfko::cli::Command::Replay { common, .. }
-            | sfko::cli::Command::Shrink { common, .. }
-            | sfko::cli::Command::List { common }
-            | sfko::cli::Command::Selftest { common, .. }
-            | sfko::cli::Command::Clean { common, .. },
-        ) => (common.verbose, common.quiet),
-        None => (cli.common.verbose, cli.common.quiet),
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(message) = sfko::cli::given_but_unused(&cli, &matches) {
+        eprintln!("sfko: error: {message}");
+        return std::process::ExitCode::from(Exit::BadInput.code());
+    }
+    let (verbose, quiet) = match &cli.mode {
+        Some(Mode::Show(_)) => (0, false),
+        _ => (cli.common.verbose, cli.common.quiet),
     };
     init_logging(verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sfko: cannot start the async runtime: {e}");
-            return std::process::ExitCode::from(3);
+            return std::process::ExitCode::from(Exit::Harness.code());
         }
     };
-    match runtime.block_on(sfko::app::main(cli)) {
-        Ok(code) => std::process::ExitCode::from(code as u8),
+    match runtime.block_on(sfko::commands::main(cli)) {
+        Ok(code) => std::process::ExitCode::from(code.code()),
         Err(fatal) => {
             eprintln!("sfko: error: {}", fatal.message);
-            std::process::ExitCode::from(fatal.code as u8)
+            std::process::ExitCode::from(fatal.code.code())
         }
     }
 }

@@ -13,12 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::driver::{Driver, StatsSnapshot};
-use crate::exec::Failure;
-use crate::journal::{
-    Expectation, Frame, Header, JournalError, JournalReader, JournalWriter, OpRecord, Outcome, Phase, Verdict,
-    FORMAT_VERSION,
-};
+use crate::driver::Driver;
+use crate::exec::{Counts, Failure, Timings};
+use crate::exit::Fatal;
+use crate::journal::{Expectation, Frame, Header, JournalReader, JournalWriter, OpRecord, Outcome, Phase, Verdict};
 use crate::target::Target;
 
 /// How to replay.
@@ -56,24 +54,17 @@ pub struct ReplayReport {
     pub first_divergence: Option<Divergence>,
     pub divergent_ops: u64,
     pub ops: u64,
+    /// The first [`crate::exec::KEPT_FAILURES`] failures of the replayed judgement; `counts.failed` counts all.
     pub failures: Vec<Failure>,
-    pub failures_total: u64,
+    /// How many expectations failed in the recording.
     pub recorded_failures: u64,
     /// The replay's own journal.
     pub journal: Option<PathBuf>,
-    pub stats: StatsSnapshot,
+    pub counts: Counts,
+    pub timings: Timings,
     /// The target gave no answer at all to the setup requests (nothing could be judged).
     #[serde(skip)]
     pub unreachable: bool,
-}
-
-/// Why a replay could not be done: the journal is unreadable (bad input) or the harness failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("{0}")]
-    Harness(String),
 }
 
 /// Removes every bucket of `plan` from the target (what a failing run keeps for inspection), recording the
@@ -84,18 +75,7 @@ pub async fn clean(
     journal_dir: &Path,
     concurrency: usize,
 ) -> Result<Vec<String>, String> {
-    let header = Header {
-        format_version: FORMAT_VERSION,
-        sfko_version: env!("CARGO_PKG_VERSION").into(),
-        seed: plan.seed,
-        scenario: plan.scenario.clone(),
-        scenario_digest: String::new(),
-        config_digest: target.config_digest.clone(),
-        plan_digest: plan.digest(),
-        target: target.label.clone(),
-        concurrency: concurrency as u32,
-        started_unix_ms: 0,
-    };
+    let header = Header::new(plan, String::new(), &target.label, &target.config_digest, concurrency);
     let path = journal_dir.join(format!("clean-{}-{}.bin", plan.seed, header.plan_digest.get(..8).unwrap_or("plan")));
     let writer = JournalWriter::create(&path, &header, plan)
         .map_err(|e| format!("cannot write journal {}: {e}", path.display()))?;
@@ -110,27 +90,23 @@ pub async fn clean(
 }
 
 /// Replays `source` against `target`.
-pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Result<ReplayReport, Fatal> {
     let reader = JournalReader::open(source)?;
     let recorded = reader.header.clone();
     let plan = reader.plan.clone();
     // Start from an empty slate: a failing run keeps its buckets for inspection, and the replay re-creates them.
     let scratch = opts.journal_path.parent().unwrap_or(Path::new("."));
-    let kept = clean(target, &plan, scratch, opts.concurrency).await.map_err(ReplayError::Harness)?;
+    let kept = clean(target, &plan, scratch, opts.concurrency).await.map_err(Fatal::harness)?;
     if !kept.is_empty() {
-        return Err(ReplayError::Harness(format!("cannot remove what an earlier run left: {}", kept.join(", "))));
+        return Err(Fatal::harness(format!("cannot remove what an earlier run left: {}", kept.join(", "))));
     }
+    // The replay's journal names the recording's scenario source; target, concurrency and sfko version are its own.
     let header = Header {
-        target: target.label.clone(),
-        config_digest: target.config_digest.clone(),
-        concurrency: opts.concurrency as u32,
-        started_unix_ms: 0,
-        format_version: FORMAT_VERSION,
-        sfko_version: env!("CARGO_PKG_VERSION").into(),
-        ..recorded.clone()
+        scenario_digest: recorded.scenario_digest.clone(),
+        ..Header::new(&plan, String::new(), &target.label, &target.config_digest, opts.concurrency)
     };
     let writer = JournalWriter::create(&opts.journal_path, &header, &plan)
-        .map_err(|e| ReplayError::Harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
+        .map_err(|e| Fatal::harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = if opts.progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
     let driver = Arc::new(
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
@@ -141,7 +117,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let read_thread = std::thread::spawn(move || read_frames(reader, frames_tx));
     let replayed = reissue(driver.clone(), frames_rx).await;
     progress.finish_and_clear();
-    let trailer = read_thread.join().map_err(|_| ReplayError::Harness("journal reader thread panicked".into()))??;
+    let trailer = read_thread.join().map_err(|_| Fatal::harness("journal reader thread panicked"))??;
 
     // Judge the recorded expectations against the replayed answers.
     let sink = writer.sink();
@@ -154,7 +130,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         same &= violation.is_some() == expectation.violation.is_some();
         if let Some(got) = &violation {
             failures_total += 1;
-            if failures.len() < 200 {
+            if failures.len() < crate::exec::KEPT_FAILURES {
                 failures.push(Failure {
                     by: expectation.by.clone(),
                     subject: expectation.subject.clone(),
@@ -171,17 +147,16 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);
     let first_divergence = replayed.divergences.lock().ok().and_then(|d| d.values().next().cloned());
     // Reproduced: the same expectations failed (and held) and, when the recording judged nothing, nothing diverged.
-    let reproduced = same
-        && (recorded_failures > 0) == (failures_total > 0)
-        && (!replayed.expectations.is_empty() || first_divergence.is_none());
+    let reproduced = same && (!replayed.expectations.is_empty() || first_divergence.is_none());
     // Leave the target as the recording did not necessarily: remove what the replay created, unjudged.
     let buckets: Vec<String> = plan.buckets.iter().map(|b| b.name.clone()).collect();
     crate::exec::remove_everything(&driver, &buckets, opts.concurrency).await;
     let finished = writer
         .finish(verdict, Some(format!("replay of {}", source.display())))
         .await
-        .map_err(|e| ReplayError::Harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
+        .map_err(|e| Fatal::harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
     let divergent_ops = replayed.divergences.lock().map(|d| d.len() as u64).unwrap_or(0);
+    let stats = driver.stats();
     Ok(ReplayReport {
         source: source.to_path_buf(),
         seed: recorded.seed.0,
@@ -194,24 +169,21 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         divergent_ops,
         ops: replayed.ops,
         failures,
-        failures_total,
         recorded_failures,
         journal: Some(finished.path),
-        stats: driver.stats(),
+        counts: Counts::new(&stats, replayed.expectations.len() as u64, failures_total),
+        timings: Timings::from(&stats),
         unreachable: replayed.setup_unanswered,
     })
 }
 
 /// Frames from the journal file, read on a plain thread (file I/O is blocking).
-fn read_frames(
-    mut reader: JournalReader,
-    tx: mpsc::Sender<Frame>,
-) -> Result<Option<crate::journal::Trailer>, ReplayError> {
+fn read_frames(mut reader: JournalReader, tx: mpsc::Sender<Frame>) -> Result<Option<crate::journal::Trailer>, Fatal> {
     loop {
         match reader.next_frame()? {
             Some(frame) => {
                 if tx.blocking_send(frame).is_err() {
-                    return Err(ReplayError::Harness("replay stopped reading".into()));
+                    return Err(Fatal::harness("replay stopped reading"));
                 }
             }
             None => return Ok(reader.trailer().cloned()),
@@ -448,4 +420,57 @@ fn compare(recorded: &Outcome, replayed: &Outcome) -> Option<(String, String, St
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compare;
+    use crate::journal::{ListEntry, Listing, Outcome};
+
+    fn ok() -> Outcome {
+        Outcome { status: 200, etag: Some("\"abc\"".into()), size: Some(3), ..Outcome::default() }
+    }
+
+    #[test]
+    fn what_legitimately_differs_between_runs_is_ignored() {
+        let recorded = Outcome { version_id: Some("v1".into()), upload_id: Some("u1".into()), ..ok() };
+        let replayed = Outcome { version_id: Some("v2".into()), upload_id: Some("u2".into()), ..ok() };
+        assert_eq!(compare(&recorded, &replayed), None);
+        // ETags compare unquoted.
+        assert_eq!(compare(&ok(), &Outcome { etag: Some("abc".into()), ..ok() }), None);
+    }
+
+    #[test]
+    fn the_first_differing_field_is_named() {
+        let field = |replayed: Outcome| compare(&ok(), &replayed).map(|(field, _, _)| field);
+        assert_eq!(
+            field(Outcome { status: 404, error_code: Some("NoSuchKey".into()), ..ok() }).as_deref(),
+            Some("status")
+        );
+        assert_eq!(field(Outcome { etag: Some("abd".into()), ..ok() }).as_deref(), Some("etag"));
+        assert_eq!(field(Outcome { size: Some(4), ..ok() }).as_deref(), Some("size"));
+        let (field, recorded, replayed) = compare(&ok(), &Outcome { size: None, ..ok() }).unwrap_or_default();
+        assert_eq!((field.as_str(), recorded.as_str(), replayed.as_str()), ("size", "3", "none"));
+    }
+
+    #[test]
+    fn listings_compare_entries_without_version_ids() {
+        let entry = |key: &str, version: &str| ListEntry {
+            key: key.into(),
+            size: 1,
+            version_id: Some(version.into()),
+            is_latest: true,
+            ..ListEntry::default()
+        };
+        let listing = |entries: Vec<ListEntry>| Outcome {
+            listing: Some(Listing { entries, common_prefixes: vec![], truncated: false }),
+            ..ok()
+        };
+        let recorded = listing(vec![entry("a", "v1"), entry("b", "v1")]);
+        assert_eq!(compare(&recorded, &listing(vec![entry("a", "v9"), entry("b", "v9")])), None);
+        let (field, recorded_text, replayed_text) =
+            compare(&recorded, &listing(vec![entry("a", "v1"), entry("c", "v1")])).unwrap_or_default();
+        assert_eq!((field.as_str(), recorded_text.as_str()), ("listing", "2 entries"));
+        assert!(replayed_text.contains("first: b vs c"), "{replayed_text}");
+    }
 }

@@ -1,22 +1,94 @@
-//! Rendering results: a human summary or one JSON document on stdout. Both render the same report values.
+//! Rendering results: a human summary or one JSON document on stdout. Standalone runs, replays and the controller's
+//! jobs all render through here, from the same report values; how verdicts add up to an exit code is decided here
+//! once.
+
+use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::exec::RunReport;
+use crate::exec::{Failure, RunReport};
+use crate::exit::Exit;
 use crate::journal::Verdict;
 use crate::replay::ReplayReport;
+use crate::target::faults::FaultPlan;
 
-/// One line that reproduces a run, as the user would type it.
-pub fn repro_line(seed: u64, scenario: &str, scenarios_path: Option<&str>) -> String {
-    let mut line = format!("sfko --seed {seed} --scenario '{}'", scenario.replace('\'', r"'\''"));
-    if let Some(path) = scenarios_path {
-        line.push_str(&format!(" --scenarios-path {path}"));
+/// Everything that decides a run, so that its repro line makes the same run again.
+#[derive(Debug, Clone, Copy)]
+pub struct Repro<'a> {
+    pub seed: u64,
+    pub scenario: &'a str,
+    /// `--scenarios-path`, when not the default.
+    pub scenarios_path: Option<&'a Path>,
+    /// `--bucket-prefix`, when not the default.
+    pub bucket_prefix: Option<&'a str>,
+    /// The embedded target's seeded faults, when the run had any.
+    pub faults: Option<&'a FaultPlan>,
+}
+
+impl Repro<'_> {
+    /// One line that reproduces the run, as the user would type it.
+    pub fn line(&self) -> String {
+        // The scenario is always quoted, as the README and DESIGN spell the line.
+        let mut line = format!("sfko --seed {} --scenario '{}'", self.seed, self.scenario.replace('\'', r"'\''"));
+        if let Some(path) = self.scenarios_path.filter(|p| *p != Path::new(crate::cli::DEFAULT_SCENARIOS_PATH)) {
+            line.push_str(&format!(" --scenarios-path {}", shell_quote(&path.display().to_string())));
+        }
+        if let Some(prefix) = self.bucket_prefix.filter(|p| *p != crate::plan::DEFAULT_BUCKET_PREFIX) {
+            line.push_str(&format!(" --bucket-prefix {}", shell_quote(prefix)));
+        }
+        if let Some(faults) = self.faults.filter(|f| !f.faults.is_empty()) {
+            line.push(' ');
+            line.push_str(&faults.flags());
+        }
+        line
     }
-    line
+}
+
+/// `'text'` for a POSIX shell: plain words stay as they are, anything else is single-quoted.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,:=@".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The verdict of several runs: fail beats incomplete beats pass; skipped runs count as passing (their reason is
+/// printed).
+pub fn overall(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    let mut overall = Verdict::Pass;
+    for verdict in verdicts {
+        match verdict {
+            Verdict::Fail => return Verdict::Fail,
+            Verdict::Incomplete => overall = Verdict::Incomplete,
+            Verdict::Pass | Verdict::Skipped => {}
+        }
+    }
+    overall
+}
+
+/// The exit code of an overall verdict: 0 pass (or skipped), 1 bugs found, 3 incomplete.
+pub fn exit_for(verdict: Verdict) -> Exit {
+    match verdict {
+        Verdict::Pass | Verdict::Skipped => Exit::Pass,
+        Verdict::Fail => Exit::BugsFound,
+        Verdict::Incomplete => Exit::Harness,
+    }
+}
+
+/// `PASS`, `FAIL`, `SKIP`, `STOP`: the tag a run's human line starts with.
+pub fn tag(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Skipped => "SKIP",
+        Verdict::Incomplete => "STOP",
+    }
 }
 
 /// One indented line per failure, and how many more the journal holds.
-pub fn failure_lines(failures: &[crate::exec::Failure], total: u64) -> String {
+pub fn failure_lines(failures: &[Failure], total: u64) -> String {
     let mut out = String::new();
     for f in failures {
         out.push_str(&format!(
@@ -32,28 +104,23 @@ pub fn failure_lines(failures: &[crate::exec::Failure], total: u64) -> String {
 
 /// Human summary of one run.
 pub fn human_run(report: &RunReport, repro: &str) -> String {
-    let tag = match report.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::Skipped => "SKIP",
-        Verdict::Incomplete => "STOP",
-    };
     let mut out = format!(
-        "{tag}  {}  seed {}  plan {}",
+        "{}  {}  seed {}  plan {}",
+        tag(report.verdict),
         report.scenario,
         report.seed,
         &report.plan_digest[..12.min(report.plan_digest.len())]
     );
-    if let Some(stats) = &report.stats {
+    if let Some(timings) = &report.timings {
         out.push_str(&format!(
             "  {} ops  {:.0} ops/s  {:.1} MiB/s  p50 {:.1} ms  p99 {:.1} ms",
-            stats.ops, stats.ops_per_s, stats.mib_per_s, stats.latency_ms.p50, stats.latency_ms.p99
+            report.counts.ops, timings.ops_per_s, timings.mib_per_s, timings.latency_ms.p50, timings.latency_ms.p99
         ));
     }
     if let Some(reason) = &report.reason {
         out.push_str(&format!("\n      reason: {reason}"));
     }
-    out.push_str(&failure_lines(&report.failures, report.failures_total));
+    out.push_str(&failure_lines(&report.failures, report.counts.failed));
     for note in &report.notes {
         out.push_str(&format!("\n      {note}"));
     }
@@ -79,45 +146,31 @@ pub fn human_run(report: &RunReport, repro: &str) -> String {
     out
 }
 
-/// JSON of one run.
+/// JSON of one run: its report's fields and its repro line.
 pub fn json_run(report: &RunReport, repro: &str) -> Value {
     let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut value {
-        map.insert("verdict".into(), json!(report.verdict.as_str()));
         map.insert("repro".into(), json!(repro));
-        map.insert("counts".into(), counts(report));
-        map.insert("timings".into(), timings(report));
     }
     value
 }
 
-fn counts(report: &RunReport) -> Value {
-    let stats = report.stats.as_ref();
-    json!({
-        "ops": stats.map(|s| s.ops).unwrap_or(0),
-        "op_errors": stats.map(|s| s.errors).unwrap_or(0),
-        "expectations": report.expectations,
-        "failed": report.failures_total,
-        "bytes_written": stats.map(|s| s.bytes_written).unwrap_or(0),
-        "bytes_read": stats.map(|s| s.bytes_read).unwrap_or(0),
-    })
-}
-
-fn timings(report: &RunReport) -> Value {
-    match &report.stats {
-        Some(s) => json!({
-            "elapsed_s": s.elapsed_s,
-            "ops_per_s": s.ops_per_s,
-            "mib_per_s": s.mib_per_s,
-            "latency_ms": s.latency_ms,
-        }),
-        None => Value::Null,
-    }
+/// The human summary line of a standalone invocation.
+pub fn summary_line(seed: u64, runs: &[(RunReport, String)]) -> String {
+    let count = |v: Verdict| runs.iter().filter(|(r, _)| r.verdict == v).count();
+    format!(
+        "sfko: {} runs from seed {seed}: {} passed, {} failed, {} skipped, {} incomplete",
+        runs.len(),
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::Skipped),
+        count(Verdict::Incomplete)
+    )
 }
 
 /// The one JSON document of a standalone invocation: overall verdict, every run, and — when there is exactly one
 /// run — its fields at the top level too, so simple scripts can read `.plan_digest` or `.verdict` directly.
-pub fn json_document(seed: u64, runs: &[(RunReport, String)], verdict: &str) -> Value {
+pub fn json_document(seed: u64, runs: &[(RunReport, String)], verdict: Verdict) -> Value {
     let run_values: Vec<Value> = runs.iter().map(|(r, repro)| json_run(r, repro)).collect();
     let failures: Vec<Value> = runs
         .iter()
@@ -134,6 +187,7 @@ pub fn json_document(seed: u64, runs: &[(RunReport, String)], verdict: &str) -> 
         .collect();
     let single = (runs.len() == 1).then(|| &run_values[0]);
     let pick = |field: &str| single.and_then(|v| v.get(field)).cloned().unwrap_or(Value::Null);
+    let count = |v: Verdict| runs.iter().filter(|(r, _)| r.verdict == v).count();
     json!({
         "sfko_version": env!("CARGO_PKG_VERSION"),
         "seed": seed,
@@ -145,10 +199,10 @@ pub fn json_document(seed: u64, runs: &[(RunReport, String)], verdict: &str) -> 
         "timings": pick("timings"),
         "failures": failures,
         "runs": run_values,
-        "passed": runs.iter().filter(|(r, _)| r.verdict == Verdict::Pass).count(),
-        "failed": runs.iter().filter(|(r, _)| r.verdict == Verdict::Fail).count(),
-        "skipped": runs.iter().filter(|(r, _)| r.verdict == Verdict::Skipped).count(),
-        "incomplete": runs.iter().filter(|(r, _)| r.verdict == Verdict::Incomplete).count(),
+        "passed": count(Verdict::Pass),
+        "failed": count(Verdict::Fail),
+        "skipped": count(Verdict::Skipped),
+        "incomplete": count(Verdict::Incomplete),
     })
 }
 
@@ -171,7 +225,7 @@ pub fn human_replay(report: &ReplayReport) -> String {
         )),
         None => out.push_str("\n      every outcome matched the recording"),
     }
-    out.push_str(&failure_lines(&report.failures, report.failures_total));
+    out.push_str(&failure_lines(&report.failures, report.counts.failed));
     if let Some(journal) = &report.journal {
         out.push_str(&format!("\n      replay journal: {}", journal.display()));
     }
@@ -180,10 +234,51 @@ pub fn human_replay(report: &ReplayReport) -> String {
 
 /// JSON of a replay.
 pub fn json_replay(report: &ReplayReport) -> Value {
-    let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("verdict".into(), json!(report.verdict.as_str()));
-        map.insert("recorded_verdict".into(), json!(report.recorded_verdict.as_str()));
+    serde_json::to_value(report).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::faults::Fault;
+
+    #[test]
+    fn a_repro_line_carries_everything_that_decides_the_run() {
+        let plain = Repro { seed: 7, scenario: "Write 0B", scenarios_path: None, bucket_prefix: None, faults: None };
+        assert_eq!(plain.line(), "sfko --seed 7 --scenario 'Write 0B'");
+        let defaults = Repro {
+            scenarios_path: Some(Path::new("scenarios")),
+            bucket_prefix: Some(crate::plan::DEFAULT_BUCKET_PREFIX),
+            ..plain
+        };
+        assert_eq!(defaults.line(), plain.line(), "defaults are not spelled out");
+        let faults = FaultPlan { seed: 3, faults: vec![Fault::CorruptByte, Fault::LostWrite], one_in: 4 };
+        let full = Repro {
+            scenario: "it's",
+            scenarios_path: Some(Path::new("my scenarios/x.yaml")),
+            bucket_prefix: Some("ci-1"),
+            faults: Some(&faults),
+            ..plain
+        };
+        assert_eq!(
+            full.line(),
+            concat!(
+                r"sfko --seed 7 --scenario 'it'\''s' --scenarios-path 'my scenarios/x.yaml' --bucket-prefix ci-1",
+                " --embedded-faults corrupt-byte,lost-write --embedded-fault-seed 3 --embedded-fault-one-in 4"
+            )
+        );
     }
-    value
+
+    #[test]
+    fn fail_beats_incomplete_beats_pass() {
+        use Verdict::*;
+        assert_eq!(overall([Pass, Skipped]), Pass);
+        assert_eq!(overall([Pass, Incomplete, Skipped]), Incomplete);
+        assert_eq!(overall([Incomplete, Fail, Pass]), Fail);
+        assert_eq!(overall([]), Pass);
+        assert_eq!(
+            [Pass, Skipped, Fail, Incomplete].map(exit_for),
+            [Exit::Pass, Exit::Pass, Exit::BugsFound, Exit::Harness]
+        );
+    }
 }

@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use crate::exec::{run_plan, RunOptions, RunReport};
 use crate::journal::Verdict;
 use crate::plan::{resolve, Backend, TargetSetup, DEFAULT_BUCKET_PREFIX};
-use crate::scenario::{parse_str, Known, Scenario};
+use crate::scenario::{parse_str, Scenario};
 use crate::seed::Seed;
-use crate::shrink::{shrink, ShrinkOptions};
+use crate::shrink::{shrink, ShrinkOptions, Shrunk};
 use crate::target::embedded::EmbeddedServer;
 use crate::target::faults::{Fault, FaultPlan, FaultyFs};
 use crate::target::Target;
@@ -96,9 +96,7 @@ pub struct SelfTest {
 
 /// Runs the self-test, trying up to `max_seeds` seeds per fault; journals go under `workdir`.
 pub async fn run(max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
-    let (tests, checks) = (crate::workload::names(), crate::check::names());
-    let scenarios =
-        parse_str("selftest", SCENARIOS, &Known { tests: &tests, checks: &checks }).map_err(|e| e.to_string())?;
+    let scenarios = parse_str("selftest", SCENARIOS, &crate::catalogue::known()).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for fault in FAULTS {
         rows.push(hunt(*fault, &scenarios, max_seeds, workdir).await?);
@@ -112,7 +110,7 @@ pub async fn run(max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
             for failure in &report.failures {
                 tracing::warn!(scenario = %scenario.name, seed, "false alarm: {}", crate::report::failure_lines(std::slice::from_ref(failure), 1).trim());
             }
-            false_alarms += report.failures_total + u64::from(report.verdict == Verdict::Incomplete);
+            false_alarms += report.counts.failed + u64::from(report.verdict == Verdict::Incomplete);
         }
     }
     let passed =
@@ -138,14 +136,14 @@ async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Pa
         let mut failing: Vec<RunReport> = Vec::new();
         for scenario in scenarios {
             let report = run_once(&faulty(plan.clone()).await?, scenario, seed, workdir).await?;
-            if report.failures_total > 0 {
+            if report.counts.failed > 0 {
                 row.by.extend(report.failures.iter().map(|f| f.by.clone()));
                 failing.push(report);
             }
         }
         row.by.sort();
         row.by.dedup();
-        let smallest = failing.iter().min_by_key(|r| r.stats.as_ref().map_or(u64::MAX, |s| s.ops));
+        let smallest = failing.iter().min_by_key(|r| r.counts.ops);
         let Some(journal) = smallest.and_then(|r| r.journal.clone()) else { continue };
         row.detected = true;
         let opts = ShrinkOptions {
@@ -155,7 +153,10 @@ async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Pa
             concurrency: None,
         };
         match shrink(&faulty(plan).await?, &journal, &opts).await {
-            Ok(shrunk) => {
+            Ok(Shrunk::NotReproduced(why)) => {
+                tracing::warn!(fault = fault.name(), "could not shrink {}: {why}", journal.display())
+            }
+            Ok(Shrunk::Minimal(shrunk)) => {
                 row.ops = shrunk.ops_before;
                 row.shrunk_ops = Some(shrunk.ops_after);
                 row.shrunk_journal = Some(shrunk.journal.display().to_string());
@@ -192,7 +193,8 @@ async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Pat
         progress: false,
     };
     let (_tx, cancel) = watch::channel(false);
-    run_plan(target, &plan, &opts, cancel).await.map_err(|e| e.0)
+    let steps = crate::catalogue::steps(&plan).map_err(|e| e.message)?;
+    run_plan(target, &plan, &steps, &opts, cancel).await.map_err(|e| e.message)
 }
 
 /// The table, for people.

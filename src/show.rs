@@ -80,3 +80,35 @@ pub(crate) fn op_line(op: &OpRecord) -> String {
     let _ = writeln!(line, " {:.1} ms", op.latency_us as f64 / 1000.0);
     line
 }
+
+/// `sfko show --format json`: the journal as JSON lines, one object per frame — `{"header": …}`, `{"plan": …}`,
+/// then `{"op": …}` and `{"expectation": …}` in file order, and `{"trailer": …}` (or `{"truncated": "why"}` for a
+/// journal cut short) — for `jq` and scripts. `failures_only` keeps failed ops and expectations only.
+pub fn show_json(path: &Path, failures_only: bool, out: &mut impl std::io::Write) -> Result<(), JournalError> {
+    let mut reader = JournalReader::open(path)?;
+    let mut line = |value: serde_json::Value| {
+        let _ = writeln!(out, "{value}");
+    };
+    line(serde_json::json!({ "header": reader.header }));
+    line(serde_json::json!({ "plan": reader.plan }));
+    loop {
+        match reader.next_frame() {
+            Ok(Some(Frame::Op(op))) if !failures_only || !op.outcome.succeeded() => {
+                line(serde_json::json!({ "op": op }))
+            }
+            Ok(Some(Frame::Expect(e))) if !failures_only || e.violation.is_some() => {
+                line(serde_json::json!({ "expectation": e }))
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                line(serde_json::json!({ "truncated": e.to_string() }));
+                return Ok(());
+            }
+        }
+    }
+    if let Some(trailer) = reader.trailer() {
+        line(serde_json::json!({ "trailer": trailer }));
+    }
+    Ok(())
+}

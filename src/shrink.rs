@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::exec::{run_plan, RunOptions};
+use crate::exit::Fatal;
 use crate::journal::{Assertion, Frame, JournalReader, Phase};
 use crate::plan::Plan;
 use crate::target::Target;
@@ -49,17 +50,13 @@ pub struct ShrinkReport {
     pub failures: Vec<String>,
 }
 
-/// Why shrinking could not start or finish.
-#[derive(Debug, thiserror::Error)]
-pub enum ShrinkError {
-    /// Not a failing journal.
-    #[error("{0}")]
-    BadInput(String),
-    /// The failure did not come back on this target.
-    #[error("{0}")]
+/// How a shrink ended when it could be carried out.
+#[derive(Debug)]
+pub enum Shrunk {
+    /// The failure came back and was shrunk to the journal in the report (exit 1: the bug stands).
+    Minimal(ShrinkReport),
+    /// The failure did not come back on this target, so there is nothing to shrink (exit 0), and why.
     NotReproduced(String),
-    #[error("{0}")]
-    Harness(String),
 }
 
 /// Where candidate runs keep their journals, and how many to try at most.
@@ -161,7 +158,8 @@ impl Tester<'_> {
             progress: false,
         };
         let (_stop, cancel) = watch::channel(false);
-        let report = run_plan(self.target, plan, &run_opts, cancel).await.map_err(|e| e.0)?;
+        let steps = crate::catalogue::steps(plan).map_err(|e| e.message)?;
+        let report = run_plan(self.target, plan, &steps, &run_opts, cancel).await.map_err(|e| e.message)?;
         if report.verdict == crate::journal::Verdict::Incomplete {
             return Err(format!(
                 "candidate run {} stopped early ({}); a shrink needs every candidate to run to the end",
@@ -182,22 +180,22 @@ impl Tester<'_> {
 }
 
 /// Shrinks the failing run recorded in `journal` against `target`.
-pub async fn shrink(target: &Target, journal: &Path, opts: &ShrinkOptions) -> Result<ShrinkReport, ShrinkError> {
-    let original = read_evidence(journal).map_err(ShrinkError::BadInput)?;
+pub async fn shrink(target: &Target, journal: &Path, opts: &ShrinkOptions) -> Result<Shrunk, Fatal> {
+    let original = read_evidence(journal).map_err(Fatal::bad_input)?;
     let Some(signature) = original.signatures.first().cloned() else {
-        return Err(ShrinkError::BadInput(format!(
+        return Err(Fatal::bad_input(format!(
             "{}: the run failed no expectation; there is nothing to shrink",
             journal.display()
         )));
     };
-    let reader = JournalReader::open(journal).map_err(|e| ShrinkError::BadInput(e.to_string()))?;
+    let reader = JournalReader::open(journal)?;
     let mut plan = reader.plan.clone();
     let concurrency = opts.concurrency.unwrap_or(reader.header.concurrency.max(1) as usize);
     drop(reader);
     let mut tester = Tester { target, signature: signature.clone(), opts, concurrency, runs: 0, best: None };
-    shrink_plan(&mut plan, &mut tester, journal).await.map_err(ShrinkError::Harness)?;
+    shrink_plan(&mut plan, &mut tester, journal).await.map_err(Fatal::harness)?;
     let Some((minimal, evidence)) = tester.best.take() else {
-        return Err(ShrinkError::NotReproduced(format!(
+        return Ok(Shrunk::NotReproduced(format!(
             "{} does not fail the same way ({signature}) when run again on {}: not reproducible here, so not shrinkable",
             journal.display(),
             target.label
@@ -205,7 +203,8 @@ pub async fn shrink(target: &Target, journal: &Path, opts: &ShrinkOptions) -> Re
     };
     finish(target, &plan, opts, concurrency, signature, &original, tester.runs, minimal, evidence)
         .await
-        .map_err(ShrinkError::Harness)
+        .map(Shrunk::Minimal)
+        .map_err(Fatal::harness)
 }
 
 /// Re-runs the recorded plan, then shrinks it if it still fails.

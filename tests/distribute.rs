@@ -295,7 +295,7 @@ fn malformed_job_messages_are_rejected_and_the_worker_keeps_serving() {
     let yaml = TINY.replace("[put, get]", "[format-disk]");
     let digest = blake3_hex(&yaml);
     let unknown_workload = serde_json::json!({
-        "v": 1, "run": "rbogus", "job": 0, "seed": 1,
+        "v": sfko::distribute::protocol::PROTOCOL_VERSION, "run": "rbogus", "job": 0, "seed": 1,
         "scenario": {"name": "tiny", "file": "x.yaml", "yaml": yaml, "digest": digest},
         "options": {"concurrency": 1, "keep": false, "bucket_prefix": "sfko", "broadcast": false,
                     "deadline_unix_ms": 0, "journal_cap": 0},

@@ -3,12 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sfko::scenario::{parse_str, select, Known};
+use sfko::scenario::{parse_str, select};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let (tests, checks) = (sfko::workload::names(), sfko::check::names());
-    let known = Known { tests: &tests, checks: &checks };
+    let known = sfko::catalogue::known();
     match parse_str("fuzz.yaml", &text, &known) {
         Ok(scenarios) => {
             // Exercise the rest of the public surface on whatever parsed.

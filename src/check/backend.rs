@@ -7,12 +7,11 @@ use futures::future::BoxFuture;
 
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
-use crate::workload::write;
 
 pub const ABOUT: &str = "every object reads back with its exact size and blake3 digest; deleted ones read NoSuchKey";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         let name = subject(bucket, object);
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
@@ -21,15 +20,15 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let op =
             ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
         let Some(current) = status.current() else {
-            ctx.judge(&op, "GetObject", &name, Assertion::not_found()).await;
+            ctx.judge(&op, &name, Assertion::not_found()).await;
             return;
         };
-        if !ctx.judge(&op, "GetObject", &name, Assertion::Succeeded).await {
+        if !ctx.judge(&op, &name, Assertion::Succeeded).await {
             return;
         }
         let expected = ctx.state.expected_version(current).await;
-        ctx.judge(&op, "GetObject", &name, Assertion::Size(expected.size)).await;
-        ctx.judge(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
+        ctx.judge(&op, &name, Assertion::Size(expected.size)).await;
+        ctx.judge(&op, &name, Assertion::BodyDigest(expected.digest)).await;
         // Where the target says it put the data: read the cloud-side copy through the backend's own endpoint.
         let home = &bucket.backend;
         if home.readable {
@@ -37,8 +36,8 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             let request = Request::GetObject { bucket: cloud_bucket, key: cloud_key, range: None };
             let op = ctx.driver.call_on(Some(&home.name), &ctx.phase, request).await;
             let where_ = format!("{name} on {}", home.name);
-            if ctx.judge(&op, "GetObject", &where_, Assertion::Succeeded).await {
-                ctx.judge(&op, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
+            if ctx.judge(&op, &where_, Assertion::Succeeded).await {
+                ctx.judge(&op, &where_, Assertion::BodyDigest(expected.digest)).await;
             }
         }
     }))

@@ -4,37 +4,32 @@
 
 use futures::future::BoxFuture;
 
-use crate::content::WriteMode;
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
-use crate::workload::write;
 
 pub const ABOUT: &str = "write, HEAD and GET ETags equal MD5 (single PUT) or MD5-of-part-MD5s-N (multipart)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         let status = ctx.state.status(bucket.index, object.index);
         let Some(current) = status.current() else {
             return;
         };
         let name = subject(bucket, object);
         let etag = ctx.state.expected_version(current).await.etag;
-        let write_request = match current.mode {
-            WriteMode::Single => "PutObject",
-            WriteMode::Multipart(_) => "CompleteMultipartUpload",
-        };
-        ctx.judge(&current.write, write_request, &name, Assertion::Etag(etag.clone())).await;
+        // The write that made the current version names itself: PutObject, CompleteMultipartUpload or CopyObject.
+        ctx.judge(&current.write, &name, Assertion::Etag(etag.clone())).await;
 
         let (b, k) = (bucket.name.clone(), object.key.clone());
         let head = ctx.call(Request::HeadObject { bucket: b.clone(), key: k.clone() }).await;
-        if ctx.judge(&head, "HeadObject", &name, Assertion::Succeeded).await {
-            ctx.judge(&head, "HeadObject", &name, Assertion::Etag(etag.clone())).await;
+        if ctx.judge(&head, &name, Assertion::Succeeded).await {
+            ctx.judge(&head, &name, Assertion::Etag(etag.clone())).await;
         }
         // A one-byte range carries the whole object's ETag without moving its body again.
         let range = (current.size > 0).then_some((0, 0));
         let get = ctx.call(Request::GetObject { bucket: b, key: k, range }).await;
-        if ctx.judge(&get, "GetObject", &name, Assertion::Succeeded).await {
-            ctx.judge(&get, "GetObject", &name, Assertion::Etag(etag)).await;
+        if ctx.judge(&get, &name, Assertion::Succeeded).await {
+            ctx.judge(&get, &name, Assertion::Etag(etag)).await;
         }
     }))
 }

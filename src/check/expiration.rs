@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
-use crate::workload::write;
 
 pub const ABOUT: &str =
     "expiring objects vanish by days x lifecycle.day + deadline (not before); others stay untouched";
@@ -24,14 +23,14 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let grace = Duration::from_secs(ctx.plan.setup.lifecycle_deadline_secs);
         let times: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
         let times_ref = &times;
-        write::for_each_object(ctx, move |bucket, object| async move {
+        ctx.for_each_object(move |bucket, object| async move {
             let status = ctx.state.status(bucket.index, object.index);
             let Some(current) = status.current() else { return };
             let name = subject(bucket, object);
             let head = || Request::HeadObject { bucket: bucket.name.clone(), key: object.key.clone() };
             let Some(secs) = bucket.expiration_secs else {
                 let op = ctx.call(head()).await;
-                ctx.judge(&op, "HeadObject", &name, Assertion::Succeeded).await;
+                ctx.judge(&op, &name, Assertion::Succeeded).await;
                 return;
             };
             let due = current.write.at + Duration::from_secs(crate::exec::expiration_days(secs, day) as u64 * day);
@@ -39,7 +38,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             if Instant::now() < due {
                 let op = ctx.call(head()).await;
                 if Instant::now() < due {
-                    ctx.judge(&op, "HeadObject", &name, Assertion::Succeeded).await;
+                    ctx.judge(&op, &name, Assertion::Succeeded).await;
                 }
                 tokio::time::sleep_until(due.into()).await;
             }
@@ -60,7 +59,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                     } else {
                         op
                     };
-                    ctx.judge(&judged, "HeadObject", &name, Assertion::not_found()).await;
+                    ctx.judge(&judged, &name, Assertion::not_found()).await;
                     return;
                 }
                 tokio::time::sleep(POLL).await;

@@ -4,10 +4,9 @@
 
 use futures::future::BoxFuture;
 
-use crate::exec::{Ctx, ObjectStatus};
+use crate::exec::{page_size, walk, Ctx, ObjectStatus};
 use crate::journal::{Assertion, PageEntry};
 use crate::plan::BucketPlan;
-use crate::workload::list::{page_size, walk};
 
 pub const ABOUT: &str =
     "ListObjectsV2 (small pages) and ListObjectVersions return exactly the model's keys, sizes, ETags, versions";
@@ -36,7 +35,6 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
 /// Walks the listing and holds each page to its slice of `expected`.
 async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page: u32, versions: bool) {
     let ops = walk(ctx, &bucket.name, page, versions).await;
-    let name = if versions { "ListObjectVersions" } else { "ListObjectsV2" };
     let page = page as usize;
     let pages_needed = expected.len().div_ceil(page).max(1);
     for (i, op) in ops.iter().enumerate().take(pages_needed.max(ops.len())) {
@@ -46,7 +44,7 @@ async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page:
         let start = (i * page).min(expected.len());
         let end = ((i + 1) * page).min(expected.len());
         let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
-        ctx.judge(op, name, &bucket.name, assertion).await;
+        ctx.judge(op, &bucket.name, assertion).await;
     }
 }
 

@@ -10,39 +10,21 @@ mod mpu;
 mod replication;
 mod versions;
 
-use crate::workload::{Needs, RunFn};
-
-/// A registered check.
-pub struct Check {
-    pub name: &'static str,
-    pub about: &'static str,
-    pub needs: Needs,
-    pub run: RunFn,
-}
+use crate::exec::{Entry, Needs};
 
 /// Every check sfko knows, by scenario name.
-pub const CHECKS: &[Check] = &[
-    Check { name: "check-backend", about: backend::ABOUT, needs: Needs::Nothing, run: backend::run },
-    Check { name: "check-etag", about: etag::ABOUT, needs: Needs::Nothing, run: etag::run },
-    Check { name: "check-mpu", about: mpu::ABOUT, needs: Needs::Nothing, run: mpu::run },
-    Check { name: "check-list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
-    Check { name: "check-versions", about: versions::ABOUT, needs: Needs::Nothing, run: versions::run },
-    Check { name: "check-replication", about: replication::ABOUT, needs: Needs::Replication, run: replication::run },
-    Check {
+pub const CHECKS: &[Entry] = &[
+    Entry { name: "check-backend", about: backend::ABOUT, needs: Needs::Nothing, run: backend::run },
+    Entry { name: "check-etag", about: etag::ABOUT, needs: Needs::Nothing, run: etag::run },
+    Entry { name: "check-mpu", about: mpu::ABOUT, needs: Needs::Nothing, run: mpu::run },
+    Entry { name: "check-list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
+    Entry { name: "check-versions", about: versions::ABOUT, needs: Needs::Nothing, run: versions::run },
+    Entry { name: "check-replication", about: replication::ABOUT, needs: Needs::Replication, run: replication::run },
+    Entry {
         name: "check-replication-mpu",
         about: replication::ABOUT_MPU,
         needs: Needs::Replication,
         run: replication::run_mpu,
     },
-    Check { name: "check-expiration", about: expiration::ABOUT, needs: Needs::Nothing, run: expiration::run },
+    Entry { name: "check-expiration", about: expiration::ABOUT, needs: Needs::Nothing, run: expiration::run },
 ];
-
-/// Looks a check up by its scenario name.
-pub fn find(name: &str) -> Option<&'static Check> {
-    CHECKS.iter().find(|c| c.name == name)
-}
-
-/// All check names, in registry order.
-pub fn names() -> Vec<&'static str> {
-    CHECKS.iter().map(|c| c.name).collect()
-}

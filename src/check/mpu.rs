@@ -6,13 +6,12 @@ use futures::future::BoxFuture;
 use crate::content::{self, WriteMode};
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
-use crate::workload::write;
 
 pub const ABOUT: &str =
     "multipart objects report their part count and each partNumber GET returns that part's exact bytes";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         let status = ctx.state.status(bucket.index, object.index);
         let Some(current) = status.current() else { return };
         let WriteMode::Multipart(layout) = current.mode else { return };
@@ -24,13 +23,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 part_number: number as u32,
             };
             let op = ctx.call(request).await;
-            if !ctx.judge(&op, "GetObject(part)", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&op, &name, Assertion::Succeeded).await {
                 continue;
             }
-            ctx.judge(&op, "GetObject(part)", &name, Assertion::PartsCount(layout.count() as u32)).await;
-            ctx.judge(&op, "GetObject(part)", &name, Assertion::Size(len)).await;
+            ctx.judge(&op, &name, Assertion::PartsCount(layout.count() as u32)).await;
+            ctx.judge(&op, &name, Assertion::Size(len)).await;
             let digest = content::range_digest(&current.content, offset, len);
-            ctx.judge(&op, "GetObject(part)", &name, Assertion::BodyDigest(digest)).await;
+            ctx.judge(&op, &name, Assertion::BodyDigest(digest)).await;
         }
     }))
 }

@@ -10,7 +10,6 @@ use futures::future::BoxFuture;
 
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
-use crate::workload::write;
 
 pub const ABOUT: &str = "objects appear on the replication target with the same size and digest before the deadline";
 pub const ABOUT_MPU: &str =
@@ -34,7 +33,7 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
     let times: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
     let missing: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let (times_ref, missing_ref) = (&times, &missing);
-    write::for_each_object(ctx, move |bucket, object| async move {
+    ctx.for_each_object(move |bucket, object| async move {
         let Some(destination) = &bucket.replication else { return };
         let status = ctx.state.status(bucket.index, object.index);
         let Some(current) = status.current() else { return };
@@ -67,7 +66,7 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
         };
         if !head.outcome.succeeded() {
             // Still not there at the deadline: that HEAD is the evidence.
-            ctx.judge(&head, "HeadObject", &format!("{name} on {}", destination.name), Assertion::Succeeded).await;
+            ctx.judge(&head, &format!("{name} on {}", destination.name), Assertion::Succeeded).await;
             if let Ok(mut m) = missing_ref.lock() {
                 m.push(name);
             }
@@ -84,11 +83,11 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
             .call_on(on, &ctx.phase, Request::GetObject { bucket: cloud_bucket, key: cloud_key, range: None })
             .await;
         let where_ = format!("{name} on {}", destination.name);
-        if ctx.judge(&get, "GetObject", &where_, Assertion::Succeeded).await {
-            ctx.judge(&get, "GetObject", &where_, Assertion::Size(expected.size)).await;
-            ctx.judge(&get, "GetObject", &where_, Assertion::BodyDigest(expected.digest)).await;
+        if ctx.judge(&get, &where_, Assertion::Succeeded).await {
+            ctx.judge(&get, &where_, Assertion::Size(expected.size)).await;
+            ctx.judge(&get, &where_, Assertion::BodyDigest(expected.digest)).await;
             if same_etag {
-                ctx.judge(&get, "GetObject", &where_, Assertion::Etag(expected.etag.clone())).await;
+                ctx.judge(&get, &where_, Assertion::Etag(expected.etag.clone())).await;
             }
         }
     })

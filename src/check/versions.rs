@@ -7,13 +7,12 @@ use futures::future::BoxFuture;
 
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
-use crate::workload::write;
 
 pub const ABOUT: &str =
     "each version id returns its own digest; delete markers and the current version are as the model says";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
             return;
@@ -28,13 +27,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 };
                 let op = ctx.call(request).await;
                 if version.delete_marker {
-                    ctx.judge(&op, "GetObject(version)", &name, Assertion::Refused).await;
+                    ctx.judge(&op, &name, Assertion::Refused).await;
                     continue;
                 }
-                if ctx.judge(&op, "GetObject(version)", &name, Assertion::Succeeded).await {
+                if ctx.judge(&op, &name, Assertion::Succeeded).await {
                     let expected = ctx.state.expected_version(version).await;
-                    ctx.judge(&op, "GetObject(version)", &name, Assertion::Size(expected.size)).await;
-                    ctx.judge(&op, "GetObject(version)", &name, Assertion::BodyDigest(expected.digest)).await;
+                    ctx.judge(&op, &name, Assertion::Size(expected.size)).await;
+                    ctx.judge(&op, &name, Assertion::BodyDigest(expected.digest)).await;
                 }
             }
         }
@@ -42,13 +41,13 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
         match status.current() {
             Some(current) => {
-                if ctx.judge(&op, "GetObject", &name, Assertion::Succeeded).await {
+                if ctx.judge(&op, &name, Assertion::Succeeded).await {
                     let expected = ctx.state.expected_version(current).await;
-                    ctx.judge(&op, "GetObject", &name, Assertion::BodyDigest(expected.digest)).await;
+                    ctx.judge(&op, &name, Assertion::BodyDigest(expected.digest)).await;
                 }
             }
             None => {
-                ctx.judge(&op, "GetObject", &name, Assertion::not_found()).await;
+                ctx.judge(&op, &name, Assertion::not_found()).await;
             }
         }
     }))

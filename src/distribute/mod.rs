@@ -12,71 +12,10 @@ pub mod nats;
 pub mod protocol;
 pub mod worker;
 
-use std::path::{Path, PathBuf};
-
-use crate::app::{ExitCode, Fatal};
-use crate::cli::{Cli, CommonArgs};
-use crate::config::Config;
-use crate::plan::Plan;
-use crate::scenario::{self, Known, Scenario};
-
 /// How often workers send heartbeats.
 pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// A worker silent this long (while the controller itself is connected) is taken for dead.
 pub const DEAD_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Runs `sfko -c` or `sfko -w`.
-pub async fn main(cli: &Cli) -> Result<ExitCode, Fatal> {
-    if cli.command.is_some() {
-        return Err(bad_input("-c/--controller and -w/--worker do not take a subcommand"));
-    }
-    if cli.run.dry_run {
-        return Err(bad_input("--dry-run resolves plans locally: run it without -c/-w"));
-    }
-    if cli.run.journal.is_some() {
-        return Err(bad_input("--journal names one run's journal; distributed runs write one journal per job"));
-    }
-    if cli.common.concurrency == Some(0) {
-        return Err(bad_input("--concurrency must be at least 1"));
-    }
-    if cli.distribute.controller {
-        controller::run(cli).await
-    } else {
-        worker::run(cli).await
-    }
-}
-
-pub(crate) fn bad_input(message: impl Into<String>) -> Fatal {
-    Fatal { code: ExitCode::BadInput, message: message.into() }
-}
-
-pub(crate) fn harness(message: impl Into<String>) -> Fatal {
-    Fatal { code: ExitCode::Harness, message: message.into() }
-}
-
-/// The workload and check names this build knows (what a job's scenario may name).
-pub(crate) fn known_names() -> (Vec<&'static str>, Vec<&'static str>) {
-    (crate::workload::names(), crate::check::names())
-}
-
-pub(crate) fn load_scenarios(path: &Path) -> Result<Vec<Scenario>, Fatal> {
-    let (tests, checks) = known_names();
-    scenario::load_path(path, &Known { tests: &tests, checks: &checks }).map_err(|e| bad_input(e.to_string()))
-}
-
-pub(crate) fn load_config(common: &CommonArgs) -> Result<Config, Fatal> {
-    match &common.config {
-        Some(path) => Config::load(path).map_err(|e| bad_input(e.0)),
-        None => Ok(Config::default()),
-    }
-}
-
-/// `<dir>/<seed>-<scenario slug>-<plan digest prefix>.bin`, as standalone runs name journals.
-pub(crate) fn journal_path(dir: &Path, plan: &Plan) -> PathBuf {
-    let slug: String =
-        plan.scenario.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
-    dir.join(format!("{}-{}-{}.bin", plan.seed, slug.trim_matches('-'), &plan.digest()[..8]))
-}
 
 /// Random hex digits (run ids, worker id suffixes): OS randomness, the clock and the pid, hashed.
 pub(crate) fn random_hex(digits: usize) -> String {

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer, stream, Context};
 use async_nats::{Client, ConnectErrorKind, ConnectOptions, ServerAddr};
 
-use crate::app::{ExitCode, Fatal};
-use crate::cli::DistributeArgs;
+use crate::cli::NatsArgs;
+use crate::exit::Fatal;
 
 /// Stream of jobs.
 pub const JOBS_STREAM: &str = "SFKO_JOBS";
@@ -87,36 +87,23 @@ impl std::fmt::Debug for NatsSettings {
     }
 }
 
-fn bad_input(message: impl Into<String>) -> Fatal {
-    Fatal { code: ExitCode::BadInput, message: message.into() }
-}
-
-fn harness(message: impl Into<String>) -> Fatal {
-    Fatal { code: ExitCode::Harness, message: message.into() }
-}
-
-/// Parses a duration flag (`30s`, `5m`, `1h 30m`).
-pub fn duration_flag(flag: &str, value: &str) -> Result<Duration, Fatal> {
-    crate::scenario::parse_duration_secs(value).map(Duration::from_secs).map_err(|e| bad_input(format!("{flag}: {e}")))
-}
-
 impl NatsSettings {
     /// Reads the NATS flags. Credentials may come in the URL (`user:pass@`, `token@`) or in flags/env; the URL kept
     /// for connecting and for messages has them removed.
-    pub fn from_args(args: &DistributeArgs) -> Result<NatsSettings, Fatal> {
+    pub fn from_args(args: &NatsArgs) -> Result<NatsSettings, Fatal> {
         let mut urls = Vec::new();
         let mut shown = Vec::new();
         let mut user = match (&args.nats_user, &args.nats_password) {
             (Some(u), Some(p)) => Some((u.clone(), p.clone())),
             (Some(u), None) => Some((u.clone(), String::new())),
-            (None, Some(_)) => return Err(bad_input("--nats-password needs --nats-user")),
+            (None, Some(_)) => return Err(Fatal::bad_input("--nats-password needs --nats-user")),
             (None, None) => None,
         };
         let mut token = args.nats_token.clone();
         for raw in args.nats.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let with_scheme = if raw.contains("://") { raw.to_string() } else { format!("nats://{raw}") };
             let addr: ServerAddr =
-                with_scheme.parse().map_err(|e| bad_input(format!("--nats: {}: {e}", redact(raw))))?;
+                with_scheme.parse().map_err(|e| Fatal::bad_input(format!("--nats: {}: {e}", redact(raw))))?;
             match (addr.username(), addr.password()) {
                 (Some(u), Some(p)) => user = user.or(Some((percent_decode(u), percent_decode(p)))),
                 (Some(t), None) => token = token.or(Some(percent_decode(t))),
@@ -126,17 +113,17 @@ impl NatsSettings {
             let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
             let clean = format!("{}://{host}:{}", addr.scheme(), addr.port());
             shown.push(clean.clone());
-            urls.push(clean.parse().map_err(|e| bad_input(format!("--nats: {}: {e}", redact(raw))))?);
+            urls.push(clean.parse().map_err(|e| Fatal::bad_input(format!("--nats: {}: {e}", redact(raw))))?);
         }
         if urls.is_empty() {
-            return Err(bad_input("--nats: no server URL given (e.g. nats://127.0.0.1:4222)"));
+            return Err(Fatal::bad_input("--nats: no server URL given (e.g. nats://127.0.0.1:4222)"));
         }
         if let Some(path) = &args.nats_creds {
             if !path.is_file() {
-                return Err(bad_input(format!("--nats-creds: {} is not a readable file", path.display())));
+                return Err(Fatal::bad_input(format!("--nats-creds: {} is not a readable file", path.display())));
             }
         }
-        let retry_for = duration_flag("--nats-retry-for", &args.nats_retry_for)?;
+        let retry_for = args.nats_retry_for;
         Ok(NatsSettings {
             urls,
             display: shown.join(","),
@@ -153,7 +140,7 @@ impl NatsSettings {
         let mut options = match &self.creds {
             Some(path) => ConnectOptions::with_credentials_file(path)
                 .await
-                .map_err(|e| bad_input(format!("--nats-creds {}: {e}", path.display())))?,
+                .map_err(|e| Fatal::bad_input(format!("--nats-creds {}: {e}", path.display())))?,
             None => ConnectOptions::new(),
         };
         if let Some((user, password)) = &self.user {
@@ -206,7 +193,7 @@ impl NatsSettings {
                 Err(e) => {
                     let kind = e.kind();
                     if matches!(kind, ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication) {
-                        return Err(bad_input(format!("NATS {}: authentication failed: {e}", self.display)));
+                        return Err(Fatal::bad_input(format!("NATS {}: authentication failed: {e}", self.display)));
                     }
                     if started.elapsed() >= self.retry_for {
                         let text = e.to_string();
@@ -215,7 +202,7 @@ impl NatsSettings {
                         } else {
                             "is nats-server running, with -js?"
                         };
-                        return Err(harness(format!(
+                        return Err(Fatal::harness(format!(
                             "NATS {} is unreachable after {attempts} attempts over {:.0?} (last error: {text}); \
                              {hint} (--nats-retry-for sets how long to keep trying)",
                             self.display,
@@ -403,9 +390,12 @@ pub async fn pull(consumer: &consumer::PullConsumer, max: usize, wait: Option<Du
 mod tests {
     use super::*;
 
-    fn args(url: &str) -> DistributeArgs {
+    fn args(url: &str) -> NatsArgs {
         use clap::Parser;
-        crate::cli::Cli::parse_from(["sfko", "-w", "--nats", url]).distribute
+        match crate::cli::Cli::parse_from(["sfko", "-w", "--nats", url]).mode {
+            Some(crate::cli::Mode::Worker(worker)) => worker.nats,
+            other => panic!("not the worker: {other:?}"),
+        }
     }
 
     #[test]

@@ -11,11 +11,12 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::driver::LatencyHistogram;
+use crate::exec::{Counts, Timings};
 use crate::journal::Verdict;
 use crate::scenario::{self, Known, Scenario};
 
 /// Bumped whenever a message changes shape; a peer speaking another version is rejected with a reason.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest job message accepted (a job carries its scenario file's text).
 pub const MAX_JOB_BYTES: usize = 256 * 1024;
 /// Largest scenario file text a job may carry.
@@ -98,35 +99,24 @@ pub struct JobResult {
     /// Which delivery of the job this was (1 = first): `delivered - 1` redeliveries preceded it.
     pub delivered: u64,
     /// `pass`, `fail`, `skipped` or `incomplete`.
-    pub verdict: String,
+    pub verdict: Verdict,
     pub reason: Option<String>,
     pub plan_digest: String,
     /// The bucket prefix the worker ran with (part of the repro line in broadcast mode).
     pub bucket_prefix: String,
+    /// The embedded target's seeded faults on this worker (`--embedded-faults …` flags), part of the repro line.
+    pub faults: Option<String>,
     pub counts: Counts,
-    pub elapsed_s: f64,
+    pub timings: Timings,
     /// Op latencies (µs) as base64 HdrHistogram V2 bytes; merged exactly by the controller.
     pub histogram: Option<String>,
     /// The first [`MAX_FAILURES_IN_RESULT`] failures.
     pub failures: Vec<FailureMsg>,
-    pub failures_total: u64,
     /// The failing run's journal (only for failures).
     pub journal: Option<JournalMsg>,
     /// Buckets the run left on the target (failing runs keep theirs for inspection; `sfko clean JOURNAL` removes
     /// them).
     pub left_behind: Vec<String>,
-}
-
-/// Totals of one job.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Counts {
-    pub ops: u64,
-    pub op_errors: u64,
-    pub expectations: u64,
-    pub failed: u64,
-    pub bytes_written: u64,
-    pub bytes_read: u64,
 }
 
 /// One failed expectation, as reports show it: the report's own type.
@@ -191,11 +181,6 @@ pub fn is_token(s: &str) -> bool {
 /// `sfko-w` + 6 hex digits of blake3(worker id), so their CreateBuckets never collide.
 pub fn broadcast_prefix(worker: &str) -> String {
     format!("sfko-w{}", &blake3::hash(worker.as_bytes()).to_hex()[..6])
-}
-
-/// `pass` → Verdict::Pass, and so on.
-pub fn parse_verdict(s: &str) -> Option<Verdict> {
-    [Verdict::Pass, Verdict::Fail, Verdict::Skipped, Verdict::Incomplete].into_iter().find(|v| v.as_str() == s)
 }
 
 /// base64 (standard alphabet, padded).
@@ -289,7 +274,6 @@ impl JobResult {
         if !is_token(&result.worker) {
             return Err(format!("worker id {:?} is not a valid name", result.worker));
         }
-        let verdict = parse_verdict(&result.verdict).ok_or_else(|| format!("unknown verdict {:?}", result.verdict))?;
         if result.left_behind.len() > MAX_LEFT_BEHIND {
             return Err(format!("{} buckets left behind exceeds {MAX_LEFT_BEHIND}", result.left_behind.len()));
         }
@@ -307,7 +291,10 @@ impl JobResult {
             }
             None => None,
         };
-        Ok(Checked { result, verdict, histogram, journal })
+        if result.faults.as_ref().is_some_and(|f| f.len() > 1024) {
+            return Err("the faults line exceeds 1024 bytes".into());
+        }
+        Ok(Checked { result, histogram, journal })
     }
 }
 
@@ -315,7 +302,6 @@ impl JobResult {
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub result: JobResult,
-    pub verdict: Verdict,
     pub histogram: Option<LatencyHistogram>,
     pub journal: Option<Vec<u8>>,
 }
@@ -360,10 +346,6 @@ mod tests {
 
     const YAML: &str = "- name: tiny\n  objects: {count: 2, size: 1K}\n  tests: [put]\n  checks: [check-backend]\n";
 
-    fn names() -> (Vec<&'static str>, Vec<&'static str>) {
-        (crate::workload::names(), crate::check::names())
-    }
-
     fn job() -> Job {
         Job {
             v: PROTOCOL_VERSION,
@@ -388,8 +370,7 @@ mod tests {
     }
 
     fn decode(job: &Job) -> Result<ValidJob, String> {
-        let (tests, checks) = names();
-        Job::decode(&job.encode(), &Known { tests: &tests, checks: &checks })
+        Job::decode(&job.encode(), &crate::catalogue::known())
     }
 
     #[test]
@@ -402,8 +383,7 @@ mod tests {
 
     #[test]
     fn bad_jobs_are_rejected_with_a_reason() {
-        let (tests, checks) = names();
-        let known = Known { tests: &tests, checks: &checks };
+        let known = crate::catalogue::known();
         assert!(Job::decode(b"not json", &known).unwrap_err().contains("not valid JSON"));
         assert!(Job::decode(&vec![b' '; MAX_JOB_BYTES + 1], &known).unwrap_err().contains("limit"));
         let mut j = job();
@@ -442,15 +422,15 @@ mod tests {
             scenario: "tiny".into(),
             worker: "w-1".into(),
             delivered: 1,
-            verdict: "fail".into(),
+            verdict: Verdict::Fail,
             reason: None,
             plan_digest: "ab".into(),
             bucket_prefix: "sfko".into(),
+            faults: None,
             counts: Counts::default(),
-            elapsed_s: 0.5,
+            timings: Timings::default(),
             histogram: Some(b64(&histogram.encode())),
             failures: vec![],
-            failures_total: 1,
             journal: Some(JournalMsg {
                 digest: blake3::hash(&journal).to_hex().to_string(),
                 size: journal.len() as u64,
@@ -460,7 +440,7 @@ mod tests {
             left_behind: vec![],
         };
         let checked = JobResult::decode(&result.encode(), "r1").unwrap();
-        assert_eq!(checked.verdict, Verdict::Fail);
+        assert_eq!(checked.result.verdict, Verdict::Fail);
         assert_eq!(checked.journal.as_deref(), Some(&journal[..]));
         assert_eq!(checked.histogram.map(|h| h.len()), Some(1));
         assert!(JobResult::decode(&result.encode(), "r2").is_err());

@@ -17,11 +17,11 @@ use async_nats::Client;
 use tokio::sync::watch;
 
 use super::nats::{self as nats_io, NatsSettings, MAX_DELIVER, PROGRESS_EVERY};
-use super::protocol::{self, Busy, Counts, Heartbeat, Job, JobResult, JournalMsg, PROTOCOL_VERSION};
-use super::{bad_input, harness, known_names, HEARTBEAT_EVERY};
-use crate::app::{ExitCode, Fatal};
-use crate::cli::Cli;
-use crate::exec::{run_plan, RunOptions, RunReport};
+use super::protocol::{self, Busy, Heartbeat, Job, JobResult, JournalMsg, PROTOCOL_VERSION};
+use super::HEARTBEAT_EVERY;
+use crate::cli::{CommonArgs, WorkerArgs};
+use crate::exec::{run_plan, Counts, RunOptions, RunReport, Step, Timings};
+use crate::exit::{Exit, Fatal};
 use crate::journal::Verdict;
 use crate::plan::{resolve, Backend, TargetSetup};
 use crate::scenario::Known;
@@ -71,6 +71,8 @@ struct Worker {
     target_setup: TargetSetup,
     settings: NatsSettings,
     cli_concurrency: Option<usize>,
+    /// `--embedded-faults …` flags of this worker's target, for the repro line of its results.
+    faults: Option<String>,
     journal_dir: std::path::PathBuf,
     corpus_dir: std::path::PathBuf,
     quiet: bool,
@@ -83,7 +85,7 @@ struct Worker {
 
 /// How a job ended on this worker.
 enum Ending {
-    Ran(Result<Box<RunReport>, crate::exec::HarnessError>),
+    Ran(Result<Box<RunReport>, Fatal>),
     /// Cancelled because the worker is stopping: NAK it so another worker runs it.
     HandBack,
     /// Its run was cancelled or finished by the controller: terminate it.
@@ -91,47 +93,27 @@ enum Ending {
 }
 
 /// `sfko -w`.
-pub async fn run(cli: &Cli) -> Result<ExitCode, Fatal> {
-    let args = &cli.distribute;
-    let common = &cli.common;
-    let controller_only = [
-        (args.jobs.is_some(), "--jobs"),
-        (args.broadcast, "--broadcast"),
-        (cli.run.seed.is_some(), "--seed"),
-        (!cli.run.scenarios.is_empty(), "--scenario"),
-        (cli.run.runs != 1, "--runs"),
-        (args.run_timeout.is_some(), "--run-timeout"),
-        (cli.run.keep, "--keep"),
-        (cli.run.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX, "--bucket-prefix"),
-    ];
-    if let Some((_, flag)) = controller_only.iter().find(|(given, _)| *given) {
-        return Err(bad_input(format!("{flag} is the controller's (sfko -c); a worker runs what its jobs say")));
-    }
+pub async fn run(args: &WorkerArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
     let id = match &args.worker_id {
         Some(id) if protocol::is_token(id) => id.clone(),
         Some(id) => {
-            return Err(bad_input(format!(
+            return Err(Fatal::bad_input(format!(
                 "--worker-id {id:?}: expected 1-{} letters, digits, '-' or '_'",
                 protocol::MAX_TOKEN
             )))
         }
         None => format!("{}-{}", super::host_name(), super::random_hex(6)),
     };
-    let config = super::load_config(common)?;
-    let target_setup = config.target_setup().map_err(|e| bad_input(e.0))?;
-    let settings = NatsSettings::from_args(args)?;
-    let target = Target::connect(
-        common.endpoint.as_deref(),
-        common.region.as_deref(),
-        &config,
-        crate::app::embedded_faults(common)?,
-    )
-    .await?;
+    let config = crate::inputs::config(common)?;
+    let target_setup = config.target_setup()?;
+    let settings = NatsSettings::from_args(&args.nats)?;
+    let faults = crate::inputs::embedded_faults(common)?.map(|f| f.flags());
+    let target = crate::inputs::connect(common, &config).await?;
     let client = settings.connect(&format!("sfko worker {id}")).await?;
     let js = jetstream::new(client.clone());
-    let (jobs, _) = nats_io::ensure_streams(&js, settings.retry_for).await.map_err(harness)?;
-    let shared = nats_io::shared_consumer(&jobs, settings.retry_for).await.map_err(harness)?;
-    let direct = nats_io::direct_consumer(&jobs, &id, settings.retry_for).await.map_err(harness)?;
+    let (jobs, _) = nats_io::ensure_streams(&js, settings.retry_for).await.map_err(Fatal::harness)?;
+    let shared = nats_io::shared_consumer(&jobs, settings.retry_for).await.map_err(Fatal::harness)?;
+    let direct = nats_io::direct_consumer(&jobs, &id, settings.retry_for).await.map_err(Fatal::harness)?;
     if !common.quiet {
         eprintln!("sfko worker {id}: ready on NATS {}; target {}", settings.display, target.label);
     }
@@ -147,7 +129,8 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, Fatal> {
         backends: config.plan_backends(),
         target_setup,
         settings,
-        cli_concurrency: common.concurrency,
+        cli_concurrency: common.concurrency(),
+        faults,
         journal_dir: common.journal_dir.clone(),
         corpus_dir: common.corpus.clone(),
         quiet: common.quiet,
@@ -162,8 +145,7 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, Fatal> {
         worker.host.clone(),
         worker.beat.clone(),
     ));
-    let (tests, checks) = known_names();
-    let known = Known { tests: &tests, checks: &checks };
+    let known = crate::catalogue::known();
     while *worker.stop.borrow() == 0 {
         // Broadcast jobs addressed to this worker first, then the shared queue (waiting up to a second there).
         let mut messages = nats_io::pull(&direct, 1, None).await;
@@ -183,7 +165,7 @@ pub async fn run(cli: &Cli) -> Result<ExitCode, Fatal> {
     if !common.quiet {
         eprintln!("sfko worker {}: stopped", worker.id);
     }
-    Ok(ExitCode::Pass)
+    Ok(Exit::Pass)
 }
 
 /// Listens to `sfko.control.*`: `cancel` and `done` put the run among the finished ones.
@@ -192,7 +174,7 @@ async fn watch_control(client: &Client, finished: Arc<Mutex<Finished>>) -> Resul
     let mut subscription = client
         .subscribe("sfko.control.*")
         .await
-        .map_err(|e| harness(format!("cannot subscribe to sfko.control.*: {e}")))?;
+        .map_err(|e| Fatal::harness(format!("cannot subscribe to sfko.control.*: {e}")))?;
     let (tx, rx) = watch::channel(0u64);
     tokio::spawn(async move {
         while let Some(message) = subscription.next().await {
@@ -281,11 +263,20 @@ impl Worker {
         }
         let prefix = job.options.bucket_prefix.clone().unwrap_or_else(|| protocol::broadcast_prefix(&self.id));
         let plan = resolve(&valid.scenario, Seed(job.seed), &self.backends, &prefix, &self.target_setup);
+        // The job's names were checked against this build's catalogue when it was decoded.
+        let steps = match crate::catalogue::steps(&plan) {
+            Ok(steps) => steps,
+            Err(e) => {
+                tracing::warn!("rejecting job {}/{}: {e}", job.run, job.job);
+                ack(&message, AckKind::Term).await;
+                return;
+            }
+        };
         let dir = self.journal_dir.join(&job.run).join(&self.id);
         let opts = RunOptions {
             scenario_digest: job.scenario.digest.clone(),
             concurrency: self.cli_concurrency.unwrap_or(job.options.concurrency as usize),
-            journal_path: super::journal_path(&dir, &plan),
+            journal_path: crate::journal::run_path(&dir, &plan),
             corpus_dir: self.corpus_dir.clone(),
             keep: job.options.keep,
             progress: false,
@@ -297,7 +288,7 @@ impl Worker {
         let label = format!("job {}/{} seed {} '{}'", job.run, job.job, job.seed, job.scenario.name);
         self.say(&format!("{label} (delivery {delivered}): started"));
         let started = Instant::now();
-        let ending = self.execute(&message, &plan, &opts, &job.run).await;
+        let ending = self.execute(&message, &plan, &steps, &opts, &job.run).await;
         let result = match ending {
             Ending::HandBack => {
                 ack(&message, AckKind::Nak(None)).await;
@@ -317,12 +308,12 @@ impl Worker {
                 self.set_busy(None);
                 return;
             }
-            Ending::Ran(Err(e)) => self.incomplete(job, delivered, &prefix, &plan, &e.0, started),
+            Ending::Ran(Err(e)) => self.incomplete(job, delivered, &prefix, &plan, &e.message, started),
             Ending::Ran(Ok(report)) => self.result(job, delivered, &prefix, &report).await,
         };
         let summary = format!(
             "{label}: {} ({} ops, {:.2} s)",
-            result.verdict,
+            result.verdict.as_str(),
             result.counts.ops,
             started.elapsed().as_secs_f64()
         );
@@ -346,11 +337,12 @@ impl Worker {
         &self,
         message: &jetstream::Message,
         plan: &crate::plan::Plan,
+        steps: &[Step],
         opts: &RunOptions,
         run: &str,
     ) -> Ending {
         let (cancel_tx, cancel_rx) = watch::channel(false);
-        let run_fut = run_plan(&self.target, plan, opts, cancel_rx);
+        let run_fut = run_plan(&self.target, plan, steps, opts, cancel_rx);
         tokio::pin!(run_fut);
         let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         let mut stop = self.stop.clone();
@@ -435,7 +427,6 @@ impl Worker {
     }
 
     async fn result(&self, job: &Job, delivered: u64, prefix: &str, report: &RunReport) -> JobResult {
-        let stats = report.stats.as_ref();
         let journal = if report.verdict == Verdict::Fail {
             let path = report.corpus.as_ref().or(report.journal.as_ref());
             match path {
@@ -446,18 +437,10 @@ impl Worker {
             None
         };
         JobResult {
-            counts: Counts {
-                ops: stats.map(|s| s.ops).unwrap_or(0),
-                op_errors: stats.map(|s| s.errors).unwrap_or(0),
-                expectations: report.expectations,
-                failed: report.failures_total,
-                bytes_written: stats.map(|s| s.bytes_written).unwrap_or(0),
-                bytes_read: stats.map(|s| s.bytes_read).unwrap_or(0),
-            },
-            elapsed_s: stats.map(|s| s.elapsed_s).unwrap_or(0.0),
-            histogram: stats.map(|s| protocol::b64(&s.histogram.encode())),
+            counts: report.counts.clone(),
+            timings: report.timings.clone().unwrap_or_default(),
+            histogram: report.histogram.as_ref().map(|h| protocol::b64(&h.encode())),
             failures: report.failures.iter().take(protocol::MAX_FAILURES_IN_RESULT).cloned().collect(),
-            failures_total: report.failures_total,
             journal,
             left_behind: report.left_behind.iter().take(protocol::MAX_LEFT_BEHIND).cloned().collect(),
             ..self.base(job, delivered, prefix, report.verdict, report.reason.clone(), report.plan_digest.clone())
@@ -475,7 +458,7 @@ impl Worker {
     ) -> JobResult {
         let reason = Some(format!("worker {}: {why}", self.id));
         JobResult {
-            elapsed_s: started.elapsed().as_secs_f64(),
+            timings: Timings { elapsed_s: started.elapsed().as_secs_f64(), ..Timings::default() },
             ..self.base(job, delivered, prefix, Verdict::Incomplete, reason, plan.digest())
         }
     }
@@ -498,15 +481,15 @@ impl Worker {
             scenario: job.scenario.name.clone(),
             worker: self.id.clone(),
             delivered,
-            verdict: verdict.as_str().into(),
+            verdict,
             reason,
             plan_digest,
             bucket_prefix: prefix.to_string(),
+            faults: self.faults.clone(),
             counts: Counts::default(),
-            elapsed_s: 0.0,
+            timings: Timings::default(),
             histogram: None,
             failures: Vec::new(),
-            failures_total: 0,
             journal: None,
             left_behind: Vec::new(),
         }

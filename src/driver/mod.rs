@@ -28,6 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct Op {
     pub index: u64,
+    /// The S3 operation sent (`PutObject`, `CopyObject` …): what a failure about this op names.
+    pub request: &'static str,
     pub outcome: Outcome,
     /// When the op completed (this process's clock; measures time-to-replicate and time-to-expire, never recorded).
     pub at: Instant,
@@ -158,6 +160,7 @@ impl Driver {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
         let latency = started.elapsed();
+        let name = request.name();
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
         self.stats.record(&request, &outcome, latency);
@@ -175,7 +178,7 @@ impl Driver {
             latency_us: micros(latency),
         };
         self.sink.op(record).await;
-        Op { index, outcome, at: Instant::now() }
+        Op { index, request: name, outcome, at: Instant::now() }
     }
 
     fn show_progress(&self, request: &Request, outcome: &Outcome, completion: u64) {

@@ -28,7 +28,8 @@ struct Inner {
 #[derive(Debug, Clone, Serialize)]
 pub struct StatsSnapshot {
     pub ops: u64,
-    pub errors: u64,
+    /// Ops that did not succeed (after retries).
+    pub op_errors: u64,
     pub bytes_written: u64,
     pub bytes_read: u64,
     pub elapsed_s: f64,
@@ -41,7 +42,8 @@ pub struct StatsSnapshot {
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LatencySummary {
     pub p50: f64,
     pub p90: f64,
@@ -84,7 +86,7 @@ impl Stats {
         let Ok(inner) = self.inner.lock() else {
             return StatsSnapshot {
                 ops: 0,
-                errors: 0,
+                op_errors: 0,
                 bytes_written: 0,
                 bytes_read: 0,
                 elapsed_s: elapsed,
@@ -97,7 +99,7 @@ impl Stats {
         let histogram = LatencyHistogram(inner.latency_us.clone());
         StatsSnapshot {
             ops: inner.ops,
-            errors: inner.errors,
+            op_errors: inner.errors,
             bytes_written: inner.bytes_written,
             bytes_read: inner.bytes_read,
             elapsed_s: elapsed,

@@ -3,6 +3,8 @@
 
 use std::sync::Mutex;
 
+use futures::StreamExt;
+
 use crate::driver::{Driver, Op};
 use crate::exec::state::RunState;
 use crate::journal::{Assertion, Expectation, JournalSink, Phase, Request};
@@ -10,7 +12,7 @@ use crate::plan::{BucketPlan, ObjectPlan, Plan};
 use crate::seed::Stream;
 
 /// At most this many failures are kept in memory for the report; all of them are in the journal.
-const KEPT_FAILURES: usize = 200;
+pub const KEPT_FAILURES: usize = 200;
 
 /// A failed expectation, for reports (and, unchanged, in the results workers send over NATS).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -97,18 +99,19 @@ impl<'a> Ctx<'a> {
         self.driver.call(&self.phase, request).await
     }
 
-    /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held.
-    pub async fn judge(&self, op: &Op, request: &str, subject: &str, assertion: Assertion) -> bool {
+    /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held. A failure names
+    /// the S3 operation the op sent.
+    pub async fn judge(&self, op: &Op, subject: &str, assertion: Assertion) -> bool {
         let violation = assertion.violation(&op.outcome);
         if op.outcome.unsupported() {
-            self.findings.unsupported(request);
+            self.findings.unsupported(op.request);
         }
         let held = violation.is_none() && !op.outcome.unsupported();
         let failure = violation.as_ref().map(|got| Failure {
             by: self.phase.to_string(),
             subject: subject.to_string(),
             op: op.index,
-            request: request.to_string(),
+            request: op.request.to_string(),
             expected: assertion.describe(),
             got: got.clone(),
         });
@@ -139,6 +142,17 @@ impl<'a> Ctx<'a> {
     /// This workload's or check's own random stream (label = its name, index = its position).
     pub fn stream(&self) -> Stream {
         self.plan.stream(&self.phase.to_string(), self.position)
+    }
+
+    /// Runs `each` over every object of the plan with `self.concurrency` objects in flight.
+    pub async fn for_each_object<F, Fut>(&'a self, each: F)
+    where
+        F: Fn(&'a BucketPlan, &'a ObjectPlan) -> Fut,
+        Fut: std::future::Future<Output = ()> + 'a,
+    {
+        futures::stream::iter(self.objects())
+            .for_each_concurrent(self.concurrency.max(1), |(bucket, object)| each(bucket, object))
+            .await;
     }
 
     /// Every (bucket, object) pair of the plan, bucket by bucket.

@@ -3,22 +3,32 @@
 
 mod cleanup;
 mod ctx;
+mod run_report;
 mod setup;
 mod state;
+mod step;
+mod walk;
 
 use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
 
 pub use cleanup::remove_everything;
-pub use ctx::{subject, Ctx, Failure, Findings};
+pub use ctx::{subject, Ctx, Failure, Findings, KEPT_FAILURES};
+pub use run_report::{Counts, RunReport, Timings};
 pub use setup::{expiration_days, unsupported};
 pub use state::{ObjectStatus, RunState, Version};
+pub use step::{Entry, Needs, RunFn, Step};
+pub use walk::{page_size, walk};
 
-use crate::driver::{Driver, StatsSnapshot};
-use crate::journal::{Header, JournalWriter, Phase, Verdict, FORMAT_VERSION};
+use crate::driver::Driver;
+use crate::exit::Fatal;
+use crate::journal::{Header, JournalWriter, Verdict};
 use crate::plan::Plan;
 use crate::target::Target;
+
+/// Requests in flight when `--concurrency` is not given (replay defaults to the recording's).
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// How to run one plan.
 #[derive(Debug, Clone)]
@@ -33,43 +43,15 @@ pub struct RunOptions {
     pub progress: bool,
 }
 
-/// What one run found.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RunReport {
-    pub seed: u64,
-    pub scenario: String,
-    pub plan_digest: String,
-    pub verdict: Verdict,
-    /// Why the run was skipped or incomplete.
-    pub reason: Option<String>,
-    /// Up to 200 failures; `failures_total` counts all (every one is in the journal).
-    pub failures: Vec<Failure>,
-    pub failures_total: u64,
-    pub expectations: u64,
-    pub journal: Option<PathBuf>,
-    /// Where the failing journal was copied.
-    pub corpus: Option<PathBuf>,
-    pub stats: Option<StatsSnapshot>,
-    /// Buckets that could not be removed (or were kept).
-    pub left_behind: Vec<String>,
-    /// Operations the target answered 501 NotImplemented, with counts: not bugs, but not verified either.
-    pub unsupported: Vec<(String, u64)>,
-    /// What checks measured (time-to-replicate, time-to-expire...).
-    pub notes: Vec<String>,
-}
-
-/// Why a run could not be carried out at all.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HarnessError(pub String);
-
-/// Resolves nothing, only executes: `plan` on `target`, until done or `cancel` turns true.
+/// Resolves nothing, only executes: `plan`'s `steps` (its workloads, then its checks, as the catalogue
+/// resolved them) on `target`, until done or `cancel` turns true.
 pub async fn run_plan(
     target: &Target,
     plan: &Plan,
+    steps: &[Step],
     opts: &RunOptions,
     mut cancel: watch::Receiver<bool>,
-) -> Result<RunReport, HarnessError> {
+) -> Result<RunReport, Fatal> {
     let plan_digest = plan.digest();
     let mut report = RunReport {
         seed: plan.seed.0,
@@ -78,33 +60,23 @@ pub async fn run_plan(
         verdict: Verdict::Skipped,
         reason: None,
         failures: Vec::new(),
-        failures_total: 0,
-        expectations: 0,
+        counts: Counts::default(),
+        timings: None,
         journal: None,
         corpus: None,
-        stats: None,
         left_behind: Vec::new(),
         unsupported: Vec::new(),
         notes: Vec::new(),
+        histogram: None,
     };
-    if let Some(why) = setup::unsupported(plan, &target.capabilities) {
+    if let Some(why) = setup::unsupported(plan, steps, &target.capabilities) {
         report.reason = Some(why);
         return Ok(report);
     }
-    let header = Header {
-        format_version: FORMAT_VERSION,
-        sfko_version: env!("CARGO_PKG_VERSION").into(),
-        seed: plan.seed,
-        scenario: plan.scenario.clone(),
-        scenario_digest: opts.scenario_digest.clone(),
-        config_digest: target.config_digest.clone(),
-        plan_digest,
-        target: target.label.clone(),
-        concurrency: opts.concurrency as u32,
-        started_unix_ms: unix_ms(),
-    };
+    let header =
+        Header::new(plan, opts.scenario_digest.clone(), &target.label, &target.config_digest, opts.concurrency);
     let writer = JournalWriter::create(&opts.journal_path, &header, plan)
-        .map_err(|e| HarnessError(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
+        .map_err(|e| Fatal::harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = progress_bar(opts.progress, &plan.scenario);
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
         .with_backends(target.backend_clients.clone());
@@ -112,8 +84,8 @@ pub async fn run_plan(
     let findings = Findings::default();
     let created = setup::Created::default();
 
-    let body = execute(&driver, plan, &state, &findings, &created, opts, writer.sink());
-    let (mut verdict, mut reason) = tokio::select! {
+    let body = execute(&driver, plan, steps, &state, &findings, &created, opts, writer.sink());
+    let (mut verdict, reason) = tokio::select! {
         outcome = body => outcome,
         _ = cancel.wait_for(|stop| *stop) => (Verdict::Incomplete, Some("interrupted".to_string())),
     };
@@ -135,13 +107,10 @@ pub async fn run_plan(
         // Found bugs outrank an early stop; the reason still says why the run ended.
         verdict = Verdict::Fail;
     }
-    if verdict == Verdict::Incomplete && reason.is_none() {
-        reason = Some("stopped early".into());
-    }
     let finished = writer
         .finish(verdict, reason.clone())
         .await
-        .map_err(|e| HarnessError(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
+        .map_err(|e| Fatal::harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
     if failures_total > 0 {
         match copy_to_corpus(&finished.path, &finished.file_digest, &opts.corpus_dir) {
             Ok(path) => report.corpus = Some(path),
@@ -151,19 +120,22 @@ pub async fn run_plan(
     report.verdict = verdict;
     report.reason = reason;
     report.failures = failures;
-    report.failures_total = failures_total;
-    report.expectations = expectations;
     report.unsupported = findings.unsupported_ops();
     report.notes = findings.notes();
     report.journal = Some(finished.path);
-    report.stats = Some(driver.stats());
+    let stats = driver.stats();
+    report.counts = Counts::new(&stats, expectations, failures_total);
+    report.timings = Some(Timings::from(&stats));
+    report.histogram = Some(stats.histogram);
     Ok(report)
 }
 
 /// Setup, workloads, checks. Returns the verdict before failures are counted (Pass unless something stopped it).
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     driver: &Driver,
     plan: &Plan,
+    steps: &[Step],
     state: &RunState,
     findings: &Findings,
     created: &setup::Created,
@@ -175,38 +147,32 @@ async fn execute(
         setup::Setup::Unsupported(why) => return (Verdict::Skipped, Some(why)),
         setup::Setup::Failed(why) => return (Verdict::Incomplete, Some(why)),
     }
-    let steps = plan
-        .workloads
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (i, Phase::Workload(name.clone()), crate::workload::find(name).map(|w| w.run)))
-        .chain(
-            plan.checks
-                .iter()
-                .enumerate()
-                .map(|(i, name)| (i, Phase::Check(name.clone()), crate::check::find(name).map(|c| c.run))),
-        );
-    for (position, phase, run) in steps {
-        let Some(run) = run else {
-            return (Verdict::Incomplete, Some(format!("{phase} is not known to this sfko")));
+    for step in steps {
+        tracing::info!(scenario = %plan.scenario, step = %step.phase, "running");
+        let ctx = Ctx {
+            driver,
+            plan,
+            state,
+            phase: step.phase.clone(),
+            concurrency: opts.concurrency,
+            position: step.position,
+            sink: sink.clone(),
+            findings,
         };
-        tracing::info!(scenario = %plan.scenario, step = %phase, "running");
-        let ctx =
-            Ctx { driver, plan, state, phase, concurrency: opts.concurrency, position, sink: sink.clone(), findings };
-        run(&ctx).await;
+        (step.entry.run)(&ctx).await;
     }
     (Verdict::Pass, None)
 }
 
 /// Copies a failing journal to `corpus/<digest>.bin` (first 16 hex digits of its blake3), atomically.
-fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<PathBuf, HarnessError> {
+fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<PathBuf, Fatal> {
     let name = format!("{}.bin", &digest[..16.min(digest.len())]);
     let target = corpus.join(&name);
     let temp = corpus.join(format!(".{name}.partial"));
     std::fs::create_dir_all(corpus)
         .and_then(|_| std::fs::copy(journal, &temp))
         .and_then(|_| std::fs::rename(&temp, &target))
-        .map_err(|e| HarnessError(format!("cannot copy the failing journal into {}: {e}", corpus.display())))?;
+        .map_err(|e| Fatal::harness(format!("cannot copy the failing journal into {}: {e}", corpus.display())))?;
     Ok(target)
 }
 
@@ -223,8 +189,4 @@ fn progress_bar(visible: bool, scenario: &str) -> indicatif::ProgressBar {
     bar.set_prefix(scenario.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

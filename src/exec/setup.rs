@@ -1,13 +1,13 @@
 //! Before the workloads: decide whether the target can run the plan at all, then create its buckets.
 
 use crate::driver::Driver;
+use crate::exec::{Needs, Step};
 use crate::journal::{Phase, Request};
 use crate::plan::Plan;
 use crate::target::Capabilities;
-use crate::workload::Needs;
 
 /// Why this plan cannot run on a target with these capabilities, or `None` if it can.
-pub fn unsupported(plan: &Plan, capabilities: &Capabilities) -> Option<String> {
+pub fn unsupported(plan: &Plan, steps: &[Step], capabilities: &Capabilities) -> Option<String> {
     if let Some(why) = &plan.unsatisfiable {
         return Some(why.clone());
     }
@@ -34,14 +34,12 @@ pub fn unsupported(plan: &Plan, capabilities: &Capabilities) -> Option<String> {
             ));
         }
     }
-    let needs = plan
-        .workloads
-        .iter()
-        .filter_map(|w| crate::workload::find(w).map(|w| (w.name, w.needs)))
-        .chain(plan.checks.iter().filter_map(|c| crate::check::find(c).map(|c| (c.name, c.needs))));
-    for (name, need) in needs {
-        if need == Needs::Replication && !capabilities.replication {
-            return Some(format!("{name} needs a replicating target (a config with backends and replication)"));
+    for step in steps {
+        if step.entry.needs == Needs::Replication && !capabilities.replication {
+            return Some(format!(
+                "{} needs a replicating target (a config with backends and replication)",
+                step.entry.name
+            ));
         }
     }
     None

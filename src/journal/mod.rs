@@ -6,6 +6,7 @@
 //! file is detected. A file without a trailer is a run that was cut short (crash, kill): everything before the cut is
 //! still readable and reported as truncated.
 
+mod judge;
 mod reader;
 mod record;
 mod writer;
@@ -47,4 +48,12 @@ pub(crate) fn trailer_digest(before: &blake3::Hasher, trailer: &Trailer) -> crat
         hasher.update(&bytes);
     }
     hasher.finalize().into()
+}
+
+/// Where a run's journal goes by default: `<dir>/<seed>-<scenario slug>-<plan digest prefix>.bin`.
+pub fn run_path(dir: &std::path::Path, plan: &crate::plan::Plan) -> std::path::PathBuf {
+    let slug: String =
+        plan.scenario.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    let digest = plan.digest();
+    dir.join(format!("{}-{}-{}.bin", plan.seed, slug.trim_matches('-'), digest.get(..8).unwrap_or(&digest)))
 }

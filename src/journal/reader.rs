@@ -24,6 +24,13 @@ pub enum JournalError {
     DigestMismatch { path: PathBuf },
 }
 
+/// A journal sfko was asked to read is the user's input: one it cannot read is bad input (exit 2), located.
+impl From<JournalError> for crate::exit::Fatal {
+    fn from(e: JournalError) -> crate::exit::Fatal {
+        crate::exit::Fatal::bad_input(e.to_string())
+    }
+}
+
 /// Streams the frames of a journal after its header and plan.
 pub struct JournalReader {
     source: FrameSource,

@@ -35,6 +35,28 @@ pub struct Header {
     pub started_unix_ms: u64,
 }
 
+impl Header {
+    /// The header of a journal recording `plan` on `target` (its label: an endpoint without credentials) — the one
+    /// way a run, a replay or a clean starts a journal, so every journal names the same things.
+    pub fn new(plan: &Plan, scenario_digest: String, target: &str, config_digest: &str, concurrency: usize) -> Header {
+        Header {
+            format_version: crate::journal::FORMAT_VERSION,
+            sfko_version: env!("CARGO_PKG_VERSION").into(),
+            seed: plan.seed,
+            scenario: plan.scenario.clone(),
+            scenario_digest,
+            config_digest: config_digest.to_string(),
+            plan_digest: plan.digest(),
+            target: target.to_string(),
+            concurrency: concurrency.min(u32::MAX as usize) as u32,
+            started_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+}
+
 /// Which part of the run issued an op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
@@ -424,194 +446,6 @@ pub struct PageEntry {
     pub etag: Option<String>,
     pub is_latest: bool,
     pub delete_marker: bool,
-}
-
-impl PageEntry {
-    fn describe(&self) -> String {
-        let kind = if self.delete_marker { " (delete marker)" } else { "" };
-        let latest = if self.is_latest { "" } else { " (noncurrent)" };
-        format!(
-            "{} {}B{}{}{}",
-            self.key,
-            self.size,
-            self.etag.as_deref().map(|e| format!(" {e}")).unwrap_or_default(),
-            kind,
-            latest
-        )
-    }
-
-    fn matches(&self, got: &ListEntry) -> bool {
-        // A listing that carries no ETag at all (s3s-fs) cannot be wrong about one; a wrong one is judged.
-        let etag_ok = match (&self.etag, got.etag.as_deref()) {
-            (Some(expected), Some(got)) => crate::content::normalize_etag(got) == expected,
-            _ => true,
-        };
-        self.key == got.key
-            && self.delete_marker == got.delete_marker
-            && self.is_latest == got.is_latest
-            && (self.delete_marker || (self.size == got.size && etag_ok))
-    }
-}
-
-fn describe_entry(entry: &ListEntry) -> String {
-    let kind = if entry.delete_marker { " (delete marker)" } else { "" };
-    let latest = if entry.is_latest { "" } else { " (noncurrent)" };
-    let etag = entry.etag.as_deref().map(|e| format!(" {}", crate::content::normalize_etag(e))).unwrap_or_default();
-    format!("{} {}B{etag}{kind}{latest}", entry.key, entry.size)
-}
-
-fn page_violation(expected: &[PageEntry], truncated: bool, listing: Option<&Listing>) -> Option<String> {
-    let Some(listing) = listing else {
-        return Some("no listing".into());
-    };
-    // Keys must come in the same order. Within one key, entries are compared as a set: the SDK hands versions and
-    // delete markers over in two separate lists, so their interleaving on the wire is not observable.
-    let want = group(expected, |e| e.key.as_str());
-    let got = group(&listing.entries, |e| e.key.as_str());
-    for (i, (key, wants)) in want.iter().enumerate() {
-        let Some((got_key, gots)) = got.get(i) else {
-            return Some(format!("{} entries; missing {}", listing.entries.len(), wants[0].describe()));
-        };
-        if got_key != key {
-            return Some(format!("{} where {} was expected", describe_entry(gots[0]), wants[0].describe()));
-        }
-        let mut unmatched: Vec<&ListEntry> = gots.clone();
-        for want in wants {
-            match unmatched.iter().position(|g| want.matches(g)) {
-                Some(at) => {
-                    unmatched.remove(at);
-                }
-                None => {
-                    let seen: Vec<String> = gots.iter().map(|g| describe_entry(g)).collect();
-                    return Some(format!("{} missing under {key}; got [{}]", want.describe(), seen.join(", ")));
-                }
-            }
-        }
-        if let Some(extra) = unmatched.first() {
-            return Some(format!("unexpected {}", describe_entry(extra)));
-        }
-    }
-    if let Some((_, extra)) = got.get(want.len()) {
-        return Some(format!("{} entries; unexpected {}", listing.entries.len(), describe_entry(extra[0])));
-    }
-    (listing.truncated != truncated).then(|| format!("truncated = {}", listing.truncated))
-}
-
-/// Consecutive entries with the same key, in order.
-fn group<'a, T>(entries: &'a [T], key: impl Fn(&T) -> &str) -> Vec<(&'a str, Vec<&'a T>)> {
-    let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
-    for entry in entries {
-        let k = key(entry);
-        match groups.last_mut() {
-            Some((last, members)) if *last == k => members.push(entry),
-            _ => groups.push((k, vec![entry])),
-        }
-    }
-    groups
-}
-
-impl Assertion {
-    /// A read of something that must not exist.
-    pub fn not_found() -> Assertion {
-        Assertion::Fails { code: "NoSuchKey".into(), status: 404 }
-    }
-
-    /// `None` if `outcome` satisfies it, else what was found instead. An operation the target does not implement
-    /// (501 NotImplemented) violates nothing: it is reported as unsupported, not as a bug.
-    pub fn violation(&self, outcome: &Outcome) -> Option<String> {
-        if outcome.unsupported() {
-            return None;
-        }
-        match self {
-            Assertion::Succeeded => (!outcome.succeeded()).then(|| outcome.brief()),
-            Assertion::Fails { code, status } => {
-                // HEAD answers carry no body, so no code: the SDK says "NotFound"; the status decides then.
-                let matches = outcome.error_code.as_deref() == Some(code.as_str())
-                    || (matches!(outcome.error_code.as_deref(), None | Some("NotFound")) && outcome.status == *status);
-                (!matches).then(|| outcome.brief())
-            }
-            Assertion::Etag(expected) => {
-                let got = outcome.etag.as_deref().map(crate::content::normalize_etag);
-                (got != Some(expected.as_str())).then(|| match got {
-                    Some(etag) => format!("ETag {etag}"),
-                    None => format!("no ETag ({})", outcome.brief()),
-                })
-            }
-            Assertion::Size(expected) => (outcome.size != Some(*expected)).then(|| match outcome.size {
-                Some(size) => format!("{size} bytes"),
-                None => format!("no size ({})", outcome.brief()),
-            }),
-            Assertion::BodyDigest(expected) => {
-                (outcome.body_digest != Some(*expected)).then(|| match outcome.body_digest {
-                    Some(digest) => format!("blake3 {digest}"),
-                    None => format!("no body ({})", outcome.brief()),
-                })
-            }
-            Assertion::Page { entries, truncated } => page_violation(entries, *truncated, outcome.listing.as_ref()),
-            Assertion::Refused => (!(400..500).contains(&outcome.status)).then(|| outcome.brief()),
-            Assertion::PartsCount(expected) => {
-                (outcome.parts_count != Some(*expected)).then(|| match outcome.parts_count {
-                    Some(n) => format!("{n} parts"),
-                    None => format!("no part count ({})", outcome.brief()),
-                })
-            }
-            Assertion::Prefixes(expected) => {
-                let got = outcome.listing.as_ref().map(|l| &l.common_prefixes);
-                (got != Some(expected)).then(|| match got {
-                    Some(got) => format!("common prefixes [{}]", got.join(", ")),
-                    None => format!("no listing ({})", outcome.brief()),
-                })
-            }
-            Assertion::Model { alternatives, .. } => {
-                let mut missed = Vec::with_capacity(alternatives.len());
-                for alternative in alternatives {
-                    match alternative.iter().find_map(|a| a.violation(outcome)) {
-                        None => return None,
-                        Some(v) => missed.push(v),
-                    }
-                }
-                Some(match missed.len() {
-                    0 => outcome.brief(),
-                    1 => missed.remove(0),
-                    _ => missed.iter().map(|m| format!("[{m}]")).collect::<Vec<_>>().join(" / "),
-                })
-            }
-        }
-    }
-
-    /// The expectation in words.
-    pub fn describe(&self) -> String {
-        match self {
-            Assertion::Succeeded => "success (2xx)".into(),
-            Assertion::Fails { code, status } => format!("{status} {code}"),
-            Assertion::Etag(etag) => format!("ETag {etag}"),
-            Assertion::Size(size) => format!("{size} bytes"),
-            Assertion::BodyDigest(digest) => format!("blake3 {digest}"),
-            Assertion::Page { entries, truncated } => match (entries.first(), entries.last()) {
-                (Some(first), Some(last)) => format!(
-                    "{} entries {} .. {}{}",
-                    entries.len(),
-                    first.describe(),
-                    last.describe(),
-                    if *truncated { ", truncated" } else { "" }
-                ),
-                _ => "an empty listing".into(),
-            },
-            Assertion::PartsCount(n) => format!("{n} parts"),
-            Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
-            Assertion::Model { rule, alternatives } => {
-                let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
-                match alternatives.as_slice() {
-                    [only] => format!("{rule}: {}", each(only)),
-                    _ => format!(
-                        "{rule}, in some order of the racing ops: {}",
-                        alternatives.iter().map(|a| format!("[{}]", each(a))).collect::<Vec<_>>().join(" or ")
-                    ),
-                }
-            }
-            Assertion::Refused => "a refusal (4xx; S3 answers 405 MethodNotAllowed)".into(),
-        }
-    }
 }
 
 /// One verdict of a check (or workload) on one op, with its evidence.

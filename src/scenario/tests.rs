@@ -124,26 +124,6 @@ fn size_forms() {
 }
 
 #[test]
-fn default_scenarios_dir_loads() {
-    let (tests, checks) = (crate::workload::names(), crate::check::names());
-    let registry = Known { tests: &tests, checks: &checks };
-    let catalogue = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/catalogue");
-    if let Err(e) = load_path(&catalogue, &registry) {
-        panic!("{e}");
-    }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let all = match load_path(&dir, &registry) {
-        Ok(all) => all,
-        Err(e) => panic!("{e}"),
-    };
-    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"Write 0B") && names.contains(&"Replicate 10M"), "{names:?}");
-    assert!(all.iter().all(|s| s.origin.line > 0));
-    let mixed = select(&all, &["Write mixed".to_string()]).map_err(|e| e.to_string());
-    assert_eq!(mixed.map(|v| v[0].objects.size.clone()), Ok(SizeSpec::Range { min: 0, max: 2 << 20 }));
-}
-
-#[test]
 fn unknown_test_lists_known_ones() {
     parse_err(
         "- name: a\n  tests: [put, putt]\n",

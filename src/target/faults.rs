@@ -34,7 +34,7 @@ pub enum Fault {
     LostWrite,
     /// After an overwrite, GETs keep answering the previous content (a stale replica or cache).
     StaleRead,
-    /// Answer PutObject with a wrong ETag (the stored object is fine).
+    /// Answer PutObject or CopyObject with a wrong ETag (the stored object is fine).
     WrongEtag,
     /// A new version of a versioned object silently drops the version it replaces (no longer listed or readable).
     VersionLost,
@@ -97,7 +97,24 @@ pub struct FaultPlan {
     pub one_in: u64,
 }
 
+/// The fault seed when none is given (`--embedded-fault-seed`, `serve --fault-seed`).
+pub const DEFAULT_FAULT_SEED: u64 = 1;
+/// One key in this many is hit when nothing else is said (`--embedded-fault-one-in`, `serve --fault-one-in`).
+pub const DEFAULT_FAULT_ONE_IN: u64 = 4;
+
 impl FaultPlan {
+    /// The flags that ask for exactly these faults again: `--embedded-faults a,b --embedded-fault-seed N
+    /// --embedded-fault-one-in M` (part of a repro line).
+    pub fn flags(&self) -> String {
+        let names: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
+        format!(
+            "--embedded-faults {} --embedded-fault-seed {} --embedded-fault-one-in {}",
+            names.join(","),
+            self.seed,
+            self.one_in
+        )
+    }
+
     /// `lost-write,stale-read (seed 1, 1 key in 4)`, for labels and reports.
     pub fn describe(&self) -> String {
         let names: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
@@ -402,8 +419,14 @@ impl S3 for FaultyFs {
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
         self.versions.resolve_copy_source(&mut req.input).await?;
         let guard = self.versions.lock(&req.input.bucket, &req.input.key).await;
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let mut out = self.inner.copy_object(req).await?;
         out.output.version_id = self.new_version(guard.as_ref()).await?;
+        if self.plan.hits(Fault::WrongEtag, &bucket, &key) {
+            if let Some(result) = out.output.copy_object_result.as_mut() {
+                result.e_tag = Some(ETag::Strong(wrong_etag(&key)));
+            }
+        }
         Ok(out)
     }
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {

@@ -4,11 +4,13 @@ pub mod client;
 pub mod embedded;
 pub mod faults;
 pub mod fixtures;
+mod fs_layout;
 pub mod versioned;
 
 use aws_sdk_s3::Client;
 
 use crate::config::{Config, CredentialSource};
+use crate::exit::Fatal;
 use client::ClientCredentials;
 use embedded::EmbeddedServer;
 
@@ -50,15 +52,6 @@ pub struct Target {
     embedded: Option<EmbeddedServer>,
 }
 
-/// Why a target could not be set up. Bad input (exit 2) or harness failure (exit 3).
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("{0}")]
-    BadInput(String),
-    #[error("{0}")]
-    Harness(String),
-}
-
 impl Target {
     /// Connects to the configured endpoint, or starts the embedded server (with `faults`, if any).
     pub async fn connect(
@@ -66,15 +59,14 @@ impl Target {
         region: Option<&str>,
         config: &Config,
         faults: Option<faults::FaultPlan>,
-    ) -> Result<Target, TargetError> {
+    ) -> Result<Target, Fatal> {
         let target_config = config.target.clone().unwrap_or_default();
         let endpoint = endpoint.map(str::to_string).or(target_config.endpoint.clone());
         let region = region.map(str::to_string).or(target_config.region.clone()).unwrap_or_else(|| "us-east-1".into());
         let capabilities = Capabilities::from_config(config, false);
         if endpoint.is_some() && faults.is_some() {
-            return Err(TargetError::BadInput(
-                "--embedded-faults applies to the embedded target only; drop --endpoint (and the config's target endpoint)"
-                    .into(),
+            return Err(Fatal::bad_input(
+                "--embedded-faults applies to the embedded target only; drop --endpoint (and the config's target endpoint)",
             ));
         }
         let Some(endpoint) = endpoint else {
@@ -83,7 +75,7 @@ impl Target {
                 Some(plan) => EmbeddedServer::start_with(move |fs, root| faults::FaultyFs::new(fs, root, plan)).await,
                 None => EmbeddedServer::start().await,
             }
-            .map_err(|e| TargetError::Harness(format!("cannot start the embedded S3 server: {e}")))?;
+            .map_err(|e| Fatal::harness(format!("cannot start the embedded S3 server: {e}")))?;
             let mut target = Self::embedded(server, config.digest()).await;
             if let Some(described) = described {
                 target.label = format!("{} with faults {described}", target.label);
@@ -95,7 +87,7 @@ impl Target {
         };
         validate_endpoint(&endpoint)?;
         let credentials = resolve_credentials(target_config.credentials.as_ref())?;
-        client::check_credentials(&credentials).await.map_err(TargetError::BadInput)?;
+        client::check_credentials(&credentials).await.map_err(Fatal::bad_input)?;
         let client = client::build(&endpoint, &region, &credentials);
         let backend_clients = backend_clients(config, &region).await?;
         Ok(Target {
@@ -138,40 +130,36 @@ impl Target {
 }
 
 /// Clients for every backend with its own endpoint (credentials: its own, else the target's resolution order).
-async fn backend_clients(
-    config: &Config,
-    region: &str,
-) -> Result<std::collections::BTreeMap<String, Client>, TargetError> {
+async fn backend_clients(config: &Config, region: &str) -> Result<std::collections::BTreeMap<String, Client>, Fatal> {
     let mut clients = std::collections::BTreeMap::new();
     for backend in &config.backends {
         let Some(endpoint) = &backend.endpoint else { continue };
         validate_endpoint(endpoint)?;
         let credentials = resolve_credentials(backend.credentials.as_ref())?;
-        client::check_credentials(&credentials).await.map_err(TargetError::BadInput)?;
+        client::check_credentials(&credentials).await.map_err(Fatal::bad_input)?;
         clients.insert(backend.name.clone(), client::build(endpoint, region, &credentials));
     }
     Ok(clients)
 }
 
-fn validate_endpoint(endpoint: &str) -> Result<(), TargetError> {
+fn validate_endpoint(endpoint: &str) -> Result<(), Fatal> {
     let ok = (endpoint.starts_with("http://") || endpoint.starts_with("https://")) && endpoint.len() > "https://".len();
     if !ok {
-        return Err(TargetError::BadInput(format!(
+        return Err(Fatal::bad_input(format!(
             "--endpoint '{endpoint}': expected an http:// or https:// URL, e.g. http://127.0.0.1:9000"
         )));
     }
     if endpoint.contains('@') {
-        return Err(TargetError::BadInput(
-            "--endpoint must not carry credentials; set SFKO_ACCESS_KEY/SFKO_SECRET_KEY or name them in --config"
-                .into(),
+        return Err(Fatal::bad_input(
+            "--endpoint must not carry credentials; set SFKO_ACCESS_KEY/SFKO_SECRET_KEY or name them in --config",
         ));
     }
     Ok(())
 }
 
 /// Config-named env vars or profile first, then SFKO_ACCESS_KEY/SFKO_SECRET_KEY, then the AWS default chain.
-fn resolve_credentials(source: Option<&CredentialSource>) -> Result<ClientCredentials, TargetError> {
-    let from_env = |access: &str, secret: &str| -> Result<Option<ClientCredentials>, TargetError> {
+fn resolve_credentials(source: Option<&CredentialSource>) -> Result<ClientCredentials, Fatal> {
+    let from_env = |access: &str, secret: &str| -> Result<Option<ClientCredentials>, Fatal> {
         match (std::env::var(access), std::env::var(secret)) {
             (Ok(access_key), Ok(secret_key)) => Ok(Some(ClientCredentials::Static { access_key, secret_key })),
             _ => Ok(None),
@@ -180,7 +168,7 @@ fn resolve_credentials(source: Option<&CredentialSource>) -> Result<ClientCreden
     if let Some(source) = source {
         if let (Some(access), Some(secret)) = (&source.access_key_env, &source.secret_key_env) {
             return from_env(access, secret)?.ok_or_else(|| {
-                TargetError::BadInput(format!(
+                Fatal::bad_input(format!(
                     "config names credentials in ${access} and ${secret}, but they are not both set"
                 ))
             });

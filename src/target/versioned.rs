@@ -21,6 +21,8 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
+use super::fs_layout::FsLayout;
+
 /// The pseudo-bucket holding every archived version (a directory under the server root).
 pub const ARCHIVE: &str = ".sfko-versions";
 /// The version id of objects written while versioning is suspended.
@@ -65,6 +67,8 @@ type KeyLocks = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
 /// Versioning state of every bucket switched to versioning, and the per-key locks that keep the live file and the
 /// newest version in step when writes and deletes of one key race.
 pub struct Versioning {
+    /// Where s3s-fs keeps each object's files (the only code that knows).
+    layout: FsLayout,
     root: PathBuf,
     buckets: Mutex<HashMap<String, Bucket>>,
     locks: Mutex<KeyLocks>,
@@ -101,6 +105,7 @@ impl Versioning {
     /// Versioning over the s3s-fs data dir `root` (the archive goes to `root/.sfko-versions`).
     pub fn new(root: &Path) -> Versioning {
         Versioning {
+            layout: FsLayout::new(root),
             root: root.to_path_buf(),
             buckets: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
@@ -160,7 +165,7 @@ impl Versioning {
         for key in object_keys(&self.root.join(bucket)).await? {
             let live = self.live_files(bucket, &key)?;
             let meta = tokio::fs::metadata(&live[0]).await.map_err(|e| s3_error!(e, InternalError))?;
-            let etag = match self.stored_etag(&live[1]).await {
+            let etag = match FsLayout::stored_etag(&live[1]).await {
                 Ok(etag) => etag,
                 Err(_) => md5_hex(&live[0]).await?,
             };
@@ -209,7 +214,7 @@ impl Versioning {
     pub async fn record_write(&self, guard: &KeyGuard, lose_previous: bool) -> S3Result<String> {
         let live = self.live_files(&guard.bucket, &guard.key)?;
         let meta = tokio::fs::metadata(&live[0]).await.map_err(|e| s3_error!(e, InternalError))?;
-        let etag = self.stored_etag(&live[1]).await?;
+        let etag = FsLayout::stored_etag(&live[1]).await?;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let archive = format!("v{n:012}");
         copy_files(&live, &self.archive_files(&archive)).await?;
@@ -484,55 +489,20 @@ impl Versioning {
 
     /// s3s-fs's files for `bucket/key`: data, internal info (ETag, checksums), metadata.
     fn live_files(&self, bucket: &str, key: &str) -> S3Result<[PathBuf; 3]> {
-        let [internal, metadata] = self.side_files(bucket, key);
-        Ok([self.object_path(bucket, key)?, internal, metadata])
+        let [internal, metadata] = self.layout.side_files(bucket, key);
+        Ok([self.layout.object_path(bucket, key)?, internal, metadata])
     }
 
     /// The same files for an archived version, where s3s-fs finds them as object `archive` of bucket [`ARCHIVE`].
     fn archive_files(&self, archive: &str) -> [PathBuf; 3] {
-        let [internal, metadata] = self.side_files(ARCHIVE, archive);
+        let [internal, metadata] = self.layout.side_files(ARCHIVE, archive);
         [self.root.join(ARCHIVE).join(archive), internal, metadata]
-    }
-
-    /// s3s-fs's internal-info and metadata files of `bucket/key` (names base64-encoded, so always under the root).
-    fn side_files(&self, bucket: &str, key: &str) -> [PathBuf; 2] {
-        use base64::Engine as _;
-        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let side = format!(".bucket-{}.object-{}", encode(bucket), encode(key));
-        [self.root.join(format!("{side}.internal.json")), self.root.join(format!("{side}.metadata.json"))]
-    }
-
-    /// Where s3s-fs keeps `bucket/key`, resolved the way it does (`.` and `..` lexically, `//` collapsed), and never
-    /// outside the root: this layer removes and replaces that file, so a key like `/etc/x` must not reach the disk.
-    fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
-        use std::path::Component;
-        let relative = Path::new(bucket).join(key);
-        let mut parts = Vec::new();
-        for part in relative.components() {
-            match part {
-                Component::Normal(name) => parts.push(name),
-                Component::CurDir => {}
-                Component::ParentDir if parts.pop().is_some() => {}
-                _ => return Err(s3_error!(InvalidArgument, "key {key:?} leaves the server's data dir")),
-            }
-        }
-        Ok(parts.into_iter().fold(self.root.clone(), |path, part| path.join(part)))
     }
 
     async fn drop_archive(&self, archive: &str) {
         for path in self.archive_files(archive) {
             let _ = tokio::fs::remove_file(path).await;
         }
-    }
-
-    /// The ETag s3s-fs stored with the object (multipart `-N` ones included).
-    async fn stored_etag(&self, internal_info: &Path) -> S3Result<String> {
-        let text = tokio::fs::read(internal_info).await.map_err(|e| s3_error!(e, InternalError))?;
-        let info: serde_json::Value = serde_json::from_slice(&text).map_err(|e| s3_error!(e, InternalError))?;
-        info.get("e_tag")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| s3_error!(InternalError, "s3s-fs stored no ETag"))
     }
 }
 

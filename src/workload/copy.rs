@@ -15,7 +15,7 @@ pub const ABOUT: &str =
     "server-side copy of each even object onto the next (CopyObject; UploadPartCopy for multipart sizes)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, source| async move {
+    Box::pin(ctx.for_each_object(move |bucket, source| async move {
         if source.index % 2 == 1 {
             return;
         }
@@ -58,9 +58,7 @@ async fn copy_object(
         source_key: source.key.clone(),
     };
     let op = ctx.call(request).await;
-    ctx.judge(&op, "CopyObject", &subject(bucket, target), Assertion::Succeeded)
-        .await
-        .then_some((WriteMode::Single, op))
+    ctx.judge(&op, &subject(bucket, target), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
 }
 
 async fn copy_parts(
@@ -80,6 +78,6 @@ async fn copy_parts(
         source_key: source.key.clone(),
         range: (offset, offset + len.max(1) - 1),
     };
-    let complete = write::multipart(ctx, bucket, &target.key, layout, "UploadPartCopy", part).await?;
+    let complete = write::multipart(ctx, bucket, &target.key, layout, part).await?;
     Some((WriteMode::Multipart(layout), complete))
 }

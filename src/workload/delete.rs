@@ -13,7 +13,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(async move {
         let chosen = write::pick(ctx, 1, 2);
         let chosen = &chosen;
-        write::for_each_object(ctx, move |bucket, object| async move {
+        ctx.for_each_object(move |bucket, object| async move {
             let status = ctx.state.status(bucket.index, object.index);
             if chosen.contains(&(bucket.index, object.index)) && !status.is_unknown() {
                 write::plain_delete(ctx, bucket, object).await;

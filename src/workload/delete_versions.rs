@@ -24,7 +24,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             })
             .collect();
         let choices = &choices;
-        write::for_each_object(ctx, move |bucket, object| async move {
+        ctx.for_each_object(move |bucket, object| async move {
             let Some(&(action, which)) = choices.get(&(bucket.index, object.index)) else { return };
             let status = ctx.state.status(bucket.index, object.index);
             let versions = status.versions().to_vec();
@@ -51,7 +51,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 version_op: target.write.index,
             };
             let op = ctx.call(request).await;
-            if !ctx.judge(&op, "DeleteObject(version)", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&op, &name, Assertion::Succeeded).await {
                 ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
                 return;
             }

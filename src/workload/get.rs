@@ -3,14 +3,13 @@
 
 use futures::future::BoxFuture;
 
-use super::write;
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
 
 pub const ABOUT: &str = "read every object back in full (200 if written, NoSuchKey if absent or deleted)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
             return;
@@ -21,6 +20,6 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         };
         let op =
             ctx.call(Request::GetObject { bucket: bucket.name.clone(), key: object.key.clone(), range: None }).await;
-        ctx.judge(&op, "GetObject", &subject(bucket, object), assertion).await;
+        ctx.judge(&op, &subject(bucket, object), assertion).await;
     }))
 }

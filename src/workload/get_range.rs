@@ -3,7 +3,6 @@
 
 use futures::future::BoxFuture;
 
-use super::write;
 use crate::content;
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
@@ -20,7 +19,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let index: std::collections::BTreeMap<(u32, u32), usize> =
             ctx.objects().enumerate().map(|(i, (b, o))| ((b.index, o.index), i)).collect();
         let (draws, index) = (&draws, &index);
-        write::for_each_object(ctx, move |bucket, object| async move {
+        ctx.for_each_object(move |bucket, object| async move {
             let status = ctx.state.status(bucket.index, object.index);
             let Some(current) = status.current() else { return };
             let Some(d) = index.get(&(bucket.index, object.index)).map(|i| draws[*i]) else { return };
@@ -42,12 +41,12 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 };
                 let op = ctx.call(request).await;
                 let name = subject(bucket, object);
-                if !ctx.judge(&op, "GetObject(range)", &name, Assertion::Succeeded).await {
+                if !ctx.judge(&op, &name, Assertion::Succeeded).await {
                     continue;
                 }
                 let digest = content::range_digest(&current.content, first, last - first + 1);
-                ctx.judge(&op, "GetObject(range)", &name, Assertion::Size(last - first + 1)).await;
-                ctx.judge(&op, "GetObject(range)", &name, Assertion::BodyDigest(digest)).await;
+                ctx.judge(&op, &name, Assertion::Size(last - first + 1)).await;
+                ctx.judge(&op, &name, Assertion::BodyDigest(digest)).await;
             }
         })
         .await;

@@ -2,14 +2,13 @@
 
 use futures::future::BoxFuture;
 
-use super::write;
 use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
 
 pub const ABOUT: &str = "HEAD every object: 200 with the right Content-Length, or 404 if absent/deleted";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
             return;
@@ -18,12 +17,12 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let op = ctx.call(Request::HeadObject { bucket: bucket.name.clone(), key: object.key.clone() }).await;
         match status.current() {
             Some(current) => {
-                if ctx.judge(&op, "HeadObject", &name, Assertion::Succeeded).await {
-                    ctx.judge(&op, "HeadObject", &name, Assertion::Size(current.size)).await;
+                if ctx.judge(&op, &name, Assertion::Succeeded).await {
+                    ctx.judge(&op, &name, Assertion::Size(current.size)).await;
                 }
             }
             None => {
-                ctx.judge(&op, "HeadObject", &name, Assertion::not_found()).await;
+                ctx.judge(&op, &name, Assertion::not_found()).await;
             }
         }
     }))

@@ -15,14 +15,14 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(async move {
         let chosen = write::pick(ctx, 1, 3);
         let chosen = &chosen;
-        write::for_each_object(ctx, move |bucket, object| async move {
+        ctx.for_each_object(move |bucket, object| async move {
             if !chosen.contains(&(bucket.index, object.index)) {
                 return;
             }
             let name = subject(bucket, object);
             let (b, k) = (bucket.name.clone(), object.key.clone());
             let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
-            if !ctx.judge(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&create, &name, Assertion::Succeeded).await {
                 return;
             }
             // A throwaway part with content no version of the object ever has.
@@ -36,25 +36,19 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 body,
             };
             let part = ctx.call(part).await;
-            ctx.judge(&part, "UploadPart", &name, Assertion::Succeeded).await;
+            ctx.judge(&part, &name, Assertion::Succeeded).await;
             let abort = ctx
                 .call(Request::AbortMultipartUpload { bucket: b.clone(), key: k.clone(), create_op: create.index })
                 .await;
-            if !ctx.judge(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await {
+            if !ctx.judge(&abort, &name, Assertion::Succeeded).await {
                 return;
             }
             let parts =
                 ctx.call(Request::ListParts { bucket: b.clone(), key: k.clone(), create_op: create.index }).await;
-            ctx.judge(&parts, "ListParts", &name, Assertion::Fails { code: "NoSuchUpload".into(), status: 404 }).await;
+            ctx.judge(&parts, &name, Assertion::Fails { code: "NoSuchUpload".into(), status: 404 }).await;
             let uploads = ctx.call(Request::ListMultipartUploads { bucket: b, prefix: Some(k) }).await;
-            if ctx.judge(&uploads, "ListMultipartUploads", &name, Assertion::Succeeded).await {
-                ctx.judge(
-                    &uploads,
-                    "ListMultipartUploads",
-                    &name,
-                    Assertion::Page { entries: vec![], truncated: false },
-                )
-                .await;
+            if ctx.judge(&uploads, &name, Assertion::Succeeded).await {
+                ctx.judge(&uploads, &name, Assertion::Page { entries: vec![], truncated: false }).await;
             }
         })
         .await;

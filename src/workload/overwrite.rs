@@ -9,7 +9,7 @@ use crate::exec::Ctx;
 pub const ABOUT: &str = "write new content under every key (the next version: single PUT or multipart as put does)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         write::next_version(ctx, bucket, object, How::Auto).await;
     }))
 }

@@ -9,7 +9,7 @@ use crate::exec::Ctx;
 pub const ABOUT: &str = "write every object: single PUT below 8 MiB, multipart (seeded part sizes) at or above";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         write::version(ctx, bucket, object, 0, How::Auto).await;
     }))
 }

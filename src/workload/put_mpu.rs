@@ -9,7 +9,7 @@ pub const ABOUT: &str =
     "write every object by multipart upload with its seeded part layout (5 MiB minimum, last part shorter)";
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
-    Box::pin(write::for_each_object(ctx, move |bucket, object| async move {
+    Box::pin(ctx.for_each_object(move |bucket, object| async move {
         write::version(ctx, bucket, object, 0, How::Multipart).await;
     }))
 }

@@ -17,7 +17,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let positions: std::collections::BTreeMap<(u32, u32), usize> =
             ctx.objects().enumerate().map(|(i, (b, o))| ((b.index, o.index), i)).collect();
         let positions = &positions;
-        write::for_each_object(ctx, move |bucket, object| async move {
+        ctx.for_each_object(move |bucket, object| async move {
             let count = positions.get(&(bucket.index, object.index)).map(|i| counts[*i]).unwrap_or(2);
             for n in 0..count {
                 let how = if object.size >= crate::content::MIN_PART_SIZE && n % 2 == 1 {

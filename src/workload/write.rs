@@ -63,7 +63,7 @@ async fn single(
     let body = Body { content, offset: 0, len: object.size };
     let request = Request::PutObject { bucket: bucket.name.clone(), key: object.key.clone(), body };
     let op = ctx.call(request).await;
-    ctx.judge(&op, "PutObject", &subject(bucket, object), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
+    ctx.judge(&op, &subject(bucket, object), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
 }
 
 /// Create, upload every part of the object's layout (parts in flight together), complete; abort if a part fails.
@@ -81,7 +81,7 @@ async fn multipart_upload(
         part_number: number as u32,
         body: Body { content, offset, len },
     };
-    let complete = multipart(ctx, bucket, &object.key, layout, "UploadPart", part).await?;
+    let complete = multipart(ctx, bucket, &object.key, layout, part).await?;
     Some((WriteMode::Multipart(layout), complete))
 }
 
@@ -93,13 +93,12 @@ pub async fn multipart(
     bucket: &BucketPlan,
     key: &str,
     layout: crate::content::PartLayout,
-    part_name: &str,
     part: impl Fn(u64, u64, u64, u64) -> Request,
 ) -> Option<crate::driver::Op> {
     let name = format!("{}/{key}", bucket.name);
     let (b, k) = (bucket.name.clone(), key.to_string());
     let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
-    if !ctx.judge(&create, "CreateMultipartUpload", &name, Assertion::Succeeded).await {
+    if !ctx.judge(&create, &name, Assertion::Succeeded).await {
         return None;
     }
     let part = &part;
@@ -114,23 +113,23 @@ pub async fn multipart(
     let mut parts = Vec::with_capacity(uploads.len());
     let mut all_ok = true;
     for (part_number, op) in &uploads {
-        all_ok &= ctx.judge(op, part_name, &name, Assertion::Succeeded).await;
+        all_ok &= ctx.judge(op, &name, Assertion::Succeeded).await;
         parts.push(CompletedPart { part_number: *part_number, upload_part_op: op.index });
     }
     if !all_ok {
         let abort = ctx.call(Request::AbortMultipartUpload { bucket: b, key: k, create_op: create.index }).await;
-        ctx.judge(&abort, "AbortMultipartUpload", &name, Assertion::Succeeded).await;
+        ctx.judge(&abort, &name, Assertion::Succeeded).await;
         return None;
     }
     let complete =
         ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
-    ctx.judge(&complete, "CompleteMultipartUpload", &name, Assertion::Succeeded).await.then_some(complete)
+    ctx.judge(&complete, &name, Assertion::Succeeded).await.then_some(complete)
 }
 
 /// A plain DeleteObject: a delete marker on a versioned bucket, the object gone otherwise.
 pub async fn plain_delete(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan) {
     let op = ctx.call(Request::DeleteObject { bucket: bucket.name.clone(), key: object.key.clone() }).await;
-    if !ctx.judge(&op, "DeleteObject", &subject(bucket, object), Assertion::Succeeded).await {
+    if !ctx.judge(&op, &subject(bucket, object), Assertion::Succeeded).await {
         ctx.state.set(bucket.index, object.index, ObjectStatus::Unknown);
         return;
     }
@@ -146,17 +145,6 @@ pub async fn plain_delete(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPla
     } else {
         ctx.state.set(bucket.index, object.index, ObjectStatus::Deleted { op: op.index });
     }
-}
-
-/// Runs `each` over every object of the plan with `ctx.concurrency` objects in flight.
-pub async fn for_each_object<'a, F, Fut>(ctx: &'a Ctx<'a>, each: F)
-where
-    F: Fn(&'a BucketPlan, &'a ObjectPlan) -> Fut,
-    Fut: std::future::Future<Output = ()> + 'a,
-{
-    futures::stream::iter(ctx.objects())
-        .for_each_concurrent(ctx.concurrency.max(1), |(bucket, object)| each(bucket, object))
-        .await;
 }
 
 /// The objects a seeded draw picks (each with probability `numerator/denominator`), decided up front in plan order

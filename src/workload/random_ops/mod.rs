@@ -182,7 +182,7 @@ async fn judge(
         }
         let request = &steps[round[pos]].request;
         let assertion = Assertion::Model { rule: rule.to_string(), alternatives };
-        ctx.judge(op, request.name(), &request.subject(), assertion).await;
+        ctx.judge(op, &request.subject(), assertion).await;
     }
     let all = round.len();
     let best = candidates.iter().map(|c| c.explained).max().unwrap_or(all);

@@ -1,0 +1,178 @@
+//! A standalone run (`sfko [--seed N] [--scenario NAME]… [--runs K]`) and its dry run.
+//!
+//! Plans are resolved one run at a time, just before each run, so memory is bounded by one plan — never by
+//! `--runs` × objects — and a dry run streams its output.
+
+use std::io::Write as _;
+
+use crate::catalogue;
+use crate::cli::{CommonArgs, Format, RunArgs};
+use crate::exec::{run_plan, RunOptions, RunReport};
+use crate::exit::{Exit, Fatal};
+use crate::plan::{resolve, Backend, Plan, TargetSetup};
+use crate::report::{self, Repro};
+use crate::scenario::{self, Scenario};
+use crate::seed::Seed;
+
+/// The runs a standalone invocation makes: seeds N … N+K-1, each over the selected scenarios, in that order.
+struct Runs<'a> {
+    first: Seed,
+    count: u64,
+    scenarios: &'a [&'a Scenario],
+    backends: &'a [Backend],
+    bucket_prefix: &'a str,
+    setup: &'a TargetSetup,
+}
+
+impl Runs<'_> {
+    /// How many runs there are (seeds past `u64::MAX` are not made).
+    fn len(&self) -> u64 {
+        let seeds = self.count.min(u64::MAX - self.first.0 + 1);
+        seeds.saturating_mul(self.scenarios.len() as u64)
+    }
+
+    /// Each run's plan, resolved when it is reached, with its scenario's source digest.
+    fn plans(&self) -> impl Iterator<Item = (Plan, &str)> + '_ {
+        let seeds = (0..self.count).map_while(|i| self.first.0.checked_add(i).map(Seed));
+        seeds.flat_map(move |seed| {
+            self.scenarios.iter().map(move |sc| {
+                let plan = resolve(sc, seed, self.backends, self.bucket_prefix, self.setup);
+                (plan, sc.origin.source_digest.as_str())
+            })
+        })
+    }
+}
+
+pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
+    let all = catalogue::load_scenarios(&common.scenarios_path)?;
+    let selected = scenario::select(&all, &args.select.scenarios).map_err(|e| Fatal::bad_input(e.to_string()))?;
+    let config = crate::inputs::config(common)?;
+    crate::plan::validate_bucket_prefix(&args.select.bucket_prefix)
+        .map_err(|e| Fatal::bad_input(format!("--bucket-prefix: {e}")))?;
+    let seed = args.select.seed.map(Seed).unwrap_or_else(Seed::from_os);
+    if !common.quiet {
+        eprintln!("sfko: seed {seed}");
+    }
+    let backends = config.plan_backends();
+    let setup = config.target_setup()?;
+    let runs = Runs {
+        first: seed,
+        count: args.select.runs,
+        scenarios: &selected,
+        backends: &backends,
+        bucket_prefix: &args.select.bucket_prefix,
+        setup: &setup,
+    };
+    if args.journal.is_some() && runs.len() != 1 {
+        return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", runs.len())));
+    }
+    if args.dry_run {
+        dry_run(seed, &runs, common.format)?;
+        return Ok(Exit::Pass);
+    }
+    let faults = crate::inputs::embedded_faults(common)?;
+    let target = crate::inputs::connect(common, &config).await?;
+    if !common.quiet {
+        eprintln!("sfko: target {}", target.label);
+    }
+    let cancel = super::cancel_on_ctrl_c();
+    let concurrency = common.concurrency().unwrap_or(crate::exec::DEFAULT_CONCURRENCY);
+    let mut reports: Vec<(RunReport, String)> = Vec::new();
+    for (plan, scenario_digest) in runs.plans() {
+        if *cancel.borrow() {
+            break;
+        }
+        let steps = catalogue::steps(&plan)?;
+        let opts = RunOptions {
+            scenario_digest: scenario_digest.to_string(),
+            concurrency,
+            journal_path: args.journal.clone().unwrap_or_else(|| crate::journal::run_path(&common.journal_dir, &plan)),
+            corpus_dir: common.corpus.clone(),
+            keep: args.select.keep,
+            progress: !common.quiet && common.format == Format::Human,
+        };
+        let mut run = run_plan(&target, &plan, &steps, &opts, cancel.clone()).await?;
+        let repro = Repro {
+            seed: run.seed,
+            scenario: &run.scenario,
+            scenarios_path: Some(&common.scenarios_path),
+            bucket_prefix: Some(&args.select.bucket_prefix),
+            faults: faults.as_ref(),
+        }
+        .line();
+        if common.format == Format::Human {
+            crate::outln!("{}", report::human_run(&run, &repro));
+        }
+        // What each run measured is printed; only the run's summary stays in memory for the end.
+        run.histogram = None;
+        reports.push((run, repro));
+    }
+    let verdict = report::overall(reports.iter().map(|(r, _)| r.verdict));
+    match common.format {
+        Format::Json => crate::outln!("{}", report::json_document(seed.0, &reports, verdict)),
+        Format::Human => crate::outln!("{}", report::summary_line(seed.0, &reports)),
+    }
+    Ok(report::exit_for(verdict))
+}
+
+/// Resolves and prints every plan with its digest, one at a time, touching nothing. The combined `plan_digest` is
+/// the single plan's digest, or blake3 over the newline-joined digests of several.
+fn dry_run(seed: Seed, runs: &Runs<'_>, format: Format) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    let mut write = |text: &str| match out.write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        _ => {}
+    };
+    let mut combined = blake3::Hasher::new();
+    let mut first: Option<String> = None;
+    let mut count = 0u64;
+    if format == Format::Json {
+        let backends = serde_json::to_string(runs.backends).unwrap_or_else(|_| "[]".into());
+        write(&format!("{{\"seed\":{},\"backends\":{backends},\"plans\":[", seed.0));
+    }
+    for (plan, _) in runs.plans() {
+        let digest = plan.digest();
+        if count > 0 {
+            combined.update(b"\n");
+        }
+        combined.update(digest.as_bytes());
+        first.get_or_insert_with(|| digest.clone());
+        match format {
+            Format::Json => {
+                let item = serde_json::json!({"scenario": plan.scenario, "seed": plan.seed.0, "plan_digest": digest, "plan": plan});
+                write(&format!("{}{item}", if count > 0 { "," } else { "" }));
+            }
+            Format::Human => write(&human_plan(&plan, &digest)),
+        }
+        count += 1;
+    }
+    let combined = match (count, first) {
+        (1, Some(only)) => only,
+        _ => combined.finalize().to_hex().to_string(),
+    };
+    match format {
+        Format::Json => write(&format!("],\"plan_digest\":\"{combined}\"}}\n")),
+        Format::Human => write(&format!("plan_digest {combined}\n")),
+    }
+    Ok(())
+}
+
+fn human_plan(plan: &Plan, digest: &str) -> String {
+    let (objects, bytes) = plan.totals();
+    let mut out = format!(
+        "{}  seed {}  plan_digest {digest}\n      {} buckets, {objects} objects, {}; tests [{}]; checks [{}]\n",
+        plan.scenario,
+        plan.seed,
+        plan.buckets.len(),
+        scenario::format_size(bytes),
+        plan.workloads.join(", "),
+        plan.checks.join(", ")
+    );
+    for bucket in &plan.buckets {
+        out.push_str(&format!("      {} on {} ({})\n", bucket.name, bucket.backend.name, bucket.backend.cloud));
+    }
+    if let Some(why) = &plan.unsatisfiable {
+        out.push_str(&format!("      unsatisfiable: {why}\n"));
+    }
+    out
+}

@@ -1,0 +1,132 @@
+//! Everything the controller fixes before it sends anything: the scenarios (with their file texts, which jobs
+//! carry), the job count and seeds, the options every job runs with, and how to reach NATS.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{CommonArgs, ControllerArgs, Format};
+use crate::distribute::nats::NatsSettings;
+use crate::distribute::protocol::{self, Job, JobOptions, JobScenario, PROTOCOL_VERSION};
+use crate::exit::Fatal;
+use crate::scenario::{self, Scenario};
+use crate::seed::Seed;
+
+/// Everything fixed for the run.
+pub struct Setup {
+    pub run: String,
+    pub seed: Seed,
+    pub jobs_total: u64,
+    pub broadcast: bool,
+    pub scenarios: Vec<JobScenario>,
+    pub options: JobOptions,
+    /// `--scenarios-path` as given, for repro lines.
+    pub scenarios_path: PathBuf,
+    pub corpus: PathBuf,
+    pub format: Format,
+    pub quiet: bool,
+    pub worker_wait: Duration,
+    pub run_timeout: Option<Duration>,
+}
+
+impl Setup {
+    /// Job `index`: seed `N + index / S` on scenario `index mod S` — the runs `sfko --seed N --runs K` makes, in the
+    /// same order.
+    pub fn job(&self, index: u64) -> Job {
+        let count = self.scenarios.len().max(1) as u64;
+        Job {
+            v: PROTOCOL_VERSION,
+            run: self.run.clone(),
+            job: index,
+            seed: self.seed.0 + index / count,
+            scenario: self.scenarios[(index % count) as usize].clone(),
+            options: self.options.clone(),
+        }
+    }
+
+    /// A progress line on stderr (unless `-q`).
+    pub fn say(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("sfko: {line}");
+        }
+    }
+}
+
+/// Flags, scenarios and options, checked before anything is sent.
+pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, NatsSettings), Fatal> {
+    let select = &args.select;
+    let all = crate::catalogue::load_scenarios(&common.scenarios_path)?;
+    let selected: Vec<&Scenario> =
+        scenario::select(&all, &select.scenarios).map_err(|e| Fatal::bad_input(e.to_string()))?;
+    let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    let mut scenarios = Vec::new();
+    for chosen in &selected {
+        let file = &chosen.origin.file;
+        if !texts.contains_key(file) {
+            let text = std::fs::read_to_string(file).map_err(|e| Fatal::bad_input(format!("{file}: {e}")))?;
+            texts.insert(file.clone(), text);
+        }
+        let text = texts.get(file).cloned().unwrap_or_default();
+        let digest = blake3::hash(text.as_bytes()).to_hex().to_string();
+        if digest != chosen.origin.source_digest {
+            return Err(Fatal::bad_input(format!("{file} changed while it was being read; try again")));
+        }
+        if text.len() > protocol::MAX_SCENARIO_TEXT {
+            return Err(Fatal::bad_input(format!(
+                "{file}: {} bytes; a job carries at most {} bytes of scenario text (split the file)",
+                text.len(),
+                protocol::MAX_SCENARIO_TEXT
+            )));
+        }
+        scenarios.push(JobScenario { name: chosen.name.clone(), file: file.clone(), yaml: text, digest });
+    }
+    crate::plan::validate_bucket_prefix(&select.bucket_prefix)
+        .map_err(|e| Fatal::bad_input(format!("--bucket-prefix: {e}")))?;
+    if args.broadcast && select.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX {
+        return Err(Fatal::bad_input("--bucket-prefix: with --broadcast every worker uses a prefix of its own"));
+    }
+    let count = scenarios.len() as u64;
+    let jobs_total = args.jobs.unwrap_or_else(|| select.runs.saturating_mul(count));
+    if jobs_total > crate::cli::MAX_JOBS {
+        return Err(Fatal::bad_input(format!(
+            "--runs {} over {count} scenarios makes {jobs_total} jobs; one run publishes at most {} (split it by seed)",
+            select.runs,
+            crate::cli::MAX_JOBS
+        )));
+    }
+    let seed = select.seed.map(Seed).unwrap_or_else(Seed::from_os);
+    if jobs_total == 0 || seed.0.checked_add((jobs_total - 1) / count.max(1)).is_none() {
+        return Err(Fatal::bad_input(format!("--seed {seed} with {jobs_total} jobs runs past the largest seed")));
+    }
+    if args.journal_cap > protocol::MAX_JOURNAL_CAP {
+        return Err(Fatal::bad_input(format!("--journal-cap: at most {} bytes", protocol::MAX_JOURNAL_CAP)));
+    }
+    let concurrency = common.concurrency().unwrap_or(crate::exec::DEFAULT_CONCURRENCY);
+    if concurrency > protocol::MAX_CONCURRENCY as usize {
+        return Err(Fatal::bad_input(format!("--concurrency: at most {}", protocol::MAX_CONCURRENCY)));
+    }
+    let settings = NatsSettings::from_args(&args.nats)?;
+    let options = JobOptions {
+        concurrency: concurrency as u32,
+        keep: select.keep,
+        bucket_prefix: (!args.broadcast).then(|| select.bucket_prefix.clone()),
+        broadcast: args.broadcast,
+        deadline_unix_ms: args.run_timeout.map(|t| crate::distribute::unix_ms() + t.as_millis() as u64).unwrap_or(0),
+        journal_cap: args.journal_cap,
+    };
+    let setup = Setup {
+        run: format!("r{}", crate::distribute::random_hex(12)),
+        seed,
+        jobs_total,
+        broadcast: args.broadcast,
+        scenarios,
+        options,
+        scenarios_path: common.scenarios_path.clone(),
+        corpus: common.corpus.clone(),
+        format: common.format,
+        quiet: common.quiet,
+        worker_wait: args.worker_wait,
+        run_timeout: args.run_timeout,
+    };
+    Ok((setup, settings))
+}

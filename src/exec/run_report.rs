@@ -1,0 +1,89 @@
+//! What one run found, in the one shape every reporter renders and every worker result carries: [`RunReport`] with
+//! its [`Counts`] and [`Timings`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver::{LatencyHistogram, LatencySummary, StatsSnapshot};
+use crate::exec::Failure;
+use crate::journal::Verdict;
+
+/// What one run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub seed: u64,
+    pub scenario: String,
+    pub plan_digest: String,
+    pub verdict: Verdict,
+    /// Why the run was skipped or incomplete.
+    pub reason: Option<String>,
+    /// The first [`crate::exec::KEPT_FAILURES`] failures; `counts.failed` counts all (every one is in the journal).
+    pub failures: Vec<Failure>,
+    pub counts: Counts,
+    /// `None` when the run was skipped before its first request.
+    pub timings: Option<Timings>,
+    pub journal: Option<PathBuf>,
+    /// Where the failing journal was copied.
+    pub corpus: Option<PathBuf>,
+    /// Buckets that could not be removed (or were kept).
+    pub left_behind: Vec<String>,
+    /// Operations the target answered 501 NotImplemented, with counts: not bugs, but not verified either.
+    pub unsupported: Vec<(String, u64)>,
+    /// What checks measured (time-to-replicate, time-to-expire...).
+    pub notes: Vec<String>,
+    /// Every op's latency, for merging across runs (workers ship it to the controller); not in the JSON.
+    #[serde(skip)]
+    pub histogram: Option<LatencyHistogram>,
+}
+
+/// How much a run did and found. The same type travels in worker results.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    /// Every op, setup and cleanup included.
+    pub ops: u64,
+    /// Ops that did not succeed (after retries); many are expected (reads of deleted keys).
+    pub op_errors: u64,
+    /// Expectations judged.
+    pub expectations: u64,
+    /// Expectations that failed.
+    pub failed: u64,
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+}
+
+impl Counts {
+    /// The driver's totals with the expectations judged and failed.
+    pub fn new(stats: &StatsSnapshot, expectations: u64, failed: u64) -> Counts {
+        Counts {
+            ops: stats.ops,
+            op_errors: stats.op_errors,
+            expectations,
+            failed,
+            bytes_written: stats.bytes_written,
+            bytes_read: stats.bytes_read,
+        }
+    }
+}
+
+/// How fast a run went. The same type travels in worker results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    pub elapsed_s: f64,
+    pub ops_per_s: f64,
+    pub mib_per_s: f64,
+    pub latency_ms: LatencySummary,
+}
+
+impl From<&StatsSnapshot> for Timings {
+    fn from(stats: &StatsSnapshot) -> Timings {
+        Timings {
+            elapsed_s: stats.elapsed_s,
+            ops_per_s: stats.ops_per_s,
+            mib_per_s: stats.mib_per_s,
+            latency_ms: stats.latency_ms.clone(),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Listing a whole bucket page by page: what the `list` workload does and what `check-list` judges.
+
+use crate::driver::Op;
+use crate::exec::Ctx;
+use crate::journal::{Assertion, Request};
+
+/// Pages per listing at most, whatever the object count.
+const MAX_PAGES: u64 = 200;
+
+/// Small pages, but never more than [`MAX_PAGES`] of them.
+pub fn page_size(drawn: u64, entries: u64) -> u32 {
+    drawn.max(entries.div_ceil(MAX_PAGES)).min(1000) as u32
+}
+
+/// Lists a whole bucket page by page (ListObjectVersions when `versions`, else ListObjectsV2), following the
+/// server's continuation; every page must succeed. Returns the page ops.
+pub async fn walk(ctx: &Ctx<'_>, bucket: &str, page: u32, versions: bool) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut after_op = None;
+    for _ in 0..=MAX_PAGES * 4 {
+        let request = if versions {
+            Request::ListObjectVersions { bucket: bucket.to_string(), prefix: None, max_keys: Some(page), after_op }
+        } else {
+            Request::ListObjectsV2 {
+                bucket: bucket.to_string(),
+                prefix: None,
+                delimiter: None,
+                max_keys: Some(page),
+                start_after: None,
+                after_op,
+            }
+        };
+        let op = ctx.call(request).await;
+        let ok = ctx.judge(&op, bucket, Assertion::Succeeded).await;
+        let more = ok && op.outcome.listing.as_ref().is_some_and(|l| l.truncated) && op.outcome.next_page.is_some();
+        after_op = Some(op.index);
+        ops.push(op);
+        if !more {
+            break;
+        }
+    }
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_size;
+
+    #[test]
+    fn pages_stay_small_but_bounded_in_number() {
+        assert_eq!(page_size(3, 10), 3);
+        assert_eq!(page_size(3, 100_000), 500);
+        assert_eq!(page_size(3, 10_000_000), 1000);
+    }
+}

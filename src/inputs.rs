@@ -1,0 +1,43 @@
+//! What the user handed sfko, turned into working parts: the config file, the embedded target's faults, a connected
+//! target. Shared by the standalone commands and the worker, so each is read one way.
+
+use crate::cli::CommonArgs;
+use crate::config::Config;
+use crate::exit::Fatal;
+use crate::target::faults::{Fault, FaultPlan};
+use crate::target::Target;
+
+/// `--config`, read and validated (no flag: the empty config, i.e. the embedded target as its own backend).
+pub fn config(common: &CommonArgs) -> Result<Config, Fatal> {
+    match &common.config {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// The faults `--embedded-faults` asks for, if any.
+pub fn embedded_faults(common: &CommonArgs) -> Result<Option<FaultPlan>, Fatal> {
+    if common.embedded_faults.is_empty() {
+        return Ok(None);
+    }
+    let faults =
+        Fault::parse_list(&common.embedded_faults).map_err(|e| Fatal::bad_input(format!("--embedded-faults: {e}")))?;
+    Ok(Some(FaultPlan { seed: common.embedded_fault_seed, faults, one_in: common.embedded_fault_one_in.max(1) }))
+}
+
+/// Connects to the target the flags and the config name — or starts the embedded one when they name none.
+///
+/// A `--config` that names no target endpoint, with no `--endpoint`, is refused: its author meant a cluster, and
+/// running against sfko's own embedded server instead would report on the wrong system.
+pub async fn connect(common: &CommonArgs, config: &Config) -> Result<Target, Fatal> {
+    let configured = config.target.as_ref().and_then(|t| t.endpoint.as_ref()).is_some();
+    if let (Some(path), None, false) = (&common.config, &common.endpoint, configured) {
+        return Err(Fatal::bad_input(format!(
+            "{}: names no target endpoint (expected `target: {{ endpoint: URL }}`), and no --endpoint was given; \
+             sfko will not silently test its embedded server instead — add the endpoint, pass --endpoint, or drop \
+             --config to use the embedded target",
+            path.display()
+        )));
+    }
+    Target::connect(common.endpoint.as_deref(), common.region.as_deref(), config, embedded_faults(common)?).await
+}

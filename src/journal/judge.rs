@@ -1,0 +1,292 @@
+//! How an answer is judged: whether an [`Outcome`] satisfies an [`Assertion`], and both in words.
+//!
+//! Kept apart from the frame types in `record.rs` (a file format, changed only with `FORMAT_VERSION`): a change to
+//! how answers are judged changes what a replay concludes from a journal, never how the journal is read.
+
+use super::record::{Assertion, ListEntry, Listing, Outcome, PageEntry};
+
+impl PageEntry {
+    pub(crate) fn describe(&self) -> String {
+        let kind = if self.delete_marker { " (delete marker)" } else { "" };
+        let latest = if self.is_latest { "" } else { " (noncurrent)" };
+        format!(
+            "{} {}B{}{}{}",
+            self.key,
+            self.size,
+            self.etag.as_deref().map(|e| format!(" {e}")).unwrap_or_default(),
+            kind,
+            latest
+        )
+    }
+
+    pub(crate) fn matches(&self, got: &ListEntry) -> bool {
+        // A listing that carries no ETag at all (s3s-fs) cannot be wrong about one; a wrong one is judged.
+        let etag_ok = match (&self.etag, got.etag.as_deref()) {
+            (Some(expected), Some(got)) => crate::content::normalize_etag(got) == expected,
+            _ => true,
+        };
+        self.key == got.key
+            && self.delete_marker == got.delete_marker
+            && self.is_latest == got.is_latest
+            && (self.delete_marker || (self.size == got.size && etag_ok))
+    }
+}
+
+fn describe_entry(entry: &ListEntry) -> String {
+    let kind = if entry.delete_marker { " (delete marker)" } else { "" };
+    let latest = if entry.is_latest { "" } else { " (noncurrent)" };
+    let etag = entry.etag.as_deref().map(|e| format!(" {}", crate::content::normalize_etag(e))).unwrap_or_default();
+    format!("{} {}B{etag}{kind}{latest}", entry.key, entry.size)
+}
+
+fn page_violation(expected: &[PageEntry], truncated: bool, listing: Option<&Listing>) -> Option<String> {
+    let Some(listing) = listing else {
+        return Some("no listing".into());
+    };
+    // Keys must come in the same order. Within one key, entries are compared as a set: the SDK hands versions and
+    // delete markers over in two separate lists, so their interleaving on the wire is not observable.
+    let want = group(expected, |e| e.key.as_str());
+    let got = group(&listing.entries, |e| e.key.as_str());
+    for (i, (key, wants)) in want.iter().enumerate() {
+        let Some((got_key, gots)) = got.get(i) else {
+            return Some(format!("{} entries; missing {}", listing.entries.len(), wants[0].describe()));
+        };
+        if got_key != key {
+            return Some(format!("{} where {} was expected", describe_entry(gots[0]), wants[0].describe()));
+        }
+        let mut unmatched: Vec<&ListEntry> = gots.clone();
+        for want in wants {
+            match unmatched.iter().position(|g| want.matches(g)) {
+                Some(at) => {
+                    unmatched.remove(at);
+                }
+                None => {
+                    let seen: Vec<String> = gots.iter().map(|g| describe_entry(g)).collect();
+                    return Some(format!("{} missing under {key}; got [{}]", want.describe(), seen.join(", ")));
+                }
+            }
+        }
+        if let Some(extra) = unmatched.first() {
+            return Some(format!("unexpected {}", describe_entry(extra)));
+        }
+    }
+    if let Some((_, extra)) = got.get(want.len()) {
+        return Some(format!("{} entries; unexpected {}", listing.entries.len(), describe_entry(extra[0])));
+    }
+    (listing.truncated != truncated).then(|| format!("truncated = {}", listing.truncated))
+}
+
+/// Consecutive entries with the same key, in order.
+fn group<'a, T>(entries: &'a [T], key: impl Fn(&T) -> &str) -> Vec<(&'a str, Vec<&'a T>)> {
+    let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
+    for entry in entries {
+        let k = key(entry);
+        match groups.last_mut() {
+            Some((last, members)) if *last == k => members.push(entry),
+            _ => groups.push((k, vec![entry])),
+        }
+    }
+    groups
+}
+
+impl Assertion {
+    /// A read of something that must not exist.
+    pub fn not_found() -> Assertion {
+        Assertion::Fails { code: "NoSuchKey".into(), status: 404 }
+    }
+
+    /// `None` if `outcome` satisfies it, else what was found instead. An operation the target does not implement
+    /// (501 NotImplemented) violates nothing: it is reported as unsupported, not as a bug.
+    pub fn violation(&self, outcome: &Outcome) -> Option<String> {
+        if outcome.unsupported() {
+            return None;
+        }
+        match self {
+            Assertion::Succeeded => (!outcome.succeeded()).then(|| outcome.brief()),
+            Assertion::Fails { code, status } => {
+                // HEAD answers carry no body, so no code: the SDK says "NotFound"; the status decides then.
+                let matches = outcome.error_code.as_deref() == Some(code.as_str())
+                    || (matches!(outcome.error_code.as_deref(), None | Some("NotFound")) && outcome.status == *status);
+                (!matches).then(|| outcome.brief())
+            }
+            Assertion::Etag(expected) => {
+                let got = outcome.etag.as_deref().map(crate::content::normalize_etag);
+                (got != Some(expected.as_str())).then(|| match got {
+                    Some(etag) => format!("ETag {etag}"),
+                    None => format!("no ETag ({})", outcome.brief()),
+                })
+            }
+            Assertion::Size(expected) => (outcome.size != Some(*expected)).then(|| match outcome.size {
+                Some(size) => format!("{size} bytes"),
+                None => format!("no size ({})", outcome.brief()),
+            }),
+            Assertion::BodyDigest(expected) => {
+                (outcome.body_digest != Some(*expected)).then(|| match outcome.body_digest {
+                    Some(digest) => format!("blake3 {digest}"),
+                    None => format!("no body ({})", outcome.brief()),
+                })
+            }
+            Assertion::Page { entries, truncated } => page_violation(entries, *truncated, outcome.listing.as_ref()),
+            Assertion::Refused => (!(400..500).contains(&outcome.status)).then(|| outcome.brief()),
+            Assertion::PartsCount(expected) => {
+                (outcome.parts_count != Some(*expected)).then(|| match outcome.parts_count {
+                    Some(n) => format!("{n} parts"),
+                    None => format!("no part count ({})", outcome.brief()),
+                })
+            }
+            Assertion::Prefixes(expected) => {
+                let got = outcome.listing.as_ref().map(|l| &l.common_prefixes);
+                (got != Some(expected)).then(|| match got {
+                    Some(got) => format!("common prefixes [{}]", got.join(", ")),
+                    None => format!("no listing ({})", outcome.brief()),
+                })
+            }
+            Assertion::Model { alternatives, .. } => {
+                let mut missed = Vec::with_capacity(alternatives.len());
+                for alternative in alternatives {
+                    match alternative.iter().find_map(|a| a.violation(outcome)) {
+                        None => return None,
+                        Some(v) => missed.push(v),
+                    }
+                }
+                Some(match missed.len() {
+                    0 => outcome.brief(),
+                    1 => missed.remove(0),
+                    _ => missed.iter().map(|m| format!("[{m}]")).collect::<Vec<_>>().join(" / "),
+                })
+            }
+        }
+    }
+
+    /// The expectation in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Assertion::Succeeded => "success (2xx)".into(),
+            Assertion::Fails { code, status } => format!("{status} {code}"),
+            Assertion::Etag(etag) => format!("ETag {etag}"),
+            Assertion::Size(size) => format!("{size} bytes"),
+            Assertion::BodyDigest(digest) => format!("blake3 {digest}"),
+            Assertion::Page { entries, truncated } => match (entries.first(), entries.last()) {
+                (Some(first), Some(last)) => format!(
+                    "{} entries {} .. {}{}",
+                    entries.len(),
+                    first.describe(),
+                    last.describe(),
+                    if *truncated { ", truncated" } else { "" }
+                ),
+                _ => "an empty listing".into(),
+            },
+            Assertion::PartsCount(n) => format!("{n} parts"),
+            Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
+            Assertion::Model { rule, alternatives } => {
+                let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
+                match alternatives.as_slice() {
+                    [only] => format!("{rule}: {}", each(only)),
+                    _ => format!(
+                        "{rule}, in some order of the racing ops: {}",
+                        alternatives.iter().map(|a| format!("[{}]", each(a))).collect::<Vec<_>>().join(" or ")
+                    ),
+                }
+            }
+            Assertion::Refused => "a refusal (4xx; S3 answers 405 MethodNotAllowed)".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Outcome {
+        Outcome { status: 200, ..Outcome::default() }
+    }
+
+    fn error(status: u16, code: Option<&str>) -> Outcome {
+        Outcome { status, error_code: code.map(str::to_string), ..Outcome::default() }
+    }
+
+    fn entry(key: &str, size: u64, latest: bool) -> ListEntry {
+        ListEntry { key: key.into(), size, is_latest: latest, ..ListEntry::default() }
+    }
+
+    fn want(key: &str, size: u64, latest: bool) -> PageEntry {
+        PageEntry { key: key.into(), size, etag: None, is_latest: latest, delete_marker: false }
+    }
+
+    fn page(entries: Vec<ListEntry>, truncated: bool) -> Outcome {
+        Outcome { listing: Some(Listing { entries, common_prefixes: vec![], truncated }), ..ok() }
+    }
+
+    #[test]
+    fn success_and_errors() {
+        assert_eq!(Assertion::Succeeded.violation(&ok()), None);
+        assert_eq!(Assertion::Succeeded.violation(&error(503, Some("SlowDown"))).as_deref(), Some("503 SlowDown"));
+        let not_found = Assertion::not_found();
+        assert_eq!(not_found.violation(&error(404, Some("NoSuchKey"))), None);
+        // A HEAD has no body, so no code: the status decides.
+        assert_eq!(not_found.violation(&error(404, None)), None);
+        assert_eq!(not_found.violation(&error(404, Some("NotFound"))), None);
+        assert!(not_found.violation(&error(404, Some("NoSuchBucket"))).is_some());
+        assert!(not_found.violation(&ok()).is_some());
+        assert_eq!(Assertion::Refused.violation(&error(405, Some("MethodNotAllowed"))), None);
+        assert!(Assertion::Refused.violation(&ok()).is_some());
+    }
+
+    #[test]
+    fn a_501_violates_nothing() {
+        let unsupported = error(501, Some("NotImplemented"));
+        for assertion in [Assertion::Succeeded, Assertion::Size(3), Assertion::Etag("x".into()), Assertion::not_found()]
+        {
+            assert_eq!(assertion.violation(&unsupported), None, "{assertion:?}");
+        }
+    }
+
+    #[test]
+    fn etags_are_compared_unquoted() {
+        let outcome = Outcome { etag: Some("\"abc\"".into()), ..ok() };
+        assert_eq!(Assertion::Etag("abc".into()).violation(&outcome), None);
+        assert_eq!(Assertion::Etag("abd".into()).violation(&outcome).as_deref(), Some("ETag abc"));
+        assert_eq!(Assertion::Etag("abc".into()).violation(&ok()).as_deref(), Some("no ETag (200)"));
+    }
+
+    #[test]
+    fn sizes_and_part_counts() {
+        let outcome = Outcome { size: Some(5), parts_count: Some(2), ..ok() };
+        assert_eq!(Assertion::Size(5).violation(&outcome), None);
+        assert_eq!(Assertion::Size(6).violation(&outcome).as_deref(), Some("5 bytes"));
+        assert_eq!(Assertion::PartsCount(2).violation(&outcome), None);
+        assert_eq!(Assertion::PartsCount(3).violation(&outcome).as_deref(), Some("2 parts"));
+    }
+
+    #[test]
+    fn pages_compare_order_truncation_and_membership() {
+        let expected = Assertion::Page {
+            entries: vec![want("a", 1, true), want("b", 2, true), want("b", 3, false)],
+            truncated: false,
+        };
+        // Versions of one key may come in either order (the SDK splits versions and markers into two lists).
+        let good = page(vec![entry("a", 1, true), entry("b", 3, false), entry("b", 2, true)], false);
+        assert_eq!(expected.violation(&good), None);
+        let dropped = page(vec![entry("a", 1, true), entry("b", 2, true)], false);
+        assert!(expected.violation(&dropped).unwrap_or_default().contains("missing under b"));
+        let reordered = page(vec![entry("b", 2, true), entry("b", 3, false), entry("a", 1, true)], false);
+        assert!(expected.violation(&reordered).unwrap_or_default().contains("where a 1B was expected"));
+        let extra =
+            page(vec![entry("a", 1, true), entry("b", 2, true), entry("b", 3, false), entry("c", 0, true)], false);
+        assert!(expected.violation(&extra).unwrap_or_default().contains("unexpected c"));
+        let truncated = page(vec![entry("a", 1, true), entry("b", 2, true), entry("b", 3, false)], true);
+        assert_eq!(expected.violation(&truncated).as_deref(), Some("truncated = true"));
+        assert_eq!(expected.violation(&ok()).as_deref(), Some("no listing"));
+    }
+
+    #[test]
+    fn a_model_holds_when_one_alternative_holds() {
+        let racing = Assertion::Model {
+            rule: "read-after-write".into(),
+            alternatives: vec![vec![Assertion::Size(1)], vec![Assertion::Size(2)]],
+        };
+        assert_eq!(racing.violation(&Outcome { size: Some(2), ..ok() }), None);
+        assert_eq!(racing.violation(&Outcome { size: Some(3), ..ok() }).as_deref(), Some("[3 bytes] / [3 bytes]"));
+        assert!(racing.describe().starts_with("read-after-write, in some order of the racing ops"));
+    }
+}

@@ -1,0 +1,104 @@
+//! Where s3s-fs keeps an object on disk: the one place that knows s3s-fs's private layout.
+//!
+//! The embedded target's versioning layer (`versioned.rs`) archives and restores objects by copying s3s-fs's files,
+//! so it must know their names — which s3s-fs does not promise:
+//! - the data at `root/bucket/key`, with `.`/`..` resolved lexically and `//` collapsed;
+//! - the "internal info" (ETag, checksums) at `root/.bucket-<b64 bucket>.object-<b64 key>.internal.json`, a JSON
+//!   object whose `e_tag` field is the ETag as S3 answers it (multipart `-N` included);
+//! - the user metadata beside it, `….metadata.json` (absent when the object has none),
+//!
+//! with base64 in the URL-safe alphabet, unpadded. This is true of s3s-fs 0.14.1, which `Cargo.toml` pins exactly;
+//! the test below writes objects through a real s3s-fs server and fails loudly, naming what moved, if a new
+//! release lays them out otherwise.
+
+use std::path::{Component, Path, PathBuf};
+
+use s3s::{s3_error, S3Result};
+
+/// s3s-fs's files under one data dir.
+#[derive(Debug, Clone)]
+pub struct FsLayout {
+    root: PathBuf,
+}
+
+impl FsLayout {
+    pub fn new(root: &Path) -> FsLayout {
+        FsLayout { root: root.to_path_buf() }
+    }
+
+    /// Where s3s-fs keeps `bucket/key`, resolved the way it does, and never outside the root: the versioning layer
+    /// removes and replaces that file, so a key like `/etc/x` must not reach the disk.
+    pub fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
+        let relative = Path::new(bucket).join(key);
+        let mut parts = Vec::new();
+        for part in relative.components() {
+            match part {
+                Component::Normal(name) => parts.push(name),
+                Component::CurDir => {}
+                Component::ParentDir if parts.pop().is_some() => {}
+                _ => return Err(s3_error!(InvalidArgument, "key {key:?} leaves the server's data dir")),
+            }
+        }
+        Ok(parts.into_iter().fold(self.root.clone(), |path, part| path.join(part)))
+    }
+
+    /// The internal-info and metadata files of `bucket/key` (names base64-encoded, so always under the root).
+    pub fn side_files(&self, bucket: &str, key: &str) -> [PathBuf; 2] {
+        use base64::Engine as _;
+        let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let side = format!(".bucket-{}.object-{}", encode(bucket), encode(key));
+        [self.root.join(format!("{side}.internal.json")), self.root.join(format!("{side}.metadata.json"))]
+    }
+
+    /// The ETag s3s-fs stored in an internal-info file (multipart `-N` ones included).
+    pub async fn stored_etag(internal_info: &Path) -> S3Result<String> {
+        let text = tokio::fs::read(internal_info).await.map_err(|e| s3_error!(e, InternalError))?;
+        let info: serde_json::Value = serde_json::from_slice(&text).map_err(|e| s3_error!(e, InternalError))?;
+        info.get("e_tag")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| s3_error!(InternalError, "s3s-fs stored no ETag"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::client::{build, ClientCredentials};
+    use crate::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
+
+    #[tokio::test]
+    async fn s3s_fs_keeps_objects_where_this_module_says() {
+        let server = EmbeddedServer::start().await.expect("the embedded server starts");
+        let credentials = ClientCredentials::Static {
+            access_key: EMBEDDED_ACCESS_KEY.into(),
+            secret_key: EMBEDDED_SECRET_KEY.into(),
+        };
+        let client = build(server.endpoint(), "us-east-1", &credentials);
+        client.create_bucket().bucket("layout").send().await.expect("CreateBucket");
+        let body = b"where does this go?".to_vec();
+        let put = client
+            .put_object()
+            .bucket("layout")
+            .key("a/./b//c")
+            .metadata("colour", "blue")
+            .body(body.clone().into())
+            .send()
+            .await
+            .expect("PutObject");
+        let layout = FsLayout::new(server.root());
+        let data = layout.object_path("layout", "a/./b//c").expect("inside the root");
+        assert_eq!(data, server.root().join("layout/a/b/c"));
+        let stored = std::fs::read(&data).unwrap_or_else(|e| {
+            panic!("s3s-fs no longer keeps object data at root/bucket/key ({}): {e}", data.display())
+        });
+        assert_eq!(stored, body, "the data file holds the object's bytes");
+        let [internal, metadata] = layout.side_files("layout", "a/./b//c");
+        let etag = FsLayout::stored_etag(&internal).await.unwrap_or_else(|e| {
+            panic!("s3s-fs no longer keeps the ETag under `e_tag` in {}: {e:?}", internal.display())
+        });
+        assert_eq!(Some(etag.as_str()), put.e_tag().map(|e| e.trim_matches('"')), "the stored ETag is the one served");
+        assert!(metadata.is_file(), "s3s-fs no longer keeps user metadata at {}", metadata.display());
+        assert!(layout.object_path("layout", "../../etc/passwd").is_err(), "a key may not leave the root");
+    }
+}
