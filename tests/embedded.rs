@@ -35,6 +35,10 @@ fn runs_pass_including_versioning() {
         assert_eq!(run["verdict"], "pass", "{run}");
         assert!(run["counts"]["expectations"].as_u64().unwrap_or(0) > 0, "{run}");
         assert!(run["timings"]["latency_ms"]["p99"].as_f64().is_some(), "{run}");
+        // One shape: the numbers live in `counts` and `timings` only.
+        for repeated in ["stats", "expectations", "failures_total"] {
+            assert!(run.get(repeated).is_none(), "{repeated} repeats counts/timings: {run}");
+        }
     }
     // The embedded target versions objects (src/target/versioned.rs): versioned scenarios run, not skipped.
     assert_eq!(runs[2]["verdict"], "pass", "{}", runs[2]);
