@@ -144,6 +144,13 @@ pub struct CommonArgs {
     /// Requests in flight at once [default: 16; replay: the recording's].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..100_000))]
     pub concurrency: Option<u64>,
+    /// When nothing moves for this long (no op completes, no body byte goes through), say which ops are in
+    /// flight and what each waits on.
+    #[arg(long, global = true, default_value = "60s", value_name = "DURATION", value_parser = duration)]
+    pub stall_timeout: Duration,
+    /// Then keep waiting this much longer before giving up on the target (exit 3, journal kept); 0s gives up at once.
+    #[arg(long, global = true, default_value = "0s", value_name = "DURATION", value_parser = duration_or_zero)]
+    pub stall_wait: Duration,
     /// Output format on stdout (progress and logs always go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -312,6 +319,14 @@ fn duration(value: &str) -> Result<Duration, String> {
     crate::scenario::parse_duration_secs(value).map(Duration::from_secs)
 }
 
+/// A duration flag that may also be `0` / `0s` (none at all).
+fn duration_or_zero(value: &str) -> Result<Duration, String> {
+    match value.trim() {
+        "0" | "0s" => Ok(Duration::ZERO),
+        other => duration(other),
+    }
+}
+
 /// A size flag (`512K`, `10M`), in the scenario language's units.
 fn size(value: &str) -> Result<u64, String> {
     crate::scenario::parse_size(value)
@@ -329,6 +344,8 @@ const GLOBAL_USES: &[(&str, &[&str])] = &[
     ("corpus", &["run", "controller", "worker", "shrink"]),
     ("journal_dir", &["run", "worker", "replay", "shrink", "clean", "selftest"]),
     ("concurrency", &["run", "controller", "worker", "replay", "shrink", "clean"]),
+    ("stall_timeout", &["run", "worker", "replay", "shrink", "clean"]),
+    ("stall_wait", &["run", "worker", "replay", "shrink", "clean"]),
     ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show"]),
 ];
 

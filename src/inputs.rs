@@ -39,5 +39,8 @@ pub async fn connect(common: &CommonArgs, config: &Config) -> Result<Target, Fat
             path.display()
         )));
     }
-    Target::connect(common.endpoint.as_deref(), common.region.as_deref(), config, embedded_faults(common)?).await
+    let mut target =
+        Target::connect(common.endpoint.as_deref(), common.region.as_deref(), config, embedded_faults(common)?).await?;
+    target.stall = crate::driver::StallPolicy { timeout: common.stall_timeout, wait: common.stall_wait };
+    Ok(target)
 }

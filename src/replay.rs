@@ -79,9 +79,14 @@ pub async fn clean(
     let path = journal_dir.join(format!("clean-{}-{}.bin", plan.seed, header.plan_digest.get(..8).unwrap_or("plan")));
     let writer = JournalWriter::create(&path, &header, plan)
         .map_err(|e| format!("cannot write journal {}: {e}", path.display()))?;
-    let driver = Driver::new(target.client.clone(), writer.sink(), concurrency, indicatif::ProgressBar::hidden());
+    let driver = Driver::new(target.client.clone(), writer.sink(), concurrency, indicatif::ProgressBar::hidden())
+        .with_stall(target.stall);
     let buckets: Vec<String> = plan.buckets.iter().map(|b| b.name.clone()).collect();
     let left = crate::exec::remove_everything(&driver, &buckets, concurrency).await;
+    if let Some(reason) = driver.gave_up() {
+        let _ = writer.finish(Verdict::Incomplete, Some(reason.clone())).await;
+        return Err(format!("{reason} (while removing buckets; journal {})", path.display()));
+    }
     writer
         .finish(Verdict::Pass, Some("clean".into()))
         .await
@@ -110,13 +115,39 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let progress = if opts.progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
     let driver = Arc::new(
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
-            .with_backends(target.backend_clients.clone()),
+            .with_backends(target.backend_clients.clone())
+            .with_stall(target.stall),
     );
 
     let (frames_tx, frames_rx) = mpsc::channel(1024);
     let read_thread = std::thread::spawn(move || read_frames(reader, frames_tx));
-    let replayed = reissue(driver.clone(), frames_rx).await;
+    let mut reissuing = Box::pin(reissue(driver.clone(), frames_rx));
+    let reissued = tokio::select! {
+        replayed = &mut reissuing => Ok(replayed),
+        reason = driver.given_up() => {
+            // Let the ops that were in flight record their abandonment.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut reissuing).await;
+            Err(reason)
+        }
+    };
+    drop(reissuing);
     progress.finish_and_clear();
+    let reissued = match (reissued, driver.gave_up()) {
+        (Ok(_), Some(reason)) => Err(reason),
+        (reissued, _) => reissued,
+    };
+    let replayed = match reissued {
+        Ok(replayed) => replayed,
+        Err(reason) => {
+            // The target stopped answering: the journal keeps what was replayed, and says why it ends there.
+            let _ = read_thread.join();
+            writer
+                .finish(Verdict::Incomplete, Some(reason.clone()))
+                .await
+                .map_err(|e| Fatal::harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
+            return Err(Fatal::harness(format!("{reason}; the replay's journal is {}", opts.journal_path.display())));
+        }
+    };
     let trailer = read_thread.join().map_err(|_| Fatal::harness("journal reader thread panicked"))??;
 
     // Judge the recorded expectations against the replayed answers.
@@ -125,8 +156,13 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let (mut failures_total, mut recorded_failures, mut same) = (0u64, 0u64, true);
     for expectation in &replayed.expectations {
         let outcome = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
-        let violation = expectation.assertion.violation(&outcome);
         recorded_failures += u64::from(expectation.violation.is_some());
+        if outcome.unavailable() {
+            // No usable answer this time: neither a failure nor a reproduction. Judged by nothing, as in a run.
+            same = false;
+            continue;
+        }
+        let violation = expectation.assertion.violation(&outcome);
         same &= violation.is_some() == expectation.violation.is_some();
         if let Some(got) = &violation {
             failures_total += 1;

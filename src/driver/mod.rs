@@ -5,19 +5,33 @@
 //! bounded backoff, and appends one [`OpRecord`] with every attempt to the journal. Request bodies are described by
 //! content key and range, never stored.
 
+mod inflight;
 mod s3;
 mod stats;
+mod watchdog;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+
+use inflight::{InFlight, InFlightOps, Stage, CURRENT};
 
 use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, PageCursor, Phase, Request};
+pub use inflight::StageTracker;
 pub use stats::{LatencyHistogram, LatencySummary, Stats, StatsSnapshot};
+pub use watchdog::{StallPolicy, DEFAULT_STALL_TIMEOUT};
+
+/// The error code of an op the driver gave up on without sending it (or while it was in flight) because the target
+/// had stopped answering: not a verdict on the target, so nothing judges it.
+pub const ABANDONED: &str = "SfkoAbandoned";
+
+/// An attempt that shows no sign of life (no stage change, no body byte) for this long is cut off and retried. Big
+/// bodies get all the time they need as long as they keep moving.
+const ATTEMPT_IDLE: Duration = Duration::from_secs(120);
 
 /// How many times a transient failure is tried in all, and the first backoff (doubling, capped).
 const MAX_ATTEMPTS: u32 = 4;
@@ -67,10 +81,19 @@ pub struct Driver {
     cursors: Mutex<HashMap<u64, PageCursor>>,
     stats: Stats,
     progress: indicatif::ProgressBar,
+    /// What is in flight, for the watchdog.
+    inflight: Arc<InFlightOps>,
+    stall: Arc<Mutex<StallPolicy>>,
+    /// Set once the watchdog gave up on the target, with why.
+    gave_up: watch::Receiver<Option<String>>,
 }
 
 impl Driver {
     pub fn new(client: Client, sink: JournalSink, concurrency: usize, progress: indicatif::ProgressBar) -> Driver {
+        let inflight = Arc::new(InFlightOps::default());
+        let stall = Arc::new(Mutex::new(StallPolicy::default()));
+        let (give_up, gave_up) = watch::channel(None);
+        watchdog::spawn(Arc::downgrade(&inflight), stall.clone(), give_up);
         Driver {
             client,
             backends: std::collections::BTreeMap::new(),
@@ -86,6 +109,32 @@ impl Driver {
             cursors: Mutex::new(HashMap::new()),
             stats: Stats::new(),
             progress,
+            inflight,
+            stall,
+            gave_up,
+        }
+    }
+
+    /// How long to wait on a target that stopped moving (default: report after 60 s, then give up).
+    pub fn with_stall(self, policy: StallPolicy) -> Driver {
+        if let Ok(mut stall) = self.stall.lock() {
+            *stall = policy;
+        }
+        self
+    }
+
+    /// Why the driver gave up on the target, if it did.
+    pub fn gave_up(&self) -> Option<String> {
+        self.gave_up.borrow().clone()
+    }
+
+    /// Resolves when the driver gives up on the target, with why (never, if it does not).
+    pub async fn given_up(&self) -> String {
+        let mut gave_up = self.gave_up.clone();
+        let reason = gave_up.wait_for(Option::is_some).await.map(|reason| reason.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
+            Err(_) => std::future::pending().await,
         }
     }
 
@@ -133,6 +182,11 @@ impl Driver {
         request: Request,
         backend: Option<&str>,
     ) -> Op {
+        if let Some(reason) = self.gave_up() {
+            // Given up on the target before this op was sent: nothing reaches the network, and nothing is recorded
+            // (the journal holds what was sent; its trailer says why it ends).
+            return Op { index, request: request.name(), outcome: abandoned(reason), at: Instant::now() };
+        }
         let issued_at_us = micros(self.started.elapsed());
         let client = match backend {
             None => Some(&self.client),
@@ -141,10 +195,22 @@ impl Driver {
         let started = Instant::now();
         let mut attempts = Vec::new();
         let mut backoff = FIRST_BACKOFF;
+        let tracked = Arc::new(InFlight::new(index, request.name(), request.subject(), request.body_len()));
+        self.inflight.start(tracked.clone());
         let outcome = loop {
+            if let Some(reason) = self.gave_up() {
+                break abandoned(reason);
+            }
             let attempt_start = Instant::now();
+            tracked.attempt();
             let outcome = match client {
-                Some(client) => s3::send(client, &request, self).await,
+                Some(client) => {
+                    let attempt = CURRENT.scope(tracked.clone(), self.attempt(client, &request, &tracked));
+                    tokio::select! {
+                        outcome = attempt => outcome,
+                        reason = self.given_up() => abandoned(reason),
+                    }
+                }
                 None => s3::local_error(format!("backend {} has no endpoint in this config", backend.unwrap_or("?"))),
             };
             attempts.push(Attempt {
@@ -156,9 +222,14 @@ impl Driver {
                 break outcome;
             }
             tracing::debug!(op = index, request = request.name(), outcome = %outcome.brief(), "transient failure, retrying");
-            tokio::time::sleep(backoff).await;
+            tracked.set(Stage::BackingOff);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                reason = self.given_up() => break abandoned(reason),
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
+        self.inflight.finish(index);
         let latency = started.elapsed();
         let name = request.name();
         self.remember(index, &request, &outcome);
@@ -179,6 +250,27 @@ impl Driver {
         };
         self.sink.op(record).await;
         Op { index, request: name, outcome, at: Instant::now() }
+    }
+
+    /// One attempt, cut off when it shows no sign of life for [`ATTEMPT_IDLE`].
+    async fn attempt(&self, client: &Client, request: &Request, tracked: &InFlight) -> Outcome {
+        let send = s3::send(client, request, self);
+        tokio::pin!(send);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                outcome = &mut send => return outcome,
+                _ = tick.tick() => {
+                    if tracked.idle() >= ATTEMPT_IDLE {
+                        return Outcome {
+                            status: 0,
+                            detail: Some(format!("no sign of life for {ATTEMPT_IDLE:?}: {}", tracked.describe())),
+                            ..Outcome::default()
+                        };
+                    }
+                }
+            }
+        }
     }
 
     fn show_progress(&self, request: &Request, outcome: &Outcome, completion: u64) {
@@ -279,12 +371,17 @@ impl Driver {
 /// Worth another try: no response, throttling, or a 5xx.
 fn is_transient(outcome: &Outcome) -> bool {
     let code = outcome.error_code.as_deref();
-    if matches!(code, Some("SfkoMissingReference" | "SfkoLocalError")) {
+    if matches!(code, Some("SfkoMissingReference" | "SfkoLocalError" | ABANDONED)) {
         return false;
     }
     outcome.status == 0
         || matches!(outcome.status, 500 | 502 | 503 | 504)
         || matches!(code, Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"))
+}
+
+/// The answer of an op the driver gave up on.
+fn abandoned(reason: String) -> Outcome {
+    Outcome { status: 0, error_code: Some(ABANDONED.into()), detail: Some(reason), ..Outcome::default() }
 }
 
 fn micros(d: Duration) -> u64 {

@@ -403,6 +403,7 @@ async fn read_body(
         match next {
             Ok(Some(chunk)) => {
                 received += chunk.len() as u64;
+                let _ = super::inflight::CURRENT.try_with(|op| op.read(chunk.len() as u64));
                 hasher.update(&chunk);
             }
             Ok(None) => break,

@@ -38,6 +38,17 @@ pub struct Findings {
     unsupported: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Measurements checks report (e.g. time-to-replicate percentiles).
     notes: Mutex<Vec<String>>,
+    /// Ops that got no usable answer (see `Outcome::unavailable`), in workloads and in checks.
+    unavailable: Mutex<Unavailable>,
+}
+
+/// Ops left unjudged because the target gave no usable answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unavailable {
+    /// In workloads: what they would have written or read is unknown from then on.
+    pub workload: u64,
+    /// In checks: what they would have verified is unverified.
+    pub check: u64,
 }
 
 impl Findings {
@@ -66,6 +77,11 @@ impl Findings {
         if let Ok(mut map) = self.unsupported.lock() {
             *map.entry(request.to_string()).or_default() += 1;
         }
+    }
+
+    /// How many ops got no usable answer.
+    pub fn unavailable(&self) -> Unavailable {
+        self.unavailable.lock().map(|u| *u).unwrap_or_default()
     }
 
     /// What checks measured, in the order they said it.
@@ -102,6 +118,22 @@ impl<'a> Ctx<'a> {
     /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held. A failure names
     /// the S3 operation the op sent.
     pub async fn judge(&self, op: &Op, subject: &str, assertion: Assertion) -> bool {
+        if op.outcome.error_code.as_deref() == Some(crate::driver::ABANDONED) {
+            // Never sent, or cut off when the target stopped answering: nothing to judge, and not a held expectation.
+            return false;
+        }
+        if op.outcome.unavailable() {
+            // No usable answer after retries (a node down, a gateway timing out, throttling): the op may or may not
+            // have applied. Not a bug; the caller treats what it touched as unknown.
+            if let Ok(mut unavailable) = self.findings.unavailable.lock() {
+                match self.phase {
+                    Phase::Check(_) => unavailable.check += 1,
+                    _ => unavailable.workload += 1,
+                }
+            }
+            tracing::debug!(op = op.index, subject, outcome = %op.outcome.brief(), "no usable answer; not judged");
+            return false;
+        }
         let violation = assertion.violation(&op.outcome);
         if op.outcome.unsupported() {
             self.findings.unsupported(op.request);

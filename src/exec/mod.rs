@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 pub use cleanup::remove_everything;
-pub use ctx::{subject, Ctx, Failure, Findings, KEPT_FAILURES};
+pub use ctx::{subject, Ctx, Failure, Findings, Unavailable, KEPT_FAILURES};
 pub use run_report::{Counts, RunReport, Timings};
 pub use setup::{expiration_days, unsupported};
 pub use state::{ObjectStatus, RunState, Version};
@@ -29,6 +29,9 @@ use crate::target::Target;
 
 /// Requests in flight when `--concurrency` is not given (replay defaults to the recording's).
 pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// How long a run whose target was given up on keeps unwinding, so the ops that were in flight are journaled.
+const ABANDON_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How to run one plan.
 #[derive(Debug, Clone)]
@@ -79,20 +82,33 @@ pub async fn run_plan(
         .map_err(|e| Fatal::harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = progress_bar(opts.progress, &plan.scenario);
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
-        .with_backends(target.backend_clients.clone());
+        .with_backends(target.backend_clients.clone())
+        .with_stall(target.stall);
     let state = RunState::new(plan);
     let findings = Findings::default();
     let created = setup::Created::default();
 
-    let body = execute(&driver, plan, steps, &state, &findings, &created, opts, writer.sink());
-    let (mut verdict, reason) = tokio::select! {
-        outcome = body => outcome,
+    // Boxed so it can be dropped as soon as the run stops: the ops it holds keep request permits until then.
+    let mut body = Box::pin(execute(&driver, plan, steps, &state, &findings, &created, opts, writer.sink()));
+    let (mut verdict, mut reason) = tokio::select! {
+        outcome = &mut body => outcome,
         _ = cancel.wait_for(|stop| *stop) => (Verdict::Incomplete, Some("interrupted".to_string())),
+        // The target stopped answering: everything in flight is abandoned at once. A moment lets those ops record
+        // themselves; later ones are never sent nor recorded.
+        reason = driver.given_up() => {
+            let _ = tokio::time::timeout(ABANDON_GRACE, &mut body).await;
+            (Verdict::Incomplete, Some(reason))
+        }
     };
+    drop(body);
+    if let Some(why) = driver.gave_up() {
+        // Whatever finished, it finished on abandoned ops: the run is not complete.
+        (verdict, reason) = (Verdict::Incomplete, Some(why));
+    }
     // Only what this run created is removed: a bucket that already existed belongs to someone else. A run that found
     // something keeps its buckets for inspection (`sfko clean JOURNAL` removes them; a replay starts by doing so).
     let created = created.names();
-    if opts.keep || findings.failed() > 0 {
+    if opts.keep || findings.failed() > 0 || driver.gave_up().is_some() {
         report.left_behind = created;
     } else {
         if *cancel.borrow() {
@@ -103,6 +119,16 @@ pub async fn run_plan(
     progress.finish_and_clear();
 
     let (failures, failures_total, expectations) = findings.take();
+    let unavailable = findings.unavailable();
+    if unavailable.check > 0 && verdict == Verdict::Pass {
+        // Checks that could not read cannot vouch for what they were to verify.
+        verdict = Verdict::Incomplete;
+        reason = Some(format!(
+            "{} check ops got no usable answer (no response, 502/503/504 or SlowDown after retries): what they were \
+             to verify is unverified",
+            unavailable.check
+        ));
+    }
     if failures_total > 0 {
         // Found bugs outrank an early stop; the reason still says why the run ended.
         verdict = Verdict::Fail;
@@ -122,6 +148,15 @@ pub async fn run_plan(
     report.failures = failures;
     report.unsupported = findings.unsupported_ops();
     report.notes = findings.notes();
+    if unavailable.workload + unavailable.check > 0 {
+        report.notes.push(format!(
+            "{} ops got no usable answer after retries ({} in workloads, {} in checks): not judged; the keys they \
+             touched were treated as unknown",
+            unavailable.workload + unavailable.check,
+            unavailable.workload,
+            unavailable.check
+        ));
+    }
     report.journal = Some(finished.path);
     let stats = driver.stats();
     report.counts = Counts::new(&stats, expectations, failures_total);

@@ -5,6 +5,17 @@
 
 use super::record::{Assertion, ListEntry, Listing, Outcome, PageEntry};
 
+impl Outcome {
+    /// The target gave no usable answer even after retries — no HTTP response at all, 502/503/504, or SlowDown.
+    /// That says the target was unavailable, not what it stored: such an op is judged by nothing, and what it
+    /// touched becomes unknown. (A 500 is an answer, and judged: servers answer 500 to requests they mishandle.)
+    pub fn unavailable(&self) -> bool {
+        let code = self.error_code.as_deref();
+        let sfko_side = code.is_some_and(|c| c.starts_with("Sfko"));
+        (self.status == 0 && !sfko_side) || matches!(self.status, 502..=504) || code == Some("SlowDown")
+    }
+}
+
 impl PageEntry {
     pub(crate) fn describe(&self) -> String {
         let kind = if self.delete_marker { " (delete marker)" } else { "" };
@@ -230,6 +241,15 @@ mod tests {
         assert!(not_found.violation(&ok()).is_some());
         assert_eq!(Assertion::Refused.violation(&error(405, Some("MethodNotAllowed"))), None);
         assert!(Assertion::Refused.violation(&ok()).is_some());
+    }
+
+    #[test]
+    fn no_answer_is_unavailability_but_a_500_is_an_answer() {
+        assert!(error(0, None).unavailable());
+        assert!(error(503, Some("SlowDown")).unavailable() && error(504, None).unavailable());
+        assert!(!error(500, Some("InternalError")).unavailable());
+        assert!(!error(0, Some("SfkoMissingReference")).unavailable(), "sfko's own refusals are not the target's");
+        assert!(!ok().unavailable());
     }
 
     #[test]

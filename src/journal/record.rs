@@ -330,7 +330,11 @@ impl Outcome {
     /// Short form for messages: `200 etag=…` / `404 NoSuchKey`.
     pub fn brief(&self) -> String {
         if self.status == 0 {
-            return format!("no response ({})", self.detail.as_deref().unwrap_or("transport error"));
+            let detail = self.detail.as_deref().unwrap_or("transport error");
+            return match &self.error_code {
+                Some(code) => format!("no response ({code}: {detail})"),
+                None => format!("no response ({detail})"),
+            };
         }
         let mut out = self.status.to_string();
         if let Some(code) = &self.error_code {

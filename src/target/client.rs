@@ -76,12 +76,11 @@ pub fn build(endpoint: &str, region: &str, credentials: &ClientCredentials) -> C
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(300))
-                .build(),
-        );
+        // No attempt timeout here: the driver cuts off an attempt that shows no sign of life, so a big body
+        // that keeps moving is never cut short, and its watchdog ends a run whose target stopped answering.
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).build())
+        .interceptor(crate::driver::StageTracker)
+        .interceptor(super::request_shape::MainstreamShape);
     builder = match credentials {
         ClientCredentials::Static { access_key, secret_key } => {
             builder.credentials_provider(Credentials::new(access_key, secret_key, None, None, "sfko"))

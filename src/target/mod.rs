@@ -5,6 +5,7 @@ pub mod embedded;
 pub mod faults;
 pub mod fixtures;
 mod fs_layout;
+pub mod request_shape;
 pub mod versioned;
 
 use aws_sdk_s3::Client;
@@ -48,6 +49,9 @@ pub struct Target {
     pub config_digest: String,
     /// Clients of the backends that have their own endpoint, by config name (checks read them directly).
     pub backend_clients: std::collections::BTreeMap<String, Client>,
+    /// How long to wait when the target stops answering (`--stall-timeout`, `--stall-wait`); every driver over
+    /// this target watches with it.
+    pub stall: crate::driver::StallPolicy,
     /// Keeps the embedded server alive as long as the target.
     embedded: Option<EmbeddedServer>,
 }
@@ -96,6 +100,7 @@ impl Target {
             capabilities,
             config_digest: config.digest(),
             backend_clients,
+            stall: crate::driver::StallPolicy::default(),
             embedded: None,
         })
     }
@@ -119,6 +124,7 @@ impl Target {
             },
             config_digest,
             backend_clients: std::collections::BTreeMap::new(),
+            stall: crate::driver::StallPolicy::default(),
             embedded: Some(server),
         }
     }
