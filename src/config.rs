@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Backend, TargetSetup};
+use crate::plan::{Backend, Placement, Role, TargetSetup};
 
 /// The parsed config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,9 @@ pub struct BackendConfig {
     pub key: Option<String>,
     #[serde(default)]
     pub credentials: Option<CredentialSource>,
+    /// `home` (buckets may live here), `replica` (replicas are read here; no bucket is created here) or `both`.
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// How replication is switched on and how long to wait for it.
@@ -127,6 +130,12 @@ impl Config {
     }
 
     fn validate(&self, label: &str) -> Result<(), ConfigError> {
+        if !self.backends.is_empty() && !self.backends.iter().any(|b| b.role.home()) {
+            return Err(ConfigError(format!(
+                "{label}: backends: every backend is `role: replica`, so no bucket has a home; mark where buckets \
+                 live `role: home` (name it `target` for the target's own default location)"
+            )));
+        }
         for (i, backend) in self.backends.iter().enumerate() {
             let cloud = backend.cloud.to_ascii_uppercase();
             if !crate::scenario::KNOWN_CLOUDS.contains(&cloud.as_str()) {
@@ -157,19 +166,22 @@ impl Config {
         Ok(())
     }
 
-    /// The backends a plan places buckets on.
-    pub fn plan_backends(&self) -> Vec<Backend> {
+    /// The backends a plan places buckets and replicas on, with their roles.
+    pub fn plan_backends(&self) -> Vec<Placement> {
         if self.backends.is_empty() {
-            return vec![Backend::target_itself()];
+            return vec![Placement::target_itself()];
         }
         self.backends
             .iter()
-            .map(|b| Backend {
-                name: b.name.clone(),
-                cloud: b.cloud.to_ascii_uppercase(),
-                readable: b.endpoint.is_some(),
-                bucket: b.bucket.clone(),
-                key: b.key.clone(),
+            .map(|b| Placement {
+                backend: Backend {
+                    name: b.name.clone(),
+                    cloud: b.cloud.to_ascii_uppercase(),
+                    readable: b.endpoint.is_some(),
+                    bucket: b.bucket.clone(),
+                    key: b.key.clone(),
+                },
+                role: b.role,
             })
             .collect()
     }

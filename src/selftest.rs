@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::exec::{run_plan, RunOptions, RunReport};
 use crate::journal::Verdict;
-use crate::plan::{resolve, Backend, TargetSetup, DEFAULT_BUCKET_PREFIX};
+use crate::plan::{resolve, Placement, TargetSetup, DEFAULT_BUCKET_PREFIX};
 use crate::scenario::{parse_str, Scenario};
 use crate::seed::Seed;
 use crate::shrink::{shrink, ShrinkOptions, Shrunk};
@@ -183,7 +183,7 @@ async fn healthy() -> Result<Target, String> {
 
 async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Path) -> Result<RunReport, String> {
     let plan =
-        resolve(scenario, Seed(seed), &[Backend::target_itself()], DEFAULT_BUCKET_PREFIX, &TargetSetup::default());
+        resolve(scenario, Seed(seed), &[Placement::target_itself()], DEFAULT_BUCKET_PREFIX, &TargetSetup::default());
     let opts = RunOptions {
         scenario_digest: scenario.origin.source_digest.clone(),
         concurrency: 8,

@@ -63,7 +63,13 @@ pub fn list(common: &CommonArgs) -> Result<Exit, Fatal> {
             crate::outln!("clouds: {}", scenario::KNOWN_CLOUDS.join(", "));
             crate::outln!("backends:");
             for b in &backends {
-                crate::outln!("  {} ({})", b.name, b.cloud);
+                let role = match b.role {
+                    crate::plan::Role::Home => ", buckets live here",
+                    crate::plan::Role::Replica => ", replicas are read here",
+                    crate::plan::Role::Both => "",
+                };
+                let reads = if b.backend.readable { ", read directly" } else { "" };
+                crate::outln!("  {} ({}{role}{reads})", b.backend.name, b.backend.cloud);
             }
         }
     }

@@ -9,7 +9,7 @@ use crate::catalogue;
 use crate::cli::{CommonArgs, Format, RunArgs};
 use crate::exec::{run_plan, RunOptions, RunReport};
 use crate::exit::{Exit, Fatal};
-use crate::plan::{resolve, Backend, Plan, TargetSetup};
+use crate::plan::{resolve, Placement, Plan, TargetSetup};
 use crate::report::{self, Repro};
 use crate::scenario::{self, Scenario};
 use crate::seed::Seed;
@@ -19,7 +19,7 @@ struct Runs<'a> {
     first: Seed,
     count: u64,
     scenarios: &'a [&'a Scenario],
-    backends: &'a [Backend],
+    backends: &'a [Placement],
     bucket_prefix: &'a str,
     setup: &'a TargetSetup,
 }

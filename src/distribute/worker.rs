@@ -23,7 +23,7 @@ use crate::cli::{CommonArgs, WorkerArgs};
 use crate::exec::{run_plan, Counts, RunOptions, RunReport, Step, Timings};
 use crate::exit::{Exit, Fatal};
 use crate::journal::Verdict;
-use crate::plan::{resolve, Backend, TargetSetup};
+use crate::plan::{resolve, Placement, TargetSetup};
 use crate::scenario::Known;
 use crate::seed::Seed;
 use crate::target::Target;
@@ -67,7 +67,7 @@ struct Worker {
     client: Client,
     js: jetstream::Context,
     target: Target,
-    backends: Vec<Backend>,
+    backends: Vec<Placement>,
     target_setup: TargetSetup,
     settings: NatsSettings,
     cli_concurrency: Option<usize>,

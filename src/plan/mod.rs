@@ -33,6 +33,43 @@ pub struct Backend {
     pub key: Option<String>,
 }
 
+/// What a configured backend is for: where buckets may live (`home`), where replicas are read (`replica`), or both
+/// (the default). A multisite zone that only receives replicas is `replica`, so no bucket is created there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Home,
+    Replica,
+    #[default]
+    Both,
+}
+
+impl Role {
+    pub fn home(self) -> bool {
+        matches!(self, Role::Home | Role::Both)
+    }
+
+    pub fn replica(self) -> bool {
+        matches!(self, Role::Replica | Role::Both)
+    }
+}
+
+/// A backend with its role: what placement chooses from. The role decides the choice but is not part of the plan
+/// (only the chosen backends are), so a config without roles resolves the plans it always did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    #[serde(flatten)]
+    pub backend: Backend,
+    pub role: Role,
+}
+
+impl Placement {
+    /// The target itself as its own only backend.
+    pub fn target_itself() -> Placement {
+        Placement { backend: Backend::target_itself(), role: Role::Both }
+    }
+}
+
 impl Backend {
     /// The only backend when nothing is configured: the target stores the data itself.
     pub fn target_itself() -> Backend {
@@ -167,7 +204,7 @@ pub fn validate_bucket_prefix(prefix: &str) -> Result<(), String> {
 pub fn resolve(
     scenario: &Scenario,
     seed: Seed,
-    backends: &[Backend],
+    backends: &[Placement],
     bucket_prefix: &str,
     setup: &TargetSetup,
 ) -> Plan {
@@ -215,21 +252,24 @@ pub fn resolve(
     }
 }
 
-/// Chooses the bucket's backend among those its `clouds` allow, and a replication target of an allowed cloud.
+/// Chooses the bucket's home among the backends that may hold buckets and its `clouds` allow, and a replication
+/// target of an allowed cloud among those that take replicas.
 fn place(
     seed: Seed,
     index: usize,
     spec: &BucketSpec,
-    backends: &[Backend],
+    placements: &[Placement],
 ) -> (Backend, Option<Backend>, Option<String>) {
     let mut stream = seed.stream("bucket-placement", &[index as u64]);
     let allowed = |b: &&Backend, clouds: &[String]| clouds.is_empty() || clouds.iter().any(|c| c == &b.cloud);
-    let homes: Vec<&Backend> = backends.iter().filter(|b| allowed(b, &spec.clouds)).collect();
+    let backends: Vec<Backend> = placements.iter().map(|p| p.backend.clone()).collect();
+    let homes: Vec<&Backend> =
+        placements.iter().filter(|p| p.role.home()).map(|p| &p.backend).filter(|b| allowed(b, &spec.clouds)).collect();
     let Some(home) = stream.index(homes.len()).map(|i| homes[i].clone()) else {
         let why = format!(
             "bucket {index} wants clouds [{}] but the configured backends are {}",
             spec.clouds.join(", "),
-            describe(backends)
+            describe(&backends)
         );
         return (Backend::target_itself(), None, Some(why));
     };
@@ -238,14 +278,19 @@ fn place(
         Replication::AnyOtherCloud => &[],
         Replication::Clouds(clouds) => clouds,
     };
-    let targets: Vec<&Backend> = backends.iter().filter(|b| b.name != home.name && allowed(b, wanted)).collect();
+    let targets: Vec<&Backend> = placements
+        .iter()
+        .filter(|p| p.role.replica())
+        .map(|p| &p.backend)
+        .filter(|b| b.name != home.name && allowed(b, wanted))
+        .collect();
     match stream.index(targets.len()) {
         Some(i) => (home, Some(targets[i].clone()), None),
         None => {
             let why = format!(
                 "bucket {index} replicates to {} but no second backend fits; configured backends: {}",
                 if wanted.is_empty() { "any other cloud".to_string() } else { wanted.join(", ") },
-                describe(backends)
+                describe(&backends)
             );
             (home, None, Some(why))
         }
