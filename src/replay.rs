@@ -153,13 +153,14 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     // Judge the recorded expectations against the replayed answers.
     let sink = writer.sink();
     let mut failures = Vec::new();
-    let (mut failures_total, mut recorded_failures, mut same) = (0u64, 0u64, true);
+    let (mut failures_total, mut recorded_failures, mut same, mut unjudged) = (0u64, 0u64, true, 0u64);
     for expectation in &replayed.expectations {
-        let outcome = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
+        let (outcome, ambiguous) = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
         recorded_failures += u64::from(expectation.violation.is_some());
-        if outcome.unavailable() {
+        if outcome.unavailable() || ambiguous {
             // No usable answer this time: neither a failure nor a reproduction. Judged by nothing, as in a run.
             same = false;
+            unjudged += 1;
             continue;
         }
         let violation = expectation.assertion.violation(&outcome);
@@ -179,7 +180,12 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         }
         sink.expectation(Expectation { violation, ..expectation.clone() }).await;
     }
-    let verdict = if failures_total > 0 { Verdict::Fail } else { Verdict::Pass };
+    // Found bugs come first; expectations the target gave no usable answer for leave the replay incomplete.
+    let verdict = match (failures_total, unjudged) {
+        (0, 0) => Verdict::Pass,
+        (0, _) => Verdict::Incomplete,
+        _ => Verdict::Fail,
+    };
     let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);
     let first_divergence = replayed.divergences.lock().ok().and_then(|d| d.values().next().cloned());
     // Reproduced: the same expectations failed (and held) and, when the recording judged nothing, nothing diverged.
@@ -230,7 +236,8 @@ fn read_frames(mut reader: JournalReader, tx: mpsc::Sender<Frame>) -> Result<Opt
 /// What re-issuing produced.
 struct Replayed {
     ops: u64,
-    outcomes: BTreeMap<u64, Outcome>,
+    /// Each replayed op's outcome, and whether it may only echo an earlier try (see `Op::ambiguous`).
+    outcomes: BTreeMap<u64, (Outcome, bool)>,
     names: BTreeMap<u64, String>,
     expectations: Vec<Expectation>,
     divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
@@ -332,7 +339,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                     }
                 }
                 if let Ok(mut o) = shared.outcomes.lock() {
-                    o.insert(record.index, op.outcome);
+                    o.insert(record.index, (op.outcome, op.ambiguous));
                 }
             });
         }
@@ -355,7 +362,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
 struct Shared {
     progress: watch::Sender<Progress>,
     completions: Mutex<Completions>,
-    outcomes: Mutex<BTreeMap<u64, Outcome>>,
+    outcomes: Mutex<BTreeMap<u64, (Outcome, bool)>>,
     divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
     setup_unanswered: std::sync::atomic::AtomicU64,
 }

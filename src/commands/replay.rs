@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::cli::{CommonArgs, Format};
 use crate::exit::{Exit, Fatal};
-use crate::journal::{JournalReader, Verdict};
+use crate::journal::JournalReader;
 use crate::replay::ReplayOptions;
 use crate::report;
 
@@ -32,5 +32,5 @@ pub async fn replay(journal: &Path, common: &CommonArgs) -> Result<Exit, Fatal> 
         Format::Json => crate::outln!("{}", report::json_replay(&result)),
         Format::Human => crate::outln!("{}", report::human_replay(&result)),
     }
-    Ok(if result.verdict == Verdict::Fail { Exit::BugsFound } else { Exit::Pass })
+    Ok(report::exit_for(result.verdict))
 }

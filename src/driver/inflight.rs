@@ -69,8 +69,11 @@ pub struct InFlight {
     attempt: AtomicU64,
     body_sent: AtomicU64,
     received: AtomicU64,
-    /// µs after `started` of the last sign of life: a stage change or a body byte moved.
+    /// µs after `started` of the target's last sign of life: a body byte taken by the connection, an answer's headers
+    /// or body bytes. What sfko does on its own (starting an attempt, sending headers, backing off) is not.
     active_us: AtomicU64,
+    /// µs after `started` when the current attempt began.
+    attempt_us: AtomicU64,
 }
 
 impl InFlight {
@@ -86,6 +89,7 @@ impl InFlight {
             body_sent: AtomicU64::new(0),
             received: AtomicU64::new(0),
             active_us: AtomicU64::new(0),
+            attempt_us: AtomicU64::new(0),
         }
     }
 
@@ -93,9 +97,13 @@ impl InFlight {
         self.active_us.store(micros(self.started.elapsed()), Ordering::Relaxed);
     }
 
+    /// The attempt moved on. Only an answer's headers arriving is the target's doing; handing a request to the
+    /// connection, connecting and backing off are sfko's.
     pub fn set(&self, stage: Stage) {
         self.stage.store(stage as u8, Ordering::Relaxed);
-        self.touch();
+        if stage == Stage::ReadingBody {
+            self.touch();
+        }
     }
 
     /// A new attempt starts.
@@ -103,6 +111,7 @@ impl InFlight {
         self.attempt.fetch_add(1, Ordering::Relaxed);
         self.body_sent.store(0, Ordering::Relaxed);
         self.received.store(0, Ordering::Relaxed);
+        self.attempt_us.store(micros(self.started.elapsed()), Ordering::Relaxed);
         self.set(Stage::Connecting);
     }
 
@@ -117,9 +126,15 @@ impl InFlight {
         self.touch();
     }
 
-    /// How long since this op last showed a sign of life.
-    pub fn idle(&self) -> Duration {
+    /// How long since the target last moved for this op (across attempts): what the watchdog judges.
+    pub fn quiet(&self) -> Duration {
         self.started.elapsed().saturating_sub(Duration::from_micros(self.active_us.load(Ordering::Relaxed)))
+    }
+
+    /// How long the current attempt has gone without the target moving: what cuts an attempt off.
+    pub fn idle(&self) -> Duration {
+        let since = self.active_us.load(Ordering::Relaxed).max(self.attempt_us.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(Duration::from_micros(since))
     }
 
     /// `op 17 PutObject b/k (attempt 2, in flight 70 s): sending the body, 256 KiB of 5 MiB taken by the connection;
@@ -147,7 +162,7 @@ impl InFlight {
             self.subject,
             self.attempt.load(Ordering::Relaxed).max(1),
             self.started.elapsed().as_secs(),
-            self.idle().as_secs(),
+            self.quiet().as_secs(),
         )
     }
 }
@@ -178,23 +193,22 @@ impl InFlightOps {
         }
     }
 
-    pub fn finish(&self, index: u64) {
+    /// The op is no longer in flight; `answered` when the target gave it an HTTP answer (which is the target moving;
+    /// an op that ended with no answer at all is not).
+    pub fn finish(&self, index: u64, answered: bool) {
         if let Ok(mut ops) = self.ops.lock() {
             ops.remove(&index);
         }
-        self.progress();
-    }
-
-    /// Something moved: an op completed (or a byte went through, seen through the ops' own idle times).
-    pub fn progress(&self) {
-        self.progress_us.store(micros(self.started.elapsed()), Ordering::Relaxed);
+        if answered {
+            self.progress_us.store(micros(self.started.elapsed()), Ordering::Relaxed);
+        }
     }
 
     /// How long nothing has moved: no op completed and no op in flight showed a sign of life. `None` when nothing
     /// is in flight (an idle driver is not stalled).
     pub fn stalled_for(&self) -> Option<Duration> {
         let ops = self.ops.lock().ok()?;
-        let freshest = ops.values().map(|op| op.idle()).min()?;
+        let freshest = ops.values().map(|op| op.quiet()).min()?;
         let since_completion =
             self.started.elapsed().saturating_sub(Duration::from_micros(self.progress_us.load(Ordering::Relaxed)));
         Some(freshest.min(since_completion))
@@ -206,6 +220,20 @@ impl InFlightOps {
         let mut all: Vec<&Arc<InFlight>> = ops.values().collect();
         all.sort_by_key(|op| op.started);
         (all.iter().take(limit).map(|op| op.describe()).collect(), all.len())
+    }
+}
+
+/// Keeps an op registered while its future lives: a run dropped mid-op (Ctrl-C, a cancelled job) leaves no ghost.
+pub struct Registered<'a> {
+    pub ops: &'a InFlightOps,
+    pub index: u64,
+    /// Set when the op ended with an HTTP answer.
+    pub answered: bool,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.ops.finish(self.index, self.answered);
     }
 }
 

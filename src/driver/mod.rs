@@ -45,6 +45,10 @@ pub struct Op {
     /// The S3 operation sent (`PutObject`, `CopyObject` …): what a failure about this op names.
     pub request: &'static str,
     pub outcome: Outcome,
+    /// The answer may be the echo of an earlier attempt that applied without its answer arriving: a retried
+    /// CompleteMultipartUpload answered NoSuchUpload, a retried CreateBucket answered BucketAlreadyOwnedByYou. What
+    /// the op did is unknown, so nothing judges it.
+    pub ambiguous: bool,
     /// When the op completed (this process's clock; measures time-to-replicate and time-to-expire, never recorded).
     pub at: Instant,
 }
@@ -185,7 +189,13 @@ impl Driver {
         if let Some(reason) = self.gave_up() {
             // Given up on the target before this op was sent: nothing reaches the network, and nothing is recorded
             // (the journal holds what was sent; its trailer says why it ends).
-            return Op { index, request: request.name(), outcome: abandoned(reason), at: Instant::now() };
+            return Op {
+                index,
+                request: request.name(),
+                outcome: abandoned(reason),
+                ambiguous: false,
+                at: Instant::now(),
+            };
         }
         let issued_at_us = micros(self.started.elapsed());
         let client = match backend {
@@ -197,6 +207,7 @@ impl Driver {
         let mut backoff = FIRST_BACKOFF;
         let tracked = Arc::new(InFlight::new(index, request.name(), request.subject(), request.body_len()));
         self.inflight.start(tracked.clone());
+        let mut registered = inflight::Registered { ops: &self.inflight, index, answered: false };
         let outcome = loop {
             if let Some(reason) = self.gave_up() {
                 break abandoned(reason);
@@ -229,9 +240,11 @@ impl Driver {
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         };
-        self.inflight.finish(index);
+        registered.answered = outcome.status != 0;
+        drop(registered);
         let latency = started.elapsed();
         let name = request.name();
+        let ambiguous = echoes_an_earlier_attempt(&request, &attempts, &outcome);
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
         self.stats.record(&request, &outcome, latency);
@@ -249,7 +262,7 @@ impl Driver {
             latency_us: micros(latency),
         };
         self.sink.op(record).await;
-        Op { index, request: name, outcome, at: Instant::now() }
+        Op { index, request: name, outcome, ambiguous, at: Instant::now() }
     }
 
     /// One attempt, cut off when it shows no sign of life for [`ATTEMPT_IDLE`].
@@ -377,6 +390,35 @@ fn is_transient(outcome: &Outcome) -> bool {
     outcome.status == 0
         || matches!(outcome.status, 500 | 502 | 503 | 504)
         || matches!(code, Some("SlowDown" | "RequestTimeout" | "InternalError" | "ServiceUnavailable"))
+}
+
+/// Whether what `outcome` says may be only part of the story because an earlier try (whose answer was lost) may
+/// have applied. Every retry follows a transient failure — no answer, or a 5xx — and a server may have done the
+/// work before failing to say so:
+/// - an error that only says "an earlier try did it" (a retried CompleteMultipartUpload answered NoSuchUpload, a
+///   retried CreateBucket answered BucketAlreadyOwnedByYou, a retried version delete answered NoSuchVersion);
+/// - a success of a request that does something again when repeated (another version or delete marker on a
+///   versioned bucket, another multipart upload).
+///
+/// A 503 (SlowDown, ServiceUnavailable) is a refusal before the work, so it makes nothing ambiguous.
+fn echoes_an_earlier_attempt(request: &Request, attempts: &[Attempt], outcome: &Outcome) -> bool {
+    let Some((_, earlier)) = attempts.split_last() else { return false };
+    let maybe_applied = earlier.iter().any(|a| a.status == 0 || matches!(a.status, 500 | 502 | 504));
+    if !maybe_applied {
+        return false;
+    }
+    let code = outcome.error_code.as_deref();
+    match request {
+        Request::CompleteMultipartUpload { .. } => outcome.succeeded() || code == Some("NoSuchUpload"),
+        Request::AbortMultipartUpload { .. } | Request::UploadPart { .. } => code == Some("NoSuchUpload"),
+        Request::CreateBucket { .. } => code == Some("BucketAlreadyOwnedByYou"),
+        Request::DeleteObjectVersion { .. } | Request::DeleteVersionId { .. } => code == Some("NoSuchVersion"),
+        Request::PutObject { .. }
+        | Request::CopyObject { .. }
+        | Request::DeleteObject { .. }
+        | Request::CreateMultipartUpload { .. } => outcome.succeeded(),
+        _ => false,
+    }
 }
 
 /// The answer of an op the driver gave up on.

@@ -50,8 +50,9 @@ pub fn spawn(ops: Weak<InFlightOps>, policy: Arc<Mutex<StallPolicy>>, give_up: w
                 continue;
             }
             let (lines, count) = ops.report(REPORTED_OPS);
-            let due = reported_at.is_none_or(|at| stalled >= at + current.timeout);
-            if stalled >= current.timeout + current.wait {
+            let due = reported_at.is_none_or(|at| stalled >= at.saturating_add(current.timeout));
+            let give_up_at = current.timeout.saturating_add(current.wait);
+            if stalled >= give_up_at {
                 let reason = format!(
                     "the target stopped answering: nothing moved for {} (--stall-timeout {}, --stall-wait {}); \
                      {count} ops in flight, gave up on them: {}",
@@ -70,7 +71,7 @@ pub fn spawn(ops: Weak<InFlightOps>, policy: Arc<Mutex<StallPolicy>>, give_up: w
                 tracing::warn!(
                     "nothing moved for {}; {count} ops in flight (waiting up to {} more):\n  {}{}",
                     secs(stalled),
-                    secs((current.timeout + current.wait).saturating_sub(stalled)),
+                    secs(give_up_at.saturating_sub(stalled)),
                     lines.join("\n  "),
                     if more > 0 { format!("\n  … and {more} more") } else { String::new() }
                 );

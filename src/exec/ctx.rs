@@ -122,9 +122,10 @@ impl<'a> Ctx<'a> {
             // Never sent, or cut off when the target stopped answering: nothing to judge, and not a held expectation.
             return false;
         }
-        if op.outcome.unavailable() {
-            // No usable answer after retries (a node down, a gateway timing out, throttling): the op may or may not
-            // have applied. Not a bug; the caller treats what it touched as unknown.
+        if op.outcome.unavailable() || op.ambiguous {
+            // No usable answer after retries (a node down, a gateway timing out, throttling), or one that may only
+            // echo an earlier try: the op may or may not have applied. Not a bug; the caller treats what it
+            // touched as unknown.
             if let Ok(mut unavailable) = self.findings.unavailable.lock() {
                 match self.phase {
                     Phase::Check(_) => unavailable.check += 1,

@@ -126,10 +126,14 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
                 bucket.name
             ))
         };
+        // A retried CreateBucket that finds the bucket ours found what its own first try made.
+        let ours = op.ambiguous;
         if let Some(code @ ("BucketAlreadyOwnedByYou" | "BucketAlreadyExists")) = op.outcome.error_code.as_deref() {
-            return taken(&format!("already exists ({code})"));
+            if !ours {
+                return taken(&format!("already exists ({code})"));
+            }
         }
-        if !op.outcome.succeeded() {
+        if !op.outcome.succeeded() && !ours {
             return Setup::Failed(format!("CreateBucket {} failed: {}", bucket.name, op.outcome.brief()));
         }
         // us-east-1 (and moto) answer 200 to creating a bucket its owner already has: only a look inside tells.
@@ -150,6 +154,14 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
             let op = driver
                 .call(&Phase::Setup, Request::PutBucketVersioning { bucket: bucket.name.clone(), enabled: true })
                 .await;
+            if op.outcome.unavailable() {
+                // No usable answer is not a refusal: the scenario could not be set up, it is not unsupported.
+                return Setup::Failed(format!(
+                    "PutBucketVersioning {} got no usable answer: {}",
+                    bucket.name,
+                    op.outcome.brief()
+                ));
+            }
             if !op.outcome.succeeded() {
                 return Setup::Unsupported(format!("the target refused to enable versioning: {}", op.outcome.brief()));
             }

@@ -111,7 +111,10 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
         keep: select.keep,
         bucket_prefix: (!args.broadcast).then(|| select.bucket_prefix.clone()),
         broadcast: args.broadcast,
-        deadline_unix_ms: args.run_timeout.map(|t| crate::distribute::unix_ms() + t.as_millis() as u64).unwrap_or(0),
+        deadline_unix_ms: args
+            .run_timeout
+            .map(|t| crate::distribute::unix_ms().saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)))
+            .unwrap_or(0),
         journal_cap: args.journal_cap,
     };
     let setup = Setup {

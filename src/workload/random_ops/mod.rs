@@ -156,7 +156,15 @@ async fn judge(
                     explained += 1;
                     continue;
                 };
-                let (prediction, held) = world.advance(&steps[round[pos]], &op.outcome, pages, hashes);
+                // An answer that may echo an earlier try says nothing: the model takes it as no answer at all.
+                let no_answer;
+                let observed = if op.ambiguous {
+                    no_answer = crate::journal::Outcome { status: 0, ..crate::journal::Outcome::default() };
+                    &no_answer
+                } else {
+                    &op.outcome
+                };
+                let (prediction, held) = world.advance(&steps[round[pos]], observed, pages, hashes);
                 explained += usize::from(held);
                 predictions[pos] = prediction;
             }
