@@ -289,8 +289,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 = any free port; the endpoint is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
-    /// Data directory (default: a fresh temp dir, removed on exit).
-    #[arg(long)]
+    /// Data directory (default: a fresh temp dir, removed on exit). Objects, versions and delete markers survive a
+    /// SIGKILL: start `sfko serve` again on the same directory and they are all there.
+    #[arg(long, visible_alias = "data", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Seeded faults to inject (comma-separated): corrupt-byte, lost-write, stale-read, wrong-etag, wrong-mpu-etag,
     /// list-drop, version-lost; with --replicate-to: replicate-skip, replicate-corrupt, replicate-single-part; with

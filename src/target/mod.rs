@@ -6,6 +6,7 @@ pub mod faults;
 pub mod fixtures;
 mod fs_layout;
 pub mod request_shape;
+mod version_log;
 pub mod versioned;
 
 use aws_sdk_s3::Client;

@@ -8,8 +8,9 @@
 //! version id is an s3s-fs read of the archived copy, with ranges, ETags (multipart `-N` ones too) and checksums for
 //! free. Deleting the newest version copies the next newest back into the live place.
 //!
-//! The version chains live in memory only: `sfko serve` loses them on restart (the archive files stay on disk,
-//! unreferenced). Buckets never switched to versioning are not tracked at all and pass straight to s3s-fs.
+//! The version chains live in memory and in an append-only log under the archive (`version_log.rs`), so a server
+//! killed and started again on the same data dir keeps them. Buckets never switched to versioning are not tracked
+//! at all and pass straight to s3s-fs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
 use super::fs_layout::FsLayout;
+use super::version_log::{Entry, VersionLog};
 
 /// The pseudo-bucket holding every archived version (a directory under the server root).
 pub const ARCHIVE: &str = ".sfko-versions";
@@ -31,15 +33,15 @@ const NULL: &str = "null";
 const MAX_KEYS: i32 = 1000;
 
 /// A bucket's versioning state once it has been switched on (S3 has no way back to "never versioned").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {
     Enabled,
     Suspended,
 }
 
 /// One entry of a key's version chain.
-#[derive(Debug, Clone)]
-struct Version {
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Version {
     id: String,
     /// Archive key of its bytes; `None` = delete marker.
     archive: Option<String>,
@@ -52,13 +54,21 @@ impl Version {
     fn is_marker(&self) -> bool {
         self.archive.is_none()
     }
+
+    /// The highest number this version's id and archive name use (ids and archive names are numbered from one
+    /// counter; `null` and unnumbered names count as 0).
+    pub(super) fn number(&self) -> u64 {
+        let id = self.id.parse::<u64>().unwrap_or(0);
+        let archive = self.archive.as_deref().and_then(|a| a.strip_prefix('v')).and_then(|n| n.parse().ok());
+        id.max(archive.unwrap_or(0))
+    }
 }
 
 /// A versioned bucket: its mode and each key's chain, oldest first (the last entry is current).
 #[derive(Debug)]
-struct Bucket {
-    mode: Mode,
-    keys: BTreeMap<String, Vec<Version>>,
+pub(super) struct Bucket {
+    pub(super) mode: Mode,
+    pub(super) keys: BTreeMap<String, Vec<Version>>,
 }
 
 /// One lock per (bucket, key) ever written in a versioned bucket.
@@ -73,6 +83,8 @@ pub struct Versioning {
     buckets: Mutex<HashMap<String, Bucket>>,
     locks: Mutex<KeyLocks>,
     next: AtomicU64,
+    /// The state on disk, so it survives a restart on the same data dir.
+    log: VersionLog,
 }
 
 /// Holds a key of a versioned bucket exclusively; versioned operations on the key take one.
@@ -103,13 +115,32 @@ struct Deleted {
 
 impl Versioning {
     /// Versioning over the s3s-fs data dir `root` (the archive goes to `root/.sfko-versions`).
+    /// What an earlier server on the same `root` recorded is restored.
     pub fn new(root: &Path) -> Versioning {
+        // Ids and archive names are numbered; a restarted server goes on after the highest ever handed out.
+        let (log, restored, next) = VersionLog::open(&root.join(ARCHIVE));
         Versioning {
             layout: FsLayout::new(root),
             root: root.to_path_buf(),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(restored),
             locks: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(1),
+            next: AtomicU64::new(next),
+            log,
+        }
+    }
+
+    /// Records `bucket/key`'s chain as it now is (call with the state lock held, so the log keeps its order).
+    fn log_chain(&self, state: &HashMap<String, Bucket>, bucket: &str, key: &str) {
+        let versions = state.get(bucket).and_then(|b| b.keys.get(key)).cloned().unwrap_or_default();
+        self.log_entry(state, &Entry::Chain { bucket: bucket.to_string(), key: key.to_string(), versions });
+    }
+
+    /// Appends `entry` (state lock held), compacting the log when it has grown long.
+    fn log_entry(&self, state: &HashMap<String, Bucket>, entry: &Entry) {
+        if self.log.append(entry) {
+            if let Err(e) = self.log.compact(state, self.next.load(Ordering::Relaxed)) {
+                tracing::warn!("versioning state log: {e}");
+            }
         }
     }
 
@@ -149,13 +180,23 @@ impl Versioning {
             Some(BucketVersioningStatus::SUSPENDED) => Mode::Suspended,
             _ => return Err(s3_error!(MalformedXML, "versioning status must be Enabled or Suspended")),
         };
-        if let Some(known) = self.state().get_mut(bucket) {
-            known.mode = mode;
-            return Ok(());
+        {
+            let mut state = self.state();
+            if let Some(known) = state.get_mut(bucket) {
+                known.mode = mode;
+                self.log_entry(&state, &Entry::Mode { bucket: bucket.to_string(), mode });
+                return Ok(());
+            }
         }
         // First switched on: objects already there become their keys' null versions, as in S3.
         let keys = self.adopt(bucket).await?;
-        self.state().entry(bucket.to_string()).or_insert(Bucket { mode, keys: BTreeMap::new() }).keys.extend(keys);
+        let mut state = self.state();
+        let names: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
+        state.entry(bucket.to_string()).or_insert(Bucket { mode, keys: BTreeMap::new() }).keys.extend(keys);
+        self.log_entry(&state, &Entry::Mode { bucket: bucket.to_string(), mode });
+        for key in names {
+            self.log_chain(&state, bucket, &key);
+        }
         Ok(())
     }
 
@@ -199,9 +240,15 @@ impl Versioning {
 
     /// After DeleteBucket: a bucket created later under the same name starts unversioned, as in S3.
     pub async fn forget_bucket(&self, bucket: &str) {
-        let archives: Vec<String> = match self.state().remove(bucket) {
-            Some(gone) => gone.keys.into_values().flatten().filter_map(|v| v.archive).collect(),
-            None => return,
+        let archives: Vec<String> = {
+            let mut state = self.state();
+            match state.remove(bucket) {
+                Some(gone) => {
+                    self.log_entry(&state, &Entry::Forget { bucket: bucket.to_string() });
+                    gone.keys.into_values().flatten().filter_map(|v| v.archive).collect()
+                }
+                None => return,
+            }
         };
         for archive in archives {
             self.drop_archive(&archive).await;
@@ -256,6 +303,7 @@ impl Versioning {
             }
         }
         chain.push(version);
+        self.log_chain(&state, &guard.bucket, &guard.key);
         dropped
     }
 
@@ -327,6 +375,7 @@ impl Versioning {
                     bucket.keys.remove(&guard.key);
                 }
             }
+            self.log_chain(&state, &guard.bucket, &guard.key);
             (removed, now_current)
         };
         if let Some(current) = now_current {
