@@ -153,14 +153,15 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     // Judge the recorded expectations against the replayed answers.
     let sink = writer.sink();
     let mut failures = Vec::new();
-    let (mut failures_total, mut recorded_failures, mut same, mut unjudged) = (0u64, 0u64, true, 0u64);
+    let (mut failures_total, mut recorded_failures, mut same, mut unjudged_checks) = (0u64, 0u64, true, 0u64);
     for expectation in &replayed.expectations {
         let (outcome, ambiguous) = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
         recorded_failures += u64::from(expectation.violation.is_some());
         if outcome.unavailable() || ambiguous {
-            // No usable answer this time: neither a failure nor a reproduction. Judged by nothing, as in a run.
-            same = false;
-            unjudged += 1;
+            // No usable answer this time: judged by nothing, as in a run. It contradicts a recorded pass in nothing,
+            // but cannot reproduce a recorded failure; a check that could not read leaves the replay incomplete.
+            same &= expectation.violation.is_none();
+            unjudged_checks += u64::from(replayed.checks.contains(&expectation.op));
             continue;
         }
         let violation = expectation.assertion.violation(&outcome);
@@ -180,8 +181,8 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         }
         sink.expectation(Expectation { violation, ..expectation.clone() }).await;
     }
-    // Found bugs come first; expectations the target gave no usable answer for leave the replay incomplete.
-    let verdict = match (failures_total, unjudged) {
+    // Found bugs come first; a check the target gave no usable answer leaves the replay incomplete.
+    let verdict = match (failures_total, unjudged_checks) {
         (0, 0) => Verdict::Pass,
         (0, _) => Verdict::Incomplete,
         _ => Verdict::Fail,
@@ -239,6 +240,8 @@ struct Replayed {
     /// Each replayed op's outcome, and whether it may only echo an earlier try (see `Op::ambiguous`).
     outcomes: BTreeMap<u64, (Outcome, bool)>,
     names: BTreeMap<u64, String>,
+    /// The ops checks issued (a check that could not read leaves the replay incomplete).
+    checks: std::collections::BTreeSet<u64>,
     expectations: Vec<Expectation>,
     divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
     /// Every setup request went unanswered (status 0).
@@ -257,6 +260,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
     let (progress_tx, progress_rx) = watch::channel(Progress::default());
     let shared = Arc::new(Shared { progress: progress_tx, ..Shared::default() });
     let mut names = BTreeMap::new();
+    let mut checks = std::collections::BTreeSet::new();
     let mut expectations = Vec::new();
     let mut pending: BTreeMap<u64, OpRecord> = BTreeMap::new();
     // When each recorded completion happened (µs after the recorded start), by completion number.
@@ -302,6 +306,9 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
             ops += 1;
             setup_ops += u64::from(record.phase == Phase::Setup);
             names.insert(index, record.request.name().to_string());
+            if matches!(record.phase, Phase::Check(_)) {
+                checks.insert(index);
+            }
             wait_turn(progress_rx.clone(), record.completed_before).await;
             // Keep the recorded pacing: a check that polled for seconds polls for seconds again. Pace from the
             // recorded start, and from the op that completed last before this one was issued, so a replay that runs
@@ -351,6 +358,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
         ops,
         outcomes,
         names,
+        checks,
         expectations,
         divergences: shared.divergences.clone(),
         setup_unanswered: setup_ops > 0 && unanswered == setup_ops,
