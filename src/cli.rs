@@ -61,18 +61,7 @@ pub enum Mode {
 impl Mode {
     /// How the mode is spelled on the command line, for messages.
     pub fn spelling(mode: Option<&Mode>) -> &'static str {
-        match mode {
-            None => "sfko (a standalone run)",
-            Some(Mode::Controller(_)) => "sfko -c",
-            Some(Mode::Worker(_)) => "sfko -w",
-            Some(Mode::Replay(_)) => "sfko replay",
-            Some(Mode::Shrink(_)) => "sfko shrink",
-            Some(Mode::List) => "sfko list",
-            Some(Mode::Serve(_)) => "sfko serve",
-            Some(Mode::Selftest(_)) => "sfko selftest",
-            Some(Mode::Clean(_)) => "sfko clean",
-            Some(Mode::Show(_)) => "sfko show",
-        }
+        key_spelling(mode_key(mode))
     }
 }
 
@@ -377,8 +366,10 @@ fn key_spelling(key: &str) -> &'static str {
         "replay" => "sfko replay",
         "shrink" => "sfko shrink",
         "list" => "sfko list",
+        "serve" => "sfko serve",
         "selftest" => "sfko selftest",
         "clean" => "sfko clean",
+        "show" => "sfko show",
         _ => "sfko (a standalone run)",
     }
 }
