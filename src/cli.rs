@@ -302,6 +302,10 @@ pub struct ServeArgs {
     /// Honour lifecycle expiration rules with a "day" this long (e.g. 1s), like Ceph's rgw_lc_debug_interval.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub lifecycle_day: Option<Duration>,
+    /// Serve s3s-fs as published, without sfko's reference layers (versioning, multipart answers, one version per
+    /// read): to see what s3s-fs itself does. No faults, replication or lifecycle with it.
+    #[arg(long, conflicts_with_all = ["faults", "replicate_to", "lifecycle_day"])]
+    pub plain: bool,
 }
 
 /// A duration flag (`30s`, `5m`, `1h 30m`), in the scenario language's units.

@@ -42,11 +42,11 @@ const SCENARIOS: &str = "\
   checks: [check-versions, check-list]
 - name: selftest random ops
   tests: [random-ops]
-  random_ops: {ops: 120, concurrency: 4, keys: 6, weights: {head: 0, bad-complete: 0, mpu-late: 0}}
+  random_ops: {ops: 120, concurrency: 4, keys: 6}
 - name: selftest random versions
   required: {buckets: [{versioning: true}]}
   tests: [random-ops]
-  random_ops: {ops: 120, concurrency: 4, keys: 4, weights: {head: 0, bad-complete: 0, mpu-late: 0}}
+  random_ops: {ops: 120, concurrency: 4, keys: 4}
 ";
 
 /// The faults the embedded server can inject on its own (replication and lifecycle faults need their fixtures).

@@ -48,8 +48,11 @@ pub async fn serve(args: &ServeArgs) -> Result<Exit, Fatal> {
         }
         faulty
     };
-    let server = EmbeddedServer::serve(listener, &root, wrap, &access, &secret)
-        .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
+    let server = match args.plain {
+        true => EmbeddedServer::serve(listener, &root, |fs, _: &Path| fs, &access, &secret),
+        false => EmbeddedServer::serve(listener, &root, wrap, &access, &secret),
+    }
+    .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
     if let Some(lifecycle) = &lifecycle {
         lifecycle.start(server.root());
     }

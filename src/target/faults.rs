@@ -3,6 +3,10 @@
 //! Which objects are hit is decided by hashing (seed, fault, bucket, key), not by arrival order, so the same keys are
 //! hit on every run and every replay against a server started with the same seed — whatever the concurrency.
 //! Only the operations a fault changes are overridden; the rest pass straight to s3s-fs.
+//!
+//! With no fault this is sfko's reference server (the embedded target and `sfko serve`): s3s-fs plus the layers
+//! that make it answer as S3 does where s3s-fs 0.14.1 does not — versioning ([`super::versioned`]), multipart
+//! ([`super::multipart`]) and one version per read ([`super::stripes`]). `sfko serve --plain` serves s3s-fs alone.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +14,9 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
+use super::fs_layout::FsLayout;
+use super::multipart::Uploads;
+use super::stripes::Stripes;
 use super::versioned::{KeyGuard, Versioning};
 
 /// The kinds of misbehaviour the fixture can inject.
@@ -157,6 +164,10 @@ pub struct FaultyFs {
     stale: std::sync::Mutex<std::collections::BTreeMap<(String, String), bytes::Bytes>>,
     /// Object versioning, which s3s-fs lacks (see [`super::versioned`]).
     versions: Versioning,
+    /// Makes each read of a key see one whole version (s3s-fs reads size, ETag and metadata apart).
+    keys: Stripes,
+    /// Multipart answers as S3 gives them (see [`super::multipart`]).
+    uploads: Uploads,
 }
 
 impl FaultyFs {
@@ -169,6 +180,8 @@ impl FaultyFs {
             lifecycle: None,
             stale: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             versions: Versioning::new(root),
+            keys: Stripes::default(),
+            uploads: Uploads::new(FsLayout::new(root)),
         }
     }
 
@@ -190,7 +203,7 @@ impl FaultyFs {
         let mut sizes = Vec::with_capacity(parts.len());
         for part in parts {
             let number = part.part_number?;
-            let path = self.root.join(format!(".upload_id-{}.part-{number}", input.upload_id));
+            let path = FsLayout::new(&self.root).part_path(&input.upload_id, number)?;
             sizes.push(tokio::fs::metadata(&path).await.ok()?.len());
         }
         Some(sizes)
@@ -247,6 +260,7 @@ fn wrong_etag(key: &str) -> String {
 impl S3 for FaultyFs {
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _held = self.keys.write(&bucket, &key).await;
         let previous = match self.plan.hits(Fault::StaleRead, &bucket, &key) {
             true => tokio::fs::read(self.root.join(&bucket).join(&key)).await.ok(),
             false => None,
@@ -284,6 +298,9 @@ impl S3 for FaultyFs {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let _upload = self.uploads.close(&bucket, &req.input.upload_id).await?;
+        self.uploads.check_completion(&req.input).await?;
+        let _held = self.keys.write(&bucket, &key).await;
         self.forget_stale(&bucket, Some(&key));
         let part_sizes = self.part_sizes(&req.input).await;
         let guard = self.versions.lock(&bucket, &key).await;
@@ -375,6 +392,9 @@ impl S3 for FaultyFs {
         self.inner.list_buckets(req).await
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        // Held until s3s-fs has opened the file: the body streams from that open file, which a later write
+        // (s3s-fs writes a temp file and renames it) does not change.
+        let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         if let Some(guard) = self.versions.lock(&req.input.bucket, &req.input.key).await {
             return self.versions.get_object(&self.inner, &guard, req).await;
         }
@@ -395,12 +415,14 @@ impl S3 for FaultyFs {
         Ok(out)
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         match self.versions.lock(&req.input.bucket, &req.input.key).await {
             Some(guard) => self.versions.head_object(&self.inner, &guard, req).await,
             None => self.inner.head_object(req).await,
         }
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let _held = self.keys.write(&req.input.bucket, &req.input.key).await;
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
         match self.versions.lock(&req.input.bucket, &req.input.key).await {
             Some(guard) => {
@@ -416,6 +438,11 @@ impl S3 for FaultyFs {
         self.inner.delete_objects(req).await
     }
     async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let source = match &req.input.copy_source {
+            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
+            _ => (String::new(), String::new()),
+        };
+        let _held = self.keys.write_reading((&req.input.bucket, &req.input.key), (&source.0, &source.1)).await;
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
         self.versions.resolve_copy_source(&mut req.input).await?;
         let guard = self.versions.lock(&req.input.bucket, &req.input.key).await;
@@ -452,21 +479,25 @@ impl S3 for FaultyFs {
         self.inner.create_multipart_upload(req).await
     }
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.upload_part(req).await
     }
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.upload_part_copy(req).await
     }
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.list_parts(req).await
     }
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let _upload = self.uploads.close(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.abort_multipart_upload(req).await
     }
     async fn get_bucket_location(

@@ -5,7 +5,9 @@
 //! - the data at `root/bucket/key`, with `.`/`..` resolved lexically and `//` collapsed;
 //! - the "internal info" (ETag, checksums) at `root/.bucket-<b64 bucket>.object-<b64 key>.internal.json`, a JSON
 //!   object whose `e_tag` field is the ETag as S3 answers it (multipart `-N` included);
-//! - the user metadata beside it, `….metadata.json` (absent when the object has none),
+//! - the user metadata beside it, `….metadata.json` (absent when the object has none);
+//! - an open multipart upload as the marker `root/.upload-<uuid>.json` (removed when it is completed or aborted)
+//!   and each uploaded part as `root/.upload_id-<uuid>.part-<n>`,
 //!
 //! with base64 in the URL-safe alphabet, unpadded. This is true of s3s-fs 0.14.1, which `Cargo.toml` pins exactly;
 //! the test below writes objects through a real s3s-fs server and fails loudly, naming what moved, if a new
@@ -48,6 +50,18 @@ impl FsLayout {
         let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let side = format!(".bucket-{}.object-{}", encode(bucket), encode(key));
         [self.root.join(format!("{side}.internal.json")), self.root.join(format!("{side}.metadata.json"))]
+    }
+
+    /// The file that exists exactly while s3s-fs holds `upload_id` open (`None`: not an id s3s-fs could have made).
+    pub fn upload_marker(&self, upload_id: &str) -> Option<PathBuf> {
+        let id = uuid::Uuid::parse_str(upload_id).ok()?;
+        Some(self.root.join(format!(".upload-{id}.json")))
+    }
+
+    /// Where s3s-fs keeps part `number` of `upload_id` (`None`: not an id s3s-fs could have made).
+    pub fn part_path(&self, upload_id: &str, number: i32) -> Option<PathBuf> {
+        let id = uuid::Uuid::parse_str(upload_id).ok()?;
+        Some(self.root.join(format!(".upload_id-{id}.part-{number}")))
     }
 
     /// The ETag s3s-fs stored in an internal-info file (multipart `-N` ones included).
@@ -100,5 +114,30 @@ mod tests {
         assert_eq!(Some(etag.as_str()), put.e_tag().map(|e| e.trim_matches('"')), "the stored ETag is the one served");
         assert!(metadata.is_file(), "s3s-fs no longer keeps user metadata at {}", metadata.display());
         assert!(layout.object_path("layout", "../../etc/passwd").is_err(), "a key may not leave the root");
+
+        let upload = client.create_multipart_upload().bucket("layout").key("mpu").send().await.expect("CreateMPU");
+        let id = upload.upload_id().unwrap_or_default();
+        let marker = layout.upload_marker(id).expect("s3s-fs upload ids are UUIDs");
+        assert!(marker.is_file(), "s3s-fs no longer marks an open upload with {}", marker.display());
+        let part = b"one part".to_vec();
+        client
+            .upload_part()
+            .bucket("layout")
+            .key("mpu")
+            .upload_id(id)
+            .part_number(1)
+            .body(part.clone().into())
+            .send()
+            .await
+            .expect("UploadPart");
+        let part_path = layout.part_path(id, 1).expect("a UUID");
+        assert_eq!(
+            std::fs::read(&part_path).ok(),
+            Some(part),
+            "s3s-fs no longer keeps parts at {}",
+            part_path.display()
+        );
+        client.abort_multipart_upload().bucket("layout").key("mpu").upload_id(id).send().await.expect("Abort");
+        assert!(!marker.exists(), "an aborted upload's marker is removed");
     }
 }

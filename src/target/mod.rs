@@ -5,7 +5,9 @@ pub mod embedded;
 pub mod faults;
 pub mod fixtures;
 mod fs_layout;
+mod multipart;
 pub mod request_shape;
+mod stripes;
 mod version_log;
 pub mod versioned;
 

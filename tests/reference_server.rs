@@ -1,0 +1,173 @@
+//! sfko's reference server (the embedded target and `sfko serve`) answers multipart requests and racing reads as S3
+//! does, while plain s3s-fs 0.14.1 keeps the deviations the README lists under "Findings": each case runs against
+//! both, so a fix upstream (or a regression in sfko's layer) shows up here.
+
+mod support;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use sfko::target::client::{build, ClientCredentials};
+use sfko::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
+use support::Server;
+
+const MIB: usize = 1024 * 1024;
+
+fn client_of(endpoint: &str) -> Client {
+    client_with(endpoint, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY)
+}
+
+fn client_with(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
+    let credentials = ClientCredentials::Static { access_key: access_key.into(), secret_key: secret_key.into() };
+    build(endpoint, "us-east-1", &credentials)
+}
+
+/// The reference server, and plain s3s-fs, each with a fresh bucket `bkt`.
+async fn both() -> [(EmbeddedServer, Client); 2] {
+    let reference = EmbeddedServer::start().await.expect("reference server");
+    let plain = EmbeddedServer::start_with(|fs, _| fs).await.expect("plain s3s-fs");
+    [reference, plain].map(|server| {
+        let client = client_of(server.endpoint());
+        (server, client)
+    })
+}
+
+async fn bucket(client: &Client) {
+    client.create_bucket().bucket("bkt").send().await.expect("CreateBucket");
+}
+
+/// An upload of `key` with the given parts uploaded; returns its id and each part's (number, ETag).
+async fn upload(client: &Client, key: &str, parts: &[(i32, usize)]) -> (String, Vec<(i32, String)>) {
+    let created = client.create_multipart_upload().bucket("bkt").key(key).send().await.expect("CreateMPU");
+    let id = created.upload_id().expect("upload id").to_string();
+    let mut etags = Vec::new();
+    for &(number, size) in parts {
+        let out = client
+            .upload_part()
+            .bucket("bkt")
+            .key(key)
+            .upload_id(&id)
+            .part_number(number)
+            .body(ByteStream::from(vec![number as u8; size]))
+            .send()
+            .await
+            .expect("UploadPart");
+        etags.push((number, out.e_tag().unwrap_or_default().to_string()));
+    }
+    (id, etags)
+}
+
+async fn complete(client: &Client, key: &str, id: &str, parts: &[(i32, String)]) -> Result<String, (String, u16)> {
+    let listed = parts.iter().map(|(n, e)| CompletedPart::builder().part_number(*n).e_tag(e).build()).collect();
+    client
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(listed)).build())
+        .send()
+        .await
+        .map(|out| out.e_tag().unwrap_or_default().to_string())
+        .map_err(|e| refusal(&e))
+}
+
+/// The error code and HTTP status of a refusal.
+fn refusal<E: ProvideErrorMetadata>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> (String, u16) {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    (e.code().unwrap_or("(none)").to_string(), status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_on_a_closed_upload_get_no_such_upload() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, expected) in [(&reference, ("NoSuchUpload", 404)), (&plain, ("AccessDenied", 403))] {
+        bucket(client).await;
+        let (id, _) = upload(client, "k", &[(1, 10)]).await;
+        client.abort_multipart_upload().bucket("bkt").key("k").upload_id(&id).send().await.expect("Abort");
+        let again = client.abort_multipart_upload().bucket("bkt").key("k").upload_id(&id).send().await;
+        let again = again.map(|_| ()).map_err(|e| refusal(&e));
+        assert_eq!(again, Err((expected.0.to_string(), expected.1)), "a second abort");
+        let part = client
+            .upload_part()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(&id)
+            .part_number(2)
+            .body(ByteStream::from(vec![1u8; 10]))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| refusal(&e));
+        assert_eq!(part, Err((expected.0.to_string(), expected.1)), "a part after the abort");
+    }
+    // ListParts of an aborted upload: plain s3s-fs never checks the id and answers 200.
+    let (id, _) = upload(&reference, "l", &[(1, 10)]).await;
+    reference.abort_multipart_upload().bucket("bkt").key("l").upload_id(&id).send().await.expect("Abort");
+    let listed = reference.list_parts().bucket("bkt").key("l").upload_id(&id).send().await;
+    assert_eq!(listed.map(|_| ()).map_err(|e| refusal(&e)), Err(("NoSuchUpload".into(), 404)));
+    let (id, _) = upload(&plain, "l", &[(1, 10)]).await;
+    plain.abort_multipart_upload().bucket("bkt").key("l").upload_id(&id).send().await.expect("Abort");
+    assert!(plain.list_parts().bucket("bkt").key("l").upload_id(&id).send().await.is_ok(), "the s3s-fs finding");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_completion_leaves_the_upload_usable() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for client in [&reference, &plain] {
+        bucket(client).await;
+    }
+    let parts = [(1, 5 * MIB), (2, 5 * MIB), (3, 1)];
+
+    // Reference: each bad list gets S3's code, and the corrected retry completes the untouched upload.
+    let (id, etags) = upload(&reference, "k", &parts).await;
+    let reversed: Vec<_> = etags.iter().rev().cloned().collect();
+    let missing = vec![etags[0].clone(), (4, etags[1].1.clone())];
+    let wrong_etag = vec![etags[0].clone(), (2, etags[0].1.clone()), etags[2].clone()];
+    for (list, code) in [
+        (reversed.clone(), "InvalidPartOrder"),
+        (missing.clone(), "InvalidPart"),
+        (wrong_etag.clone(), "InvalidPart"),
+        (vec![], "MalformedXML"),
+    ] {
+        assert_eq!(complete(&reference, "k", &id, &list).await, Err((code.to_string(), 400)), "{list:?}");
+    }
+    let (small_id, small_etags) = upload(&reference, "s", &[(1, 5 * MIB), (2, 1), (3, 1)]).await;
+    let small = vec![small_etags[0].clone(), small_etags[1].clone(), small_etags[2].clone()];
+    assert_eq!(complete(&reference, "s", &small_id, &small).await, Err(("EntityTooSmall".into(), 400)));
+    let done = complete(&reference, "k", &id, &etags).await.expect("the corrected completion succeeds");
+    assert!(done.ends_with("-3\""), "{done}");
+
+    // Plain s3s-fs: parts out of order answer InvalidRequest and destroy the upload; the retry is refused.
+    let (id, etags) = upload(&plain, "k", &parts).await;
+    let reversed: Vec<_> = etags.iter().rev().cloned().collect();
+    assert_eq!(complete(&plain, "k", &id, &reversed).await, Err(("InvalidRequest".into(), 400)));
+    assert_eq!(complete(&plain, "k", &id, &etags).await, Err(("AccessDenied".into(), 403)), "the upload is gone");
+    // ... and part ETags are never compared.
+    let (id, etags) = upload(&plain, "e", &parts).await;
+    let wrong_etag = vec![etags[0].clone(), (2, etags[0].1.clone()), etags[2].clone()];
+    assert!(complete(&plain, "e", &id, &wrong_etag).await.is_ok(), "the s3s-fs finding");
+}
+
+/// `sfko serve --plain` is the same plain s3s-fs, as its own process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sfko_serve_plain_serves_s3s_fs_as_published() {
+    let server = Server::s3s_fs_with(&[], 1, 4, &["--plain"]);
+    let client = client_with(&server.endpoint, support::ACCESS_KEY, support::SECRET_KEY);
+    bucket(&client).await;
+    let (id, _) = upload(&client, "k", &[(1, 10)]).await;
+    client.abort_multipart_upload().bucket("bkt").key("k").upload_id(&id).send().await.expect("Abort");
+    let again = client.abort_multipart_upload().bucket("bkt").key("k").upload_id(&id).send().await;
+    assert_eq!(again.map(|_| ()).map_err(|e| refusal(&e)), Err(("AccessDenied".into(), 403)));
+}
+
+#[test]
+fn plain_refuses_the_reference_layers_options() {
+    let out = support::sfko_command(std::path::Path::new("."))
+        .args(["serve", "--plain", "--faults", "lost-write"])
+        .output()
+        .expect("run sfko serve");
+    assert_eq!(support::code(&out), 2, "{}", support::stderr(&out));
+}
