@@ -140,6 +140,17 @@ pub struct CommonArgs {
     /// Then keep waiting this much longer before giving up on the target (exit 3, journal kept); 0s gives up at once.
     #[arg(long, global = true, default_value = "0s", value_name = "DURATION", value_parser = duration_or_zero)]
     pub stall_wait: Duration,
+    /// Network faults sfko's own proxy injects into workload requests, on a seeded schedule of op positions
+    /// (comma-separated, or `all`): latency, reset-before, reset-during, reset-after, truncate, stall, bandwidth,
+    /// refuse. Overrides the config's `nemesis.network`. Plain-HTTP targets only.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
+    pub nemesis: Vec<String>,
+    /// Op positions between the starts of two nemesis windows.
+    #[arg(long, global = true, value_name = "OPS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub nemesis_every: Option<u64>,
+    /// Op positions one nemesis window lasts.
+    #[arg(long, global = true, value_name = "OPS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub nemesis_length: Option<u64>,
     /// Output format on stdout (progress and logs always go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -340,6 +351,9 @@ const GLOBAL_USES: &[(&str, &[&str])] = &[
     ("concurrency", &["run", "controller", "worker", "replay", "shrink", "clean"]),
     ("stall_timeout", &["run", "worker", "replay", "shrink", "clean"]),
     ("stall_wait", &["run", "worker", "replay", "shrink", "clean"]),
+    ("nemesis", &["run", "worker"]),
+    ("nemesis_every", &["run", "worker"]),
+    ("nemesis_length", &["run", "worker"]),
     ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show"]),
 ];
 

@@ -25,6 +25,40 @@ pub struct Config {
     /// The target's transient-source location (Zenko): buckets with `transient: true` are created there.
     #[serde(default)]
     pub transient_location: Option<String>,
+    /// Faults sfko injects while workloads run: network faults through its own proxy, and user actions.
+    #[serde(default)]
+    pub nemesis: Option<NemesisConfig>,
+}
+
+/// The nemesis section:
+/// `nemesis: {network: [reset-after, truncate], every: 40, length: 8, actions: [{name: kill-2, run: "...", heal: "...", health: "..."}]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisConfig {
+    /// Network faults (names, or `all`).
+    #[serde(default)]
+    pub network: Vec<String>,
+    /// Op positions between the starts of two fault windows (default 40).
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// Op positions a window lasts (default 8).
+    #[serde(default)]
+    pub length: Option<u64>,
+    #[serde(default)]
+    pub actions: Vec<ActionConfig>,
+}
+
+/// A user action: `run` breaks something, `heal` repairs it when the window ends, `health` (exit 0 = healthy) is
+/// polled after the heal; checks start only once it passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    pub name: String,
+    pub run: String,
+    #[serde(default)]
+    pub heal: Option<String>,
+    #[serde(default)]
+    pub health: Option<String>,
 }
 
 /// The S3 endpoint under test.
@@ -147,6 +181,16 @@ impl Config {
                 )));
             }
         }
+        if let Some(nemesis) = &self.nemesis {
+            for name in nemesis.network.iter().filter(|n| n.as_str() != "all") {
+                crate::plan::nemesis::NetFault::parse(name)
+                    .map_err(|e| ConfigError(format!("{label}: nemesis.network: {e}")))?;
+            }
+            let (every, length) = (nemesis.every.unwrap_or(1), nemesis.length.unwrap_or(1));
+            if every == 0 || length == 0 {
+                return Err(ConfigError(format!("{label}: nemesis: every and length must be at least 1")));
+            }
+        }
         if let Some(replication) = &self.replication {
             if !["aws", "zenko", "zone"].contains(&replication.mode.as_str()) {
                 return Err(ConfigError(format!(
@@ -219,6 +263,12 @@ impl Config {
         }
         for backend in &mut public.backends {
             backend.credentials = None;
+        }
+        // Action commands may carry secrets; their names identify them.
+        if let Some(nemesis) = public.nemesis.as_mut() {
+            for action in &mut nemesis.actions {
+                (action.run, action.heal, action.health) = (String::new(), None, None);
+            }
         }
         let json = serde_json::to_vec(&public).unwrap_or_default();
         blake3::hash(&json).to_hex()[..16].to_string()

@@ -30,6 +30,7 @@ pub fn embedded_faults(common: &CommonArgs) -> Result<Option<FaultPlan>, Fatal> 
 /// A `--config` that names no target endpoint, with no `--endpoint`, is refused: its author meant a cluster, and
 /// running against sfko's own embedded server instead would report on the wrong system.
 pub async fn connect(common: &CommonArgs, config: &Config) -> Result<Target, Fatal> {
+    check_nemesis_flags(common)?;
     let configured = config.target.as_ref().and_then(|t| t.endpoint.as_ref()).is_some();
     if let (Some(path), None, false) = (&common.config, &common.endpoint, configured) {
         return Err(Fatal::bad_input(format!(
@@ -42,5 +43,28 @@ pub async fn connect(common: &CommonArgs, config: &Config) -> Result<Target, Fat
     let mut target =
         Target::connect(common.endpoint.as_deref(), common.region.as_deref(), config, embedded_faults(common)?).await?;
     target.stall = crate::driver::StallPolicy { timeout: common.stall_timeout, wait: common.stall_wait };
+    target.nemesis = nemesis(common, config);
+    if target.nemesis.as_ref().is_some_and(|n| !n.network.is_empty()) {
+        target.route_through_proxy().await?;
+    }
     Ok(target)
+}
+
+/// The nemesis the config asks for, with the command line's `--nemesis*` flags over it.
+fn nemesis(common: &CommonArgs, config: &Config) -> Option<crate::config::NemesisConfig> {
+    let mut nemesis = config.nemesis.clone().unwrap_or_default();
+    if !common.nemesis.is_empty() {
+        nemesis.network = common.nemesis.clone();
+    }
+    nemesis.every = common.nemesis_every.or(nemesis.every);
+    nemesis.length = common.nemesis_length.or(nemesis.length);
+    (!nemesis.network.is_empty() || !nemesis.actions.is_empty()).then_some(nemesis)
+}
+
+/// Checks the `--nemesis` names (exit 2 naming the unknown one, and the known ones).
+pub fn check_nemesis_flags(common: &CommonArgs) -> Result<(), Fatal> {
+    for name in common.nemesis.iter().filter(|n| n.as_str() != "all") {
+        crate::plan::nemesis::NetFault::parse(name).map_err(|e| Fatal::bad_input(format!("--nemesis: {e}")))?;
+    }
+    Ok(())
 }

@@ -33,6 +33,7 @@ pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod journal;
+pub mod nemesis;
 pub mod plan;
 pub mod replay;
 pub mod report;

@@ -27,6 +27,9 @@ pub struct ReplayOptions {
     /// Where the replay writes its own journal.
     pub journal_path: PathBuf,
     pub progress: bool,
+    /// The recording's nemesis schedule, re-applied at the same op positions (the target must then go through
+    /// its proxy: [`Target::route_through_proxy`]).
+    pub nemesis: Option<crate::plan::nemesis::NemesisPlan>,
 }
 
 /// The first op whose outcome differs from the recording.
@@ -113,10 +116,18 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let writer = JournalWriter::create(&opts.journal_path, &header, &plan)
         .map_err(|e| Fatal::harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = if opts.progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+    let nemesis = match &opts.nemesis {
+        Some(schedule) => {
+            let actions = target.nemesis.as_ref().map(|n| n.actions.clone()).unwrap_or_default();
+            Some(crate::nemesis::Nemesis::start(schedule.clone(), target.proxy.clone(), &actions, writer.sink()).await)
+        }
+        None => None,
+    };
     let driver = Arc::new(
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
             .with_backends(target.backend_clients.clone())
-            .with_stall(target.stall),
+            .with_stall(target.stall)
+            .with_observer(nemesis.clone().map(|n| n as Arc<dyn crate::driver::OpObserver>)),
     );
 
     let (frames_tx, frames_rx) = mpsc::channel(1024);
@@ -131,6 +142,10 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         }
     };
     drop(reissuing);
+    if let Some(nemesis) = &nemesis {
+        let summary = nemesis.finish().await;
+        tracing::info!("{}", summary.line());
+    }
     progress.finish_and_clear();
     let reissued = match (reissued, driver.gave_up()) {
         (Ok(_), Some(reason)) => Err(reason),

@@ -104,4 +104,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "fd35c204b8bf37d761706282cb3df4c9626394c33b79bb36b1a16af9c94710e3";
+const GOLDEN_JOURNAL_DIGEST: &str = "2139226a9a3468bfcd19baeb09617c5c691692be2d904465ea0cd07c2ca5ec9d";

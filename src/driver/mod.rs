@@ -90,6 +90,17 @@ pub struct Driver {
     stall: Arc<Mutex<StallPolicy>>,
     /// Set once the watchdog gave up on the target, with why.
     gave_up: watch::Receiver<Option<String>>,
+    /// Told about every op before it is sent and once it has its answer (the nemesis schedules faults by op).
+    observer: Option<Arc<dyn OpObserver>>,
+}
+
+/// Something that follows the ops of a run by position: `before` runs before an op's first attempt (and may wait,
+/// e.g. for a fault to heal before the checks), `after` once its outcome is final.
+#[async_trait::async_trait]
+pub trait OpObserver: Send + Sync {
+    async fn before(&self, index: u64, phase: &Phase);
+    /// `unanswered`: no usable answer after retries; `ambiguous`: the answer may echo an earlier attempt.
+    fn after(&self, index: u64, unanswered: bool, ambiguous: bool);
 }
 
 impl Driver {
@@ -116,7 +127,14 @@ impl Driver {
             inflight,
             stall,
             gave_up,
+            observer: None,
         }
+    }
+
+    /// Tells `observer` about every op from now on.
+    pub fn with_observer(mut self, observer: Option<Arc<dyn OpObserver>>) -> Driver {
+        self.observer = observer;
+        self
     }
 
     /// How long to wait on a target that stopped moving (default: report after 60 s, then give up).
@@ -197,6 +215,9 @@ impl Driver {
                 at: Instant::now(),
             };
         }
+        if let Some(observer) = &self.observer {
+            observer.before(index, phase).await;
+        }
         let issued_at_us = micros(self.started.elapsed());
         let client = match backend {
             None => Some(&self.client),
@@ -245,6 +266,9 @@ impl Driver {
         let latency = started.elapsed();
         let name = request.name();
         let ambiguous = echoes_an_earlier_attempt(&request, &attempts, &outcome);
+        if let Some(observer) = &self.observer {
+            observer.after(index, crate::journal::Outcome::unavailable(&outcome), ambiguous);
+        }
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
         self.stats.record(&request, &outcome, latency);

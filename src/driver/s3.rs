@@ -453,8 +453,13 @@ where
         // Nothing was sent (e.g. the request could not be built or signed): retrying will not help.
         code = Some("SfkoLocalError".into());
     }
+    if matches!(err, SdkError::ResponseError(_)) {
+        // The answer could not be read to its end (the connection closed or reset mid-body): nothing usable
+        // arrived, which is a transport failure like no answer at all, not what the server said.
+        return Outcome { status: 0, error_code: None, detail, ..Outcome::default() };
+    }
     if code.is_none() && (200..300).contains(&status) {
-        // A 2xx whose body the SDK could not decode (e.g. the wrong XML root element): not a success.
+        // A 2xx whose whole body the SDK read and could not decode (e.g. the wrong XML root element): not a success.
         code = Some("SfkoUndecodableResponse".into());
         detail = Some(DisplayErrorContext(&err).to_string());
     }

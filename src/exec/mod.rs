@@ -70,6 +70,7 @@ pub async fn run_plan(
         left_behind: Vec::new(),
         unsupported: Vec::new(),
         notes: Vec::new(),
+        nemesis: None,
         histogram: None,
     };
     if let Some(why) = setup::unsupported(plan, steps, &target.capabilities) {
@@ -81,9 +82,17 @@ pub async fn run_plan(
     let writer = JournalWriter::create(&opts.journal_path, &header, plan)
         .map_err(|e| Fatal::harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
     let progress = progress_bar(opts.progress, &plan.scenario);
+    let nemesis = match crate::nemesis::schedule(target.nemesis.as_ref(), plan.seed) {
+        Some(schedule) => {
+            let actions = target.nemesis.as_ref().map(|n| n.actions.clone()).unwrap_or_default();
+            Some(crate::nemesis::Nemesis::start(schedule, target.proxy.clone(), &actions, writer.sink()).await)
+        }
+        None => None,
+    };
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
         .with_backends(target.backend_clients.clone())
-        .with_stall(target.stall);
+        .with_stall(target.stall)
+        .with_observer(nemesis.clone().map(|n| n as std::sync::Arc<dyn crate::driver::OpObserver>));
     let state = RunState::new(plan);
     let findings = Findings::default();
     let created = setup::Created::default();
@@ -101,6 +110,12 @@ pub async fn run_plan(
         }
     };
     drop(body);
+    if let Some(nemesis) = &nemesis {
+        // Heals what is still broken before cleanup, and records the last window.
+        let summary = nemesis.finish().await;
+        report.notes.push(summary.line());
+        report.nemesis = Some(summary);
+    }
     if let Some(why) = driver.gave_up() {
         // Whatever finished, it finished on abandoned ops: the run is not complete.
         (verdict, reason) = (Verdict::Incomplete, Some(why));
@@ -147,7 +162,7 @@ pub async fn run_plan(
     report.reason = reason;
     report.failures = failures;
     report.unsupported = findings.unsupported_ops();
-    report.notes = findings.notes();
+    report.notes.extend(findings.notes());
     if unavailable.workload + unavailable.check > 0 {
         report.notes.push(format!(
             "{} ops got no usable answer after retries ({} in workloads, {} in checks): not judged; the keys they \

@@ -32,6 +32,9 @@ pub struct RunReport {
     pub unsupported: Vec<(String, u64)>,
     /// What checks measured (time-to-replicate, time-to-expire...).
     pub notes: Vec<String>,
+    /// What the nemesis injected and what it did to the ops, when the run had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<crate::nemesis::NemesisSummary>,
     /// Every op's latency, for merging across runs (workers ship it to the controller); not in the JSON.
     #[serde(skip)]
     pub histogram: Option<LatencyHistogram>,

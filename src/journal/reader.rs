@@ -61,6 +61,8 @@ pub struct ReadSummary {
     pub failed: u64,
     /// `None` when the run was cut short before its trailer.
     pub trailer: Option<Trailer>,
+    /// The nemesis schedule the run carried out, if it had one.
+    pub nemesis: Option<crate::plan::nemesis::NemesisPlan>,
 }
 
 impl JournalReader {
@@ -162,8 +164,10 @@ impl JournalReader {
     pub fn summarize(path: &Path, allow_truncated: bool) -> Result<ReadSummary, JournalError> {
         let mut reader = JournalReader::open(path)?;
         let (mut ops, mut expectations, mut failed) = (0, 0, 0);
+        let mut nemesis = None;
         loop {
             match reader.next_frame() {
+                Ok(Some(Frame::Nemesis(super::NemesisRecord::Schedule(plan)))) => nemesis = Some(plan),
                 Ok(Some(Frame::Op(_))) => ops += 1,
                 Ok(Some(Frame::Expect(e))) => {
                     expectations += 1;
@@ -175,7 +179,15 @@ impl JournalReader {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ReadSummary { trailer: reader.trailer, header: reader.header, plan: reader.plan, ops, expectations, failed })
+        Ok(ReadSummary {
+            trailer: reader.trailer,
+            header: reader.header,
+            plan: reader.plan,
+            ops,
+            expectations,
+            failed,
+            nemesis,
+        })
     }
 }
 

@@ -15,6 +15,47 @@ pub enum Frame {
     Op(OpRecord),
     Expect(Expectation),
     Trailer(Trailer),
+    /// The nemesis schedule (right after the plan) and each fault window as it happened.
+    Nemesis(NemesisRecord),
+}
+
+/// What a run with a nemesis records about its faults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NemesisRecord {
+    /// What to inject where; a replay re-applies it.
+    Schedule(crate::plan::nemesis::NemesisPlan),
+    /// One window, once the run has left it.
+    Window(FaultWindow),
+}
+
+/// One fault window as it happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    pub number: u64,
+    /// Fault or action name.
+    pub fault: String,
+    /// Op positions `[start, end)`.
+    pub start: u64,
+    pub end: u64,
+    /// Requests (network) the proxy hit, or 1 for an action that ran.
+    pub injected: u64,
+    /// Ops issued inside the window, those that got no answer after retries, and those whose answer may echo an
+    /// earlier attempt (both left unjudged: their keys became unknown).
+    pub ops: u64,
+    pub unanswered: u64,
+    pub ambiguous: u64,
+    pub action: Option<ActionRecord>,
+}
+
+/// A user action's commands as they ran: exit status (`None`: killed or not started) and duration of each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub run_status: Option<i32>,
+    pub run_ms: u64,
+    pub heal_status: Option<i32>,
+    pub heal_ms: u64,
+    /// Whether the health probe passed after healing (true when there is none).
+    pub healthy: bool,
 }
 
 /// Who recorded the run, on what, with which inputs. Holds no credential.

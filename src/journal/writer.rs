@@ -47,6 +47,11 @@ impl JournalSink {
         let _ = self.tx.send(Message::Frame(Frame::Op(record))).await;
     }
 
+    /// Appends the nemesis schedule or one of its windows.
+    pub async fn nemesis(&self, record: super::NemesisRecord) {
+        let _ = self.tx.send(Message::Frame(Frame::Nemesis(record))).await;
+    }
+
     /// Appends a check verdict.
     pub async fn expectation(&self, expectation: Expectation) {
         let _ = self.tx.send(Message::Frame(Frame::Expect(expectation))).await;

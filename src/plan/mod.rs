@@ -4,6 +4,7 @@
 //! seed and backend list get byte-identical plans, which is what `plan_digest` (blake3 of the plan's bincode bytes)
 //! lets a user verify. Every choice draws from a stream derived from the seed and a label (see [`crate::seed`]).
 
+pub mod nemesis;
 mod size;
 
 use serde::{Deserialize, Serialize};

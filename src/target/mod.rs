@@ -55,6 +55,12 @@ pub struct Target {
     /// How long to wait when the target stops answering (`--stall-timeout`, `--stall-wait`); every driver over
     /// this target watches with it.
     pub stall: crate::driver::StallPolicy,
+    /// The URL the client sends to (before any proxy).
+    endpoint: String,
+    /// The nemesis each run over this target carries out (config merged with the command line).
+    pub nemesis: Option<crate::config::NemesisConfig>,
+    /// sfko's fault proxy, when the target is reached through it (the client then talks to the proxy).
+    pub proxy: Option<std::sync::Arc<crate::nemesis::proxy::Proxy>>,
     /// Keeps the embedded server alive as long as the target.
     embedded: Option<EmbeddedServer>,
 }
@@ -99,11 +105,14 @@ impl Target {
         let backend_clients = backend_clients(config, &region).await?;
         Ok(Target {
             client,
-            label: endpoint,
+            label: endpoint.clone(),
+            endpoint,
             capabilities,
             config_digest: config.digest(),
             backend_clients,
             stall: crate::driver::StallPolicy::default(),
+            nemesis: None,
+            proxy: None,
             embedded: None,
         })
     }
@@ -118,6 +127,7 @@ impl Target {
         Target {
             client,
             label: format!("embedded ({})", server.endpoint()),
+            endpoint: server.endpoint().to_string(),
             capabilities: Capabilities {
                 // s3s-fs has none; the versioning layer in `versioned` adds it.
                 versioning: Some(true),
@@ -128,8 +138,33 @@ impl Target {
             config_digest,
             backend_clients: std::collections::BTreeMap::new(),
             stall: crate::driver::StallPolicy::default(),
+            nemesis: None,
+            proxy: None,
             embedded: Some(server),
         }
+    }
+
+    /// Puts sfko's fault proxy between the client and the target (once; later calls keep the first proxy).
+    pub async fn route_through_proxy(&mut self) -> Result<(), Fatal> {
+        if self.proxy.is_some() {
+            return Ok(());
+        }
+        let endpoint = self.endpoint.clone();
+        let Some(upstream) = endpoint.strip_prefix("http://") else {
+            return Err(Fatal::bad_input(format!(
+                "the network nemesis needs a plain-HTTP endpoint (its proxy forwards bytes, and TLS would not \
+                 verify through it); {endpoint} is not one"
+            )));
+        };
+        let upstream = upstream.split('/').next().unwrap_or_default();
+        let upstream = if upstream.contains(':') { upstream.to_string() } else { format!("{upstream}:80") };
+        let proxy = crate::nemesis::proxy::Proxy::start(upstream)
+            .await
+            .map_err(|e| Fatal::harness(format!("cannot start the nemesis proxy: {e}")))?;
+        let config = self.client.config().to_builder().endpoint_url(proxy.endpoint()).build();
+        self.client = Client::from_conf(config);
+        self.proxy = Some(std::sync::Arc::new(proxy));
+        Ok(())
     }
 
     /// Whether this target is the in-process server.
