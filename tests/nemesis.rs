@@ -33,6 +33,13 @@ fn windows(journal: &Path) -> BTreeSet<(u64, u64, u64, String)> {
     found
 }
 
+/// The journal under `dir/.sfko/journals` whose file name starts with `prefix`.
+fn journal_named(dir: &Path, prefix: &str) -> std::path::PathBuf {
+    let journals = dir.join(".sfko/journals").read_dir().expect("journals");
+    let mut paths = journals.filter_map(|e| e.ok()).map(|e| e.path());
+    paths.find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))).expect("the journal")
+}
+
 #[test]
 fn network_faults_raise_no_false_alarm_and_a_replay_reapplies_them_at_the_same_positions() {
     let work = Workdir::new();
@@ -53,15 +60,7 @@ fn network_faults_raise_no_false_alarm_and_a_replay_reapplies_them_at_the_same_p
     }
     assert!(injected > 20, "the proxy hit requests: {injected}");
 
-    let journal = work
-        .path()
-        .join(".sfko/journals")
-        .read_dir()
-        .expect("journals")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("1-random"))
-        .expect("the random run's journal");
+    let journal = journal_named(work.path(), "1-random");
     let recorded = windows(&journal);
     assert!(!recorded.is_empty());
     let journal = journal.to_string_lossy().to_string();
@@ -69,15 +68,7 @@ fn network_faults_raise_no_false_alarm_and_a_replay_reapplies_them_at_the_same_p
     // replay may diverge there; what is pinned here is that it re-applies the same windows.
     let out = work.sfko(&["replay", &journal, "--format", "json"]);
     assert!([0, 1].contains(&code(&out)), "{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    let replayed = work
-        .path()
-        .join(".sfko/journals")
-        .read_dir()
-        .expect("journals")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("replay-1-random"))
-        .expect("the replay's journal");
+    let replayed = journal_named(work.path(), "replay-1-random");
     assert_eq!(windows(&replayed), recorded, "the replay re-applied every window at the same op positions");
 }
 

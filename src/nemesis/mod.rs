@@ -77,6 +77,12 @@ struct Open {
     injection: Injection,
     /// A user action's `run`, still going or done.
     action: Option<tokio::task::JoinHandle<ActionRecord>>,
+}
+
+/// The ops seen inside one window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    window: u64,
     ops: u64,
     unanswered: u64,
     ambiguous: u64,
@@ -98,7 +104,7 @@ pub struct Nemesis {
     state: tokio::sync::Mutex<State>,
     summary: Mutex<NemesisSummary>,
     /// Tallies of the open window, updated by `after` without the async lock.
-    tally: Mutex<(u64, u64, u64, u64)>,
+    tally: Mutex<Tally>,
 }
 
 impl Nemesis {
@@ -125,7 +131,7 @@ impl Nemesis {
             sink,
             state: tokio::sync::Mutex::new(State::default()),
             summary: Mutex::new(NemesisSummary::default()),
-            tally: Mutex::new((u64::MAX, 0, 0, 0)),
+            tally: Mutex::new(Tally { window: u64::MAX, ..Tally::default() }),
         })
     }
 
@@ -157,19 +163,16 @@ impl Nemesis {
         }
         tracing::debug!(window = window.number, fault = injection.name(), "nemesis: fault on");
         if let Ok(mut tally) = self.tally.lock() {
-            *tally = (window.number, 0, 0, 0);
+            *tally = Tally { window: window.number, ..Tally::default() };
         }
-        state.open = Some(Open { window, injection, action, ops: 0, unanswered: 0, ambiguous: 0 });
+        state.open = Some(Open { window, injection, action });
         state.next = window.number + 1;
     }
 
     async fn close(&self, state: &mut State) {
         let Some(mut open) = state.open.take() else { return };
-        if let Ok(tally) = self.tally.lock() {
-            if tally.0 == open.window.number {
-                (open.ops, open.unanswered, open.ambiguous) = (tally.1, tally.2, tally.3);
-            }
-        }
+        let tally = self.tally.lock().map(|t| *t).unwrap_or_default();
+        let tally = if tally.window == open.window.number { tally } else { Tally::default() };
         let mut injected = 0;
         let mut record = None;
         match &open.injection {
@@ -208,9 +211,9 @@ impl Nemesis {
             start: open.window.start,
             end: open.window.end,
             injected,
-            ops: open.ops,
-            unanswered: open.unanswered,
-            ambiguous: open.ambiguous,
+            ops: tally.ops,
+            unanswered: tally.unanswered,
+            ambiguous: tally.ambiguous,
             action: record,
         };
         self.sink.nemesis(NemesisRecord::Window(window)).await;
@@ -258,10 +261,10 @@ impl OpObserver for Nemesis {
             }
         }
         if let (Some(w), Ok(mut tally)) = (window, self.tally.lock()) {
-            if tally.0 == w.number {
-                tally.1 += 1;
-                tally.2 += u64::from(unanswered);
-                tally.3 += u64::from(ambiguous);
+            if tally.window == w.number {
+                tally.ops += 1;
+                tally.unanswered += u64::from(unanswered);
+                tally.ambiguous += u64::from(ambiguous);
             }
         }
     }

@@ -131,8 +131,8 @@ async fn connection(client: TcpStream, upstream: String, shared: Arc<Shared>) {
     let (server_read, server_write) = server.into_split();
     let exchange = Arc::new(Mutex::new(Exchange { answered: true, ..Exchange::default() }));
     let (kill, killed) = tokio::sync::watch::channel(false);
-    let up = requests(client_read, server_write, exchange.clone(), shared, kill.clone());
-    let down = answers(server_read, client_write, exchange, kill);
+    let up = pump(client_read, server_write, Direction::Requests, exchange.clone(), shared.clone(), kill.clone());
+    let down = pump(server_read, client_write, Direction::Answers, exchange, shared, kill);
     let mut killed = killed;
     tokio::select! {
         _ = async { tokio::join!(up, down) } => {}
@@ -140,10 +140,54 @@ async fn connection(client: TcpStream, upstream: String, shared: Arc<Shared>) {
     }
 }
 
-/// Client → target. Returns when either side closes or a fault ends the connection.
-async fn requests(
+/// Which way a pump moves bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Client → target.
+    Requests,
+    /// Target → client.
+    Answers,
+}
+
+/// What a pump does with one chunk.
+#[derive(Debug, PartialEq, Eq)]
+enum Act {
+    Forward,
+    /// Waits this long, then forwards.
+    DelayThenForward(Duration),
+    /// Forwards nothing and resets the client's connection.
+    Reset,
+    /// Forwards half the chunk, then resets the client's connection.
+    HalfThenReset,
+    /// Forwards half the chunk, then closes the connection cleanly.
+    HalfThenClose,
+}
+
+/// The one place that says what each fault does, given the chunk's direction, whether it is the first of its
+/// half of the exchange, and its size.
+fn act(fault: Option<NetFault>, direction: Direction, first: bool, n: usize) -> Act {
+    use Direction::*;
+    match (fault, direction, first) {
+        (Some(NetFault::Latency), Requests, true) => {
+            Act::DelayThenForward(Duration::from_millis(50 + (n as u64 * 7919) % 200))
+        }
+        (Some(NetFault::ResetBefore | NetFault::Refuse), Requests, true) => Act::Reset,
+        (Some(NetFault::ResetDuring), Requests, _) => Act::HalfThenReset,
+        (Some(NetFault::ResetAfter), Answers, true) => Act::Reset,
+        (Some(NetFault::Truncate), Answers, true) => Act::HalfThenClose,
+        (Some(NetFault::Stall), Answers, true) => Act::DelayThenForward(STALL),
+        (Some(NetFault::Bandwidth), _, _) => {
+            Act::DelayThenForward(Duration::from_micros(n as u64 * 1_000_000 / BANDWIDTH))
+        }
+        _ => Act::Forward,
+    }
+}
+
+/// Moves bytes one way until either side closes or a fault ends the connection.
+async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
+    direction: Direction,
     exchange: Arc<Mutex<Exchange>>,
     shared: Arc<Shared>,
     kill: tokio::sync::watch::Sender<bool>,
@@ -154,83 +198,53 @@ async fn requests(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let (fault, new) = {
-            let Ok(mut x) = exchange.lock() else { break };
-            let new = x.answered;
-            if new {
-                x.answered = false;
-                x.answer_bytes = 0;
-                x.fault = decide(&shared);
-            }
-            (x.fault, new)
-        };
-        let mut forward = &buf[..n];
-        match (fault, new) {
-            (Some(NetFault::Latency), true) => {
-                let extra = 50 + (n as u64 * 7919) % 200;
-                tokio::time::sleep(Duration::from_millis(extra)).await;
-            }
-            (Some(NetFault::ResetBefore | NetFault::Refuse), true) => {
-                reset(from.as_ref());
-                let _ = kill.send(true);
-                return;
-            }
-            (Some(NetFault::ResetDuring), _) => {
-                forward = &buf[..n / 2];
-                let _ = to.write_all(forward).await;
-                reset(from.as_ref());
-                let _ = kill.send(true);
-                return;
-            }
-            (Some(NetFault::Bandwidth), _) => pace(n).await,
-            _ => {}
-        }
-        if to.write_all(forward).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
-}
-
-/// Target → client.
-async fn answers(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    exchange: Arc<Mutex<Exchange>>,
-    kill: tokio::sync::watch::Sender<bool>,
-) {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
         let (fault, first) = {
             let Ok(mut x) = exchange.lock() else { break };
-            x.answered = true;
-            let first = x.answer_bytes == 0;
-            x.answer_bytes += n as u64;
-            (x.fault, first)
+            match direction {
+                Direction::Requests => {
+                    let new = x.answered;
+                    if new {
+                        (x.answered, x.answer_bytes, x.fault) = (false, 0, decide(&shared));
+                    }
+                    (x.fault, new)
+                }
+                Direction::Answers => {
+                    x.answered = true;
+                    let first = x.answer_bytes == 0;
+                    x.answer_bytes += n as u64;
+                    (x.fault, first)
+                }
+            }
         };
-        let mut forward = &buf[..n];
-        match (fault, first) {
-            (Some(NetFault::ResetAfter), true) => {
-                reset(to.as_ref());
+        // A reset goes to the client's socket, which is this pump's source or its sink depending on the direction.
+        let reset_client = |from: &OwnedReadHalf, to: &OwnedWriteHalf| {
+            reset(match direction {
+                Direction::Requests => from.as_ref(),
+                Direction::Answers => to.as_ref(),
+            })
+        };
+        match act(fault, direction, first, n) {
+            Act::Forward => {}
+            Act::DelayThenForward(delay) => tokio::time::sleep(delay).await,
+            Act::Reset => {
+                reset_client(&from, &to);
                 let _ = kill.send(true);
                 return;
             }
-            (Some(NetFault::Truncate), true) => {
-                forward = &buf[..n / 2];
-                let _ = to.write_all(forward).await;
+            Act::HalfThenReset => {
+                let _ = to.write_all(&buf[..n / 2]).await;
+                reset_client(&from, &to);
+                let _ = kill.send(true);
+                return;
+            }
+            Act::HalfThenClose => {
+                let _ = to.write_all(&buf[..n / 2]).await;
                 let _ = to.shutdown().await;
                 let _ = kill.send(true);
                 return;
             }
-            (Some(NetFault::Stall), true) => tokio::time::sleep(STALL).await,
-            (Some(NetFault::Bandwidth), _) => pace(n).await,
-            _ => {}
         }
-        if to.write_all(forward).await.is_err() {
+        if to.write_all(&buf[..n]).await.is_err() {
             break;
         }
     }
@@ -246,6 +260,20 @@ fn decide(shared: &Shared) -> Option<NetFault> {
     Some(active.fault)
 }
 
-async fn pace(bytes: usize) {
-    tokio::time::sleep(Duration::from_micros(bytes as u64 * 1_000_000 / BANDWIDTH)).await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_fault_acts_on_its_own_side_of_the_exchange() {
+        use Direction::*;
+        assert_eq!(act(Some(NetFault::ResetAfter), Requests, true, 10), Act::Forward, "the request goes through");
+        assert_eq!(act(Some(NetFault::ResetAfter), Answers, true, 10), Act::Reset);
+        assert_eq!(act(Some(NetFault::ResetBefore), Requests, true, 10), Act::Reset);
+        assert_eq!(act(Some(NetFault::ResetBefore), Requests, false, 10), Act::Forward, "only a new request");
+        assert_eq!(act(Some(NetFault::ResetDuring), Requests, false, 10), Act::HalfThenReset);
+        assert_eq!(act(Some(NetFault::Truncate), Answers, true, 10), Act::HalfThenClose);
+        assert_eq!(act(Some(NetFault::Stall), Answers, true, 10), Act::DelayThenForward(STALL));
+        assert_eq!(act(None, Answers, true, 10), Act::Forward);
+    }
 }
