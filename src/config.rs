@@ -28,6 +28,10 @@ pub struct Config {
     /// Faults sfko injects while workloads run: network faults through its own proxy, and user actions.
     #[serde(default)]
     pub nemesis: Option<NemesisConfig>,
+    /// The flexible checksum algorithms writes may send (`[crc32, crc32c, crc64nvme, sha1, sha256]`, the default);
+    /// `[]` sends none, for a target that does not implement them.
+    #[serde(default)]
+    pub checksums: Option<Vec<String>>,
 }
 
 /// The nemesis section:
@@ -246,6 +250,10 @@ impl Config {
         }
         setup.lifecycle_deadline_secs = DEFAULT_LIFECYCLE_DEADLINE_SECS;
         setup.transient_location = self.transient_location.clone();
+        if let Some(names) = &self.checksums {
+            let parsed: Result<Vec<_>, String> = names.iter().map(|n| crate::checksum::Algorithm::parse(n)).collect();
+            setup.checksums = Some(parsed.map_err(|e| ConfigError(format!("checksums: {e}")))?);
+        }
         if let Some(lifecycle) = &self.lifecycle {
             setup.lifecycle_day_secs = Some(parse("lifecycle.day", &lifecycle.day)?);
             if let Some(deadline) = &lifecycle.deadline {

@@ -23,6 +23,7 @@
 
 pub mod catalogue;
 pub mod check;
+pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;

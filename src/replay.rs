@@ -281,6 +281,9 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
     // When each recorded completion happened (µs after the recorded start), by completion number.
     let mut recorded_done: BTreeMap<u64, u64> = BTreeMap::new();
     let mut next_index = 0u64;
+    // Recorded completion numbers of the ops read so far, by the key they touch: ops racing on one key keep their
+    // recorded order (see `keep_order`).
+    let mut by_key: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut ops = 0u64;
     let mut input_done = false;
@@ -293,6 +296,9 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
             match frames.recv().await {
                 Some(Frame::Op(record)) => {
                     recorded_done.insert(record.completion, record.issued_at_us.saturating_add(record.latency_us));
+                    if let Some(key) = record.request.object() {
+                        by_key.entry(key).or_default().insert(record.completion);
+                    }
                     pending.insert(record.index, record);
                 }
                 Some(Frame::Expect(expectation)) => expectations.push(expectation),
@@ -336,11 +342,13 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                     tokio::time::sleep_until((replayed + gap).into()).await;
                 }
             }
+            let first = keep_order(&mut by_key, &record);
             shared.progress.send_modify(|p| p.in_flight += 1);
-            let (driver, shared) = (driver.clone(), shared.clone());
+            let (driver, shared, progress) = (driver.clone(), shared.clone(), progress_rx.clone());
             tasks.spawn(async move {
                 // Whatever happens to the op (even a panic), its completion is counted, or the replay would stall.
                 let _done = CompletionGuard { shared: shared.clone(), completion: record.completion };
+                wait_for_completions(progress, &shared, &first).await;
                 let op = driver
                     .call_as(record.index, &record.phase, record.request.clone(), record.backend.as_deref())
                     .await;
@@ -425,6 +433,34 @@ impl Completions {
         }
         self.watermark
     }
+}
+
+/// The ops that touched `record`'s key while it was in flight and completed before it, in the recording (their
+/// completion numbers): it waits for them, so ops racing on one key (random-ops issues such races on purpose) take
+/// effect in the recorded order and the replay meets the state the recording's later answers were judged in. The
+/// journal holds op frames in completion order, so every such op has been read already. Ops are released in issue
+/// order, whose `completed_before` never decreases: entries below it are dropped as the replay goes.
+fn keep_order(by_key: &mut BTreeMap<String, std::collections::BTreeSet<u64>>, record: &OpRecord) -> Vec<u64> {
+    let Some(key) = record.request.object() else { return Vec::new() };
+    let Some(done) = by_key.get_mut(&key) else { return Vec::new() };
+    let first: Vec<u64> = done.range(record.completed_before..record.completion).copied().collect();
+    done.retain(|&c| c >= record.completed_before);
+    if done.is_empty() {
+        by_key.remove(&key);
+    }
+    first
+}
+
+/// Waits until each of `completions` is done in the replay. Each is an op already read, so it is released and ends
+/// (its guard counts it done however it ends), and it waits only for smaller completion numbers: no cycle.
+async fn wait_for_completions(mut progress: watch::Receiver<Progress>, shared: &Shared, completions: &[u64]) {
+    if completions.is_empty() {
+        return;
+    }
+    let done = |shared: &Shared| {
+        shared.completions.lock().map(|c| completions.iter().all(|n| c.done_at.contains_key(n))).unwrap_or(true)
+    };
+    let _ = progress.wait_for(|_| done(shared)).await;
 }
 
 /// Waits until the recorded predecessors are done — or nothing is running (their records were lost to a crash).

@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "4e0dcacc28501f366cfb2771fd875c1cafa8411688acadd80ab970d1eb7b29de";
+const GOLDEN_PLAN_DIGEST: &str = "85bb1ff61eca4606a6bdf7e8eca69a325c71d8bbe086ee3f0e56ae4fd4184166";
 
 #[test]
 fn dry_run_touches_nothing() {

@@ -66,8 +66,23 @@ fn op() -> OpRecord {
             bucket: "sfko-golden-0".into(),
             key: "k".into(),
             body: Body { content: ContentKey([1; 32]), offset: 0, len: 3 },
+            checksum: Some(sfko::checksum::Sent {
+                algorithm: sfko::checksum::Algorithm::Crc64Nvme,
+                carrier: sfko::checksum::Carrier::Trailer,
+                wrong: false,
+            }),
+            precondition: Some(sfko::journal::Precondition::Matches { etag_op: 7 }),
         },
-        outcome: Outcome { status: 200, etag: Some("\"e\"".into()), ..Outcome::default() },
+        outcome: Outcome {
+            status: 200,
+            etag: Some("\"e\"".into()),
+            checksum: Some(sfko::checksum::Returned {
+                algorithm: "CRC64NVME".into(),
+                value: "AAAAAAAAAAA=".into(),
+                kind: Some("FULL_OBJECT".into()),
+            }),
+            ..Outcome::default()
+        },
         attempts: vec![Attempt { status: 200, error_code: None, latency_us: 5 }],
         latency_us: 5,
     }
@@ -104,4 +119,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "2139226a9a3468bfcd19baeb09617c5c691692be2d904465ea0cd07c2ca5ec9d";
+const GOLDEN_JOURNAL_DIGEST: &str = "e74cb2d7da7618716570de428040a9431839799729015ffd57ca9f314b50e430";

@@ -6,7 +6,7 @@ mod support;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use sfko::target::client::{build, ClientCredentials};
 use sfko::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
@@ -149,6 +149,57 @@ async fn a_refused_completion_leaves_the_upload_usable() {
     let (id, etags) = upload(&plain, "e", &parts).await;
     let wrong_etag = vec![etags[0].clone(), (2, etags[0].1.clone()), etags[2].clone()];
     assert!(complete(&plain, "e", &id, &wrong_etag).await.is_ok(), "the s3s-fs finding");
+}
+
+/// A PutObject whose checksum header does not match its body is refused (400 BadDigest) by both, but plain s3s-fs
+/// compares only after it has renamed the new bytes over the object: the key has lost what it held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_checksum_keeps_what_the_key_held() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, keeps) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        client.put_object().bucket("bkt").key("k").body(ByteStream::from_static(b"old")).send().await.expect("Put");
+        // CRC32 of "new" is not 0xDEADBEEF.
+        let refused = client
+            .put_object()
+            .bucket("bkt")
+            .key("k")
+            .checksum_crc32("3q2+7w==")
+            .body(ByteStream::from_static(b"new"))
+            .send()
+            .await;
+        assert_eq!(refused.map(|_| ()).map_err(|e| refusal(&e)), Err(("BadDigest".into(), 400)));
+        let read = client.get_object().bucket("bkt").key("k").send().await.expect("Get");
+        let bytes = read.body.collect().await.expect("body").into_bytes();
+        assert_eq!(bytes.as_ref() == b"old", keeps, "{:?}", bytes);
+    }
+}
+
+/// CompleteMultipartUpload over a key that held an object written with a checksum: plain s3s-fs rewrites only the
+/// ETag of its stored info, so the new object claims the old one's checksum; the reference server claims none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_upload_claims_no_stale_checksum() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, stale) in [(&reference, false), (&plain, true)] {
+        bucket(client).await;
+        let put =
+            client.put_object().bucket("bkt").key("k").checksum_algorithm(ChecksumAlgorithm::Sha256).checksum_sha256(
+                // SHA256 of "old".
+                "y6BrVzb69n5UsHtWHq6UOV53TFF6fZEKVDaeEmPM+9Q=",
+            );
+        put.body(ByteStream::from_static(b"old")).send().await.expect("Put with a checksum");
+        let (id, etags) = upload(client, "k", &[(1, 10)]).await;
+        complete(client, "k", &id, &etags).await.expect("Complete");
+        let head = client
+            .head_object()
+            .bucket("bkt")
+            .key("k")
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("Head");
+        assert_eq!(head.checksum_sha256().is_some(), stale, "{head:?}");
+    }
 }
 
 /// `sfko serve --plain` is the same plain s3s-fs, as its own process.

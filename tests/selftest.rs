@@ -23,6 +23,9 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
         ("wrong-mpu-etag", "random-ops"),
         ("list-drop", "check-list"),
         ("version-lost", "check-versions"),
+        ("checksum-ignored", "random-ops"),
+        ("conditional-ignored", "random-ops"),
+        ("version-drop", "check-list"),
     ];
     assert_eq!(doc["rows"].as_array().map(Vec::len), Some(expected.len()), "{doc}");
     for (fault, check) in expected {

@@ -76,9 +76,10 @@ pub struct Driver {
     moved: AtomicU64,
     /// Time zero of `issued_at_us`.
     started: Instant,
-    /// Upload id by the index of the op that created it; part ETag by the index of the op that uploaded it.
+    /// Upload id by the index of the op that created it.
     uploads: Mutex<HashMap<u64, OpenUpload>>,
-    part_etags: Mutex<HashMap<u64, String>>,
+    /// The ETag a write (part, object) got back, by its op index.
+    write_etags: Mutex<HashMap<u64, String>>,
     /// Version id by the index of the op that created the version (or delete marker).
     versions: Mutex<HashMap<u64, String>>,
     /// Listing continuation by the index of the op that returned the page.
@@ -119,7 +120,7 @@ impl Driver {
             moved: AtomicU64::new(0),
             started: Instant::now(),
             uploads: Mutex::new(HashMap::new()),
-            part_etags: Mutex::new(HashMap::new()),
+            write_etags: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
             stats: Stats::new(),
@@ -319,7 +320,8 @@ impl Driver {
         }
     }
 
-    /// Keeps what later ops refer to: upload ids and part ETags.
+    /// Keeps what later ops refer to: upload ids, and the ETags of parts (for completions) and of objects written
+    /// (for `If-Match`).
     fn remember(&self, index: u64, request: &Request, outcome: &Outcome) {
         if let (Some(version), Ok(mut versions)) = (&outcome.version_id, self.versions.lock()) {
             if !matches!(
@@ -332,6 +334,16 @@ impl Driver {
         if let (Some(cursor), Ok(mut cursors)) = (&outcome.next_page, self.cursors.lock()) {
             cursors.insert(index, cursor.clone());
         }
+        let write = matches!(
+            request,
+            Request::UploadPart { .. }
+                | Request::UploadPartCopy { .. }
+                | Request::PutObject { .. }
+                | Request::CompleteMultipartUpload { .. }
+        );
+        if let (true, Some(etag), Ok(mut etags)) = (write, &outcome.etag, self.write_etags.lock()) {
+            etags.insert(index, etag.clone());
+        }
         match request {
             Request::CreateMultipartUpload { bucket, key } => {
                 if let (Some(id), Ok(mut uploads)) = (&outcome.upload_id, self.uploads.lock()) {
@@ -339,11 +351,6 @@ impl Driver {
                         index,
                         OpenUpload { bucket: bucket.clone(), key: key.clone(), id: id.clone(), open: true },
                     );
-                }
-            }
-            Request::UploadPart { .. } | Request::UploadPartCopy { .. } => {
-                if let (Some(etag), Ok(mut etags)) = (&outcome.etag, self.part_etags.lock()) {
-                    etags.insert(index, etag.clone());
                 }
             }
             Request::CompleteMultipartUpload { create_op, .. } | Request::AbortMultipartUpload { create_op, .. }
@@ -366,8 +373,8 @@ impl Driver {
         self.uploads.lock().ok()?.get(&create_op).map(|u| (u.bucket.clone(), u.key.clone()))
     }
 
-    pub(crate) fn part_etag(&self, upload_part_op: u64) -> Option<String> {
-        self.part_etags.lock().ok()?.get(&upload_part_op).cloned()
+    pub(crate) fn etag_of(&self, write_op: u64) -> Option<String> {
+        self.write_etags.lock().ok()?.get(&write_op).cloned()
     }
 
     pub(crate) fn version_id(&self, version_op: u64) -> Option<String> {

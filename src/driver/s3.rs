@@ -11,8 +11,9 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use super::Driver;
+use crate::checksum;
 use crate::content;
-use crate::journal::{Body, ListEntry, Listing, Outcome, PageCursor, Request};
+use crate::journal::{Body, ListEntry, Listing, Outcome, PageCursor, Precondition, Request};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 /// A GET body that sends nothing for this long is treated as no answer (and retried).
@@ -40,14 +41,16 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let call = client.put_bucket_versioning().bucket(bucket).versioning_configuration(config);
             done(call.send().await, |_| Outcome::default())
         }
-        Request::PutObject { bucket, key, body } => {
-            let call =
-                client.put_object().bucket(bucket).key(key).content_length(body.len as i64).body(stream_of(body));
-            done(call.send().await, |out| Outcome {
-                etag: out.e_tag().map(str::to_string),
-                version_id: out.version_id().map(str::to_string),
-                ..Outcome::default()
-            })
+        Request::PutObject { bucket, key, body, checksum, precondition } => {
+            let condition = match precondition {
+                None => None,
+                Some(Precondition::Absent) => Some(Condition::IfNoneMatch("*".into())),
+                Some(Precondition::Matches { etag_op }) => match driver.etag_of(*etag_op) {
+                    Some(etag) => Some(Condition::IfMatch(etag)),
+                    None => return missing_reference(format!("no ETag from op {etag_op}")),
+                },
+            };
+            put_object(client, bucket, key, body, checksum.as_ref(), condition).await
         }
         Request::CreateMultipartUpload { bucket, key } => {
             done(client.create_multipart_upload().bucket(bucket).key(key).send().await, |out| Outcome {
@@ -75,7 +78,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             };
             let mut completed = Vec::with_capacity(parts.len());
             for part in parts {
-                let Some(etag) = driver.part_etag(part.upload_part_op) else {
+                let Some(etag) = driver.etag_of(part.upload_part_op) else {
                     return missing_reference(format!("no ETag from op {}", part.upload_part_op));
                 };
                 completed.push(CompletedPart::builder().part_number(part.part_number as i32).e_tag(etag).build());
@@ -102,10 +105,21 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
         }
         Request::GetObject { bucket, key, range } => get_object(client, bucket, key, *range).await,
         Request::HeadObject { bucket, key } => {
-            done(client.head_object().bucket(bucket).key(key).send().await, |out| Outcome {
+            let call = client.head_object().bucket(bucket).key(key).customize().mutate_request(ask_for_checksum);
+            done(call.send().await, |out| Outcome {
                 etag: out.e_tag().map(str::to_string),
                 version_id: out.version_id().map(str::to_string),
                 size: out.content_length().and_then(|n| u64::try_from(n).ok()),
+                checksum: returned(
+                    [
+                        out.checksum_crc32(),
+                        out.checksum_crc32_c(),
+                        out.checksum_crc64_nvme(),
+                        out.checksum_sha1(),
+                        out.checksum_sha256(),
+                    ],
+                    out.checksum_type(),
+                ),
                 ..Outcome::default()
             })
         }
@@ -171,7 +185,8 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let Some(version) = driver.version_id(*version_op) else {
                 return missing_reference(format!("no version id from op {version_op}"));
             };
-            read_body(client.get_object().bucket(bucket).key(key).version_id(version).send().await).await
+            let call = client.get_object().bucket(bucket).key(key).version_id(version);
+            read_body(call.customize().mutate_request(ask_for_checksum).send().await).await
         }
         Request::ListObjectVersions { bucket, prefix, max_keys, after_op } => {
             let cursor = match after_op {
@@ -369,7 +384,101 @@ async fn get_object(client: &Client, bucket: &str, key: &str, range: Option<(u64
     if let Some((first, last)) = range {
         call = call.range(format!("bytes={first}-{last}"));
     }
-    read_body(call.send().await).await
+    read_body(call.customize().mutate_request(ask_for_checksum).send().await).await
+}
+
+/// `x-amz-checksum-mode: ENABLED`, as current SDKs send on GetObject, set as a plain header: through the SDK's
+/// `checksum_mode` the SDK would validate the body itself and turn a wrong checksum into a transport error, where
+/// sfko's model must see the value the server returned.
+fn ask_for_checksum(request: &mut aws_smithy_runtime_api::http::Request) {
+    request.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
+}
+
+/// PutObject, with the checksum `sent` asks for: a header sfko computes (or spoils), or a trailer the SDK computes
+/// while it streams the body.
+async fn put_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    body: &Body,
+    sent: Option<&checksum::Sent>,
+    condition: Option<Condition>,
+) -> Outcome {
+    use aws_sdk_s3::types::ChecksumAlgorithm as Sdk;
+    let bytes = content::bytes(&body.content, body.offset, body.len);
+    let mut call = client.put_object().bucket(bucket).key(key).content_length(body.len as i64);
+    call = match condition {
+        None => call,
+        Some(Condition::IfNoneMatch(tag)) => call.if_none_match(tag),
+        Some(Condition::IfMatch(etag)) => call.if_match(etag),
+    };
+    let result = match sent {
+        None => call.body(ByteStream::from(bytes)).send().await,
+        Some(sent) => {
+            let algorithm = match sent.algorithm {
+                checksum::Algorithm::Crc32 => Sdk::Crc32,
+                checksum::Algorithm::Crc32c => Sdk::Crc32C,
+                checksum::Algorithm::Crc64Nvme => Sdk::Crc64Nvme,
+                checksum::Algorithm::Sha1 => Sdk::Sha1,
+                checksum::Algorithm::Sha256 => Sdk::Sha256,
+            };
+            let call = call.checksum_algorithm(algorithm);
+            match sent.carrier {
+                checksum::Carrier::Header => {
+                    let mut hasher = sent.algorithm.hasher();
+                    hasher.update(&bytes);
+                    let right = hasher.finish();
+                    let value = if sent.wrong { sent.algorithm.wrong(&right) } else { right };
+                    let call = match sent.algorithm {
+                        checksum::Algorithm::Crc32 => call.checksum_crc32(value),
+                        checksum::Algorithm::Crc32c => call.checksum_crc32_c(value),
+                        checksum::Algorithm::Crc64Nvme => call.checksum_crc64_nvme(value),
+                        checksum::Algorithm::Sha1 => call.checksum_sha1(value),
+                        checksum::Algorithm::Sha256 => call.checksum_sha256(value),
+                    };
+                    call.body(ByteStream::from(bytes)).send().await
+                }
+                checksum::Carrier::Trailer => {
+                    // A streamed body (no bytes up front) is what makes the SDK send aws-chunked with a trailer.
+                    let streamed = ByteStream::from_body_1_x(http_body_util::Full::new(bytes));
+                    let calculate = aws_sdk_s3::config::Builder::default()
+                        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenSupported);
+                    call.body(streamed).customize().config_override(calculate).send().await
+                }
+            }
+        }
+    };
+    done(result, |out| Outcome {
+        etag: out.e_tag().map(str::to_string),
+        version_id: out.version_id().map(str::to_string),
+        checksum: returned(
+            [
+                out.checksum_crc32(),
+                out.checksum_crc32_c(),
+                out.checksum_crc64_nvme(),
+                out.checksum_sha1(),
+                out.checksum_sha256(),
+            ],
+            out.checksum_type(),
+        ),
+        ..Outcome::default()
+    })
+}
+
+/// A precondition header as sent.
+enum Condition {
+    IfNoneMatch(String),
+    IfMatch(String),
+}
+
+/// The first checksum an answer carried, of the five in [`checksum::Algorithm::ALL`] order.
+fn returned(values: [Option<&str>; 5], kind: Option<&aws_sdk_s3::types::ChecksumType>) -> Option<checksum::Returned> {
+    let (algorithm, value) = checksum::Algorithm::ALL.iter().zip(values).find_map(|(a, v)| Some((a, v?)))?;
+    Some(checksum::Returned {
+        algorithm: algorithm.name().to_string(),
+        value: value.to_string(),
+        kind: kind.map(|k| k.as_str().to_string()),
+    })
 }
 
 /// Streams a GET answer's body through blake3.
@@ -386,6 +495,16 @@ async fn read_body(
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
         parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
+        checksum: returned(
+            [
+                out.checksum_crc32(),
+                out.checksum_crc32_c(),
+                out.checksum_crc64_nvme(),
+                out.checksum_sha1(),
+                out.checksum_sha256(),
+            ],
+            out.checksum_type(),
+        ),
         ..Outcome::default()
     };
     let mut body = out.body;

@@ -152,12 +152,23 @@ impl Assertion {
                     None => format!("no listing ({})", outcome.brief()),
                 })
             }
+            Assertion::ChecksumIfAny { algorithm, value } => match &outcome.checksum {
+                Some(got) if got.algorithm != *algorithm || got.value != *value => {
+                    Some(format!("checksum {}", got.describe()))
+                }
+                _ => None,
+            },
+            Assertion::NoWholeChecksum => match &outcome.checksum {
+                Some(got) if !got.composite() => Some(format!("whole-object checksum {}", got.describe())),
+                _ => None,
+            },
             Assertion::Model { alternatives, .. } => {
                 let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
                     match alternative.iter().find_map(|a| a.violation(outcome)) {
                         None => return None,
-                        Some(v) => missed.push(v),
+                        Some(v) if !missed.contains(&v) => missed.push(v),
+                        Some(_) => {}
                     }
                 }
                 Some(match missed.len() {
@@ -189,12 +200,14 @@ impl Assertion {
             },
             Assertion::PartsCount(n) => format!("{n} parts"),
             Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
+            Assertion::ChecksumIfAny { algorithm, value } => format!("checksum {algorithm} {value} or none"),
+            Assertion::NoWholeChecksum => "no whole-object checksum".into(),
             Assertion::Model { rule, alternatives } => {
                 let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
                 match alternatives.as_slice() {
                     [only] => format!("{rule}: {}", each(only)),
                     _ => format!(
-                        "{rule}, in some order of the racing ops: {}",
+                        "{rule}, one of (racing ops, or S3 leaves it open): {}",
                         alternatives.iter().map(|a| format!("[{}]", each(a))).collect::<Vec<_>>().join(" or ")
                     ),
                 }
@@ -306,7 +319,7 @@ mod tests {
             alternatives: vec![vec![Assertion::Size(1)], vec![Assertion::Size(2)]],
         };
         assert_eq!(racing.violation(&Outcome { size: Some(2), ..ok() }), None);
-        assert_eq!(racing.violation(&Outcome { size: Some(3), ..ok() }).as_deref(), Some("[3 bytes] / [3 bytes]"));
-        assert!(racing.describe().starts_with("read-after-write, in some order of the racing ops"));
+        assert_eq!(racing.violation(&Outcome { size: Some(3), ..ok() }).as_deref(), Some("3 bytes"));
+        assert!(racing.describe().starts_with("read-after-write, one of (racing ops"));
     }
 }

@@ -132,6 +132,15 @@ pub struct CompletedPart {
     pub upload_part_op: u64,
 }
 
+/// What a conditional write requires of the key's current object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precondition {
+    /// `If-None-Match: *`: write only if the key holds no object (create, never overwrite).
+    Absent,
+    /// `If-Match: <ETag>` with the ETag op `etag_op` got back (whatever it was in this run): overwrite only that.
+    Matches { etag_op: u64 },
+}
+
 /// What was sent. Upload ids refer to the op that created the upload, so a replay can substitute its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -150,6 +159,10 @@ pub enum Request {
         bucket: String,
         key: String,
         body: Body,
+        /// The flexible checksum it sends, if any.
+        checksum: Option<crate::checksum::Sent>,
+        /// A conditional write's precondition (`If-None-Match` / `If-Match`).
+        precondition: Option<Precondition>,
     },
     CreateMultipartUpload {
         bucket: String,
@@ -326,6 +339,23 @@ impl Request {
         }
     }
 
+    /// `bucket/key` of a request on one object (not a bucket, a listing or an upload's parts): what two racing
+    /// requests must share to race.
+    pub fn object(&self) -> Option<String> {
+        match self {
+            Request::PutObject { bucket, key, .. }
+            | Request::DeleteObject { bucket, key }
+            | Request::GetObject { bucket, key, .. }
+            | Request::HeadObject { bucket, key }
+            | Request::CopyObject { bucket, key, .. }
+            | Request::CompleteMultipartUpload { bucket, key, .. }
+            | Request::DeleteObjectVersion { bucket, key, .. }
+            | Request::GetObjectVersion { bucket, key, .. }
+            | Request::GetObjectPart { bucket, key, .. } => Some(format!("{bucket}/{key}")),
+            _ => None,
+        }
+    }
+
     /// Bytes this request uploads.
     pub fn body_len(&self) -> u64 {
         match self {
@@ -352,6 +382,8 @@ pub struct Outcome {
     pub next_page: Option<PageCursor>,
     /// `x-amz-mp-parts-count` of a part GET.
     pub parts_count: Option<u32>,
+    /// The flexible checksum the answer carried (GET and HEAD ask for it with `x-amz-checksum-mode: ENABLED`).
+    pub checksum: Option<crate::checksum::Returned>,
     /// Why there was no usable answer: transport error text when `status == 0`, or why a 2xx could not be decoded.
     /// Never includes credentials.
     pub detail: Option<String>,
@@ -474,6 +506,14 @@ pub enum Assertion {
     PartsCount(u32),
     /// A listing with a delimiter rolls up exactly these common prefixes, in this order.
     Prefixes(Vec<String>),
+    /// The answer carries no checksum, or exactly this one (a server need not return a checksum it was never sent,
+    /// but one it returns must be right, and of the algorithm it was stored with).
+    ChecksumIfAny {
+        algorithm: String,
+        value: String,
+    },
+    /// The answer claims no whole-object checksum (a ranged read covers only some of the bytes).
+    NoWholeChecksum,
     /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
     /// least one alternative (several when racing operations may have taken effect in either order).
     Model {

@@ -14,7 +14,7 @@ use crate::scenario::{BucketSpec, RandomOpsSpec, Replication, Scenario, SizeSpec
 use crate::seed::Seed;
 
 /// Bump when the plan's shape or any resolution rule changes (it changes plan digests of old seeds).
-pub const PLAN_FORMAT: u32 = 2;
+pub const PLAN_FORMAT: u32 = 3;
 
 /// Largest extra part size drawn above the 5 MiB minimum.
 const PART_SIZE_SPREAD: u64 = 11 * 1024 * 1024;
@@ -104,6 +104,15 @@ pub struct TargetSetup {
     pub lifecycle_deadline_secs: u64,
     /// Location of transient-source buckets.
     pub transient_location: Option<String>,
+    /// The checksum algorithms writes may send (config `checksums:`); `None` = all of them.
+    pub checksums: Option<Vec<crate::checksum::Algorithm>>,
+}
+
+impl TargetSetup {
+    /// The checksum algorithms writes may send.
+    pub fn checksum_algorithms(&self) -> Vec<crate::checksum::Algorithm> {
+        self.checksums.clone().unwrap_or_else(|| crate::checksum::Algorithm::ALL.to_vec())
+    }
 }
 
 /// Everything a run will do, resolved from (scenario, seed, backends). It holds what the scenario *means*, not its

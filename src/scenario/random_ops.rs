@@ -14,10 +14,16 @@ use serde::{Deserialize, Serialize};
 /// Every operation kind `random-ops` draws, with its default weight. The order is part of the plan format.
 pub const OP_KINDS: &[(&str, u32)] = &[
     ("put", 12),
+    // Conditional writes: PutObject with If-None-Match: * (create only), and with If-Match: the ETag an earlier
+    // write of the key got back (overwrite only that):
+    ("put-if-absent", 2),
+    ("put-if-match", 2),
     ("get", 10),
     ("head", 5),
     ("get-range", 6),
     ("bad-range", 1),
+    // PutObject with a checksum header that does not match the body (must be refused, the key unchanged):
+    ("bad-checksum", 1),
     ("delete", 6),
     ("copy", 4),
     ("list", 6),

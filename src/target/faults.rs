@@ -16,6 +16,7 @@ use s3s_fs::FileSystem;
 
 use super::fs_layout::FsLayout;
 use super::multipart::Uploads;
+use super::rollback::Rollback;
 use super::stripes::Stripes;
 use super::versioned::{KeyGuard, Versioning};
 
@@ -45,6 +46,12 @@ pub enum Fault {
     WrongEtag,
     /// A new version of a versioned object silently drops the version it replaces (no longer listed or readable).
     VersionLost,
+    /// PutObject ignores the checksum it is sent (a wrong one is accepted), and GET/HEAD return a wrong one.
+    ChecksumIgnored,
+    /// PutObject ignores `If-None-Match` and `If-Match`: a conditional write overwrites whatever the key holds.
+    ConditionalIgnored,
+    /// ListObjectVersions leaves out one noncurrent version of the key (it is still stored and readable by id).
+    VersionDrop,
 }
 
 impl Fault {
@@ -60,6 +67,9 @@ impl Fault {
         Fault::StaleRead,
         Fault::WrongEtag,
         Fault::VersionLost,
+        Fault::ChecksumIgnored,
+        Fault::ConditionalIgnored,
+        Fault::VersionDrop,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +85,9 @@ impl Fault {
             Fault::StaleRead => "stale-read",
             Fault::WrongEtag => "wrong-etag",
             Fault::VersionLost => "version-lost",
+            Fault::ChecksumIgnored => "checksum-ignored",
+            Fault::ConditionalIgnored => "conditional-ignored",
+            Fault::VersionDrop => "version-drop",
         }
     }
 
@@ -237,6 +250,29 @@ impl FaultyFs {
         let lose = self.plan.hits(Fault::VersionLost, guard.bucket(), guard.key());
         Ok(Some(self.versions.record_write(guard, lose).await?))
     }
+
+    /// GetObject with the key's read stripe held: a version through the versioning layer, or s3s-fs's object (the
+    /// content before the last overwrite, for a key `stale-read` hits).
+    async fn plain_get(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        if let Some(guard) = self.versions.lock(&req.input.bucket, &req.input.key).await {
+            return self.versions.get_object(&self.inner, &guard, req).await;
+        }
+        let whole = req.input.range.is_none() && req.input.part_number.is_none();
+        let stale = match whole {
+            true => {
+                self.stale.lock().ok().and_then(|s| s.get(&(req.input.bucket.clone(), req.input.key.clone())).cloned())
+            }
+            false => None,
+        };
+        let mut out = self.inner.get_object(req).await?;
+        if let Some(old) = stale {
+            use md5::Digest as _;
+            out.output.e_tag = Some(ETag::Strong(hex::encode(md5::Md5::digest(&old))));
+            out.output.content_length = Some(old.len() as i64);
+            out.output.body = Some(StreamingBlob::from(s3s::Body::from(old)));
+        }
+        Ok(out)
+    }
 }
 
 /// s3s-fs answers CompleteMultipartUpload through a keep-alive future: the version id must go into its result too.
@@ -251,6 +287,21 @@ fn set_mpu_version_id(output: &mut CompleteMultipartUploadOutput, version_id: St
     }
 }
 
+/// `checksum-ignored` on a write: the request's checksum headers and trailer are dropped unread.
+fn ignore_checksums(req: &mut S3Request<PutObjectInput>) {
+    let input = &mut req.input;
+    input.checksum_algorithm = None;
+    input.checksum_crc32 = None;
+    input.checksum_crc32c = None;
+    input.checksum_crc64nvme = None;
+    input.checksum_sha1 = None;
+    input.checksum_sha256 = None;
+    req.trailing_headers = None;
+}
+
+/// The CRC32 `checksum-ignored` reads claim (0xDEADBEEF), in place of whatever was stored.
+const WRONG_CRC32: &str = "3q2+7w==";
+
 /// The ETag `wrong-etag` and `wrong-mpu-etag` answer: MD5-shaped, stable per key, and never the right one.
 fn wrong_etag(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex()[..32].to_string()
@@ -258,15 +309,27 @@ fn wrong_etag(key: &str) -> String {
 
 #[async_trait::async_trait]
 impl S3 for FaultyFs {
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let _held = self.keys.write(&bucket, &key).await;
         let previous = match self.plan.hits(Fault::StaleRead, &bucket, &key) {
             true => tokio::fs::read(self.root.join(&bucket).join(&key)).await.ok(),
             false => None,
         };
+        if self.plan.hits(Fault::ChecksumIgnored, &bucket, &key) {
+            ignore_checksums(&mut req);
+        }
+        if self.plan.hits(Fault::ConditionalIgnored, &bucket, &key) {
+            (req.input.if_none_match, req.input.if_match) = (None, None);
+        }
         let guard = self.versions.lock(&bucket, &key).await;
-        let mut out = self.inner.put_object(req).await?;
+        let layout = FsLayout::new(&self.root);
+        let rollback = Rollback::before_put(&layout, &req.input, req.trailing_headers.is_some()).await;
+        let result = self.inner.put_object(req).await;
+        if let Some(rollback) = rollback {
+            rollback.settle(result.as_ref().err().map(|e| e.code())).await;
+        }
+        let mut out = result?;
         match previous {
             Some(previous) => {
                 if let Ok(mut stale) = self.stale.lock() {
@@ -305,6 +368,7 @@ impl S3 for FaultyFs {
         let part_sizes = self.part_sizes(&req.input).await;
         let guard = self.versions.lock(&bucket, &key).await;
         let mut out = self.inner.complete_multipart_upload(req).await?;
+        FsLayout::new(&self.root).drop_checksums(&bucket, &key).await?;
         if let Some(replicator) = &self.replicator {
             replicator.copy_later(&self.root, &self.plan, &bucket, &key, part_sizes);
         }
@@ -380,8 +444,22 @@ impl S3 for FaultyFs {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let bucket = req.input.bucket.clone();
         match self.versions.list(&req.input) {
-            Some(listing) => Ok(S3Response::new(listing?)),
+            Some(listing) => {
+                let mut listing = listing?;
+                if let Some(versions) = listing.versions.as_mut() {
+                    let mut dropped = std::collections::BTreeSet::new();
+                    versions.retain(|v| {
+                        let Some(key) = v.key.as_deref() else { return true };
+                        let drop = v.is_latest != Some(true)
+                            && self.plan.hits(Fault::VersionDrop, &bucket, key)
+                            && dropped.insert(key.to_string());
+                        !drop
+                    });
+                }
+                Ok(S3Response::new(listing))
+            }
             None => self.inner.list_object_versions(req).await,
         }
     }
@@ -395,31 +473,29 @@ impl S3 for FaultyFs {
         // Held until s3s-fs has opened the file: the body streams from that open file, which a later write
         // (s3s-fs writes a temp file and renames it) does not change.
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
-        if let Some(guard) = self.versions.lock(&req.input.bucket, &req.input.key).await {
-            return self.versions.get_object(&self.inner, &guard, req).await;
-        }
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
-        let stale = match whole {
-            true => {
-                self.stale.lock().ok().and_then(|s| s.get(&(req.input.bucket.clone(), req.input.key.clone())).cloned())
-            }
-            false => None,
-        };
-        let mut out = self.inner.get_object(req).await?;
-        if let Some(old) = stale {
-            use md5::Digest as _;
-            out.output.e_tag = Some(ETag::Strong(hex::encode(md5::Md5::digest(&old))));
-            out.output.content_length = Some(old.len() as i64);
-            out.output.body = Some(StreamingBlob::from(s3s::Body::from(old)));
+        if whole && self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key) {
+            let mut out = self.plain_get(req).await?;
+            let o = &mut out.output;
+            (o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme) = (Some(WRONG_CRC32.into()), None, None);
+            (o.checksum_sha1, o.checksum_sha256) = (None, None);
+            return Ok(out);
         }
-        Ok(out)
+        self.plain_get(req).await
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
-        match self.versions.lock(&req.input.bucket, &req.input.key).await {
-            Some(guard) => self.versions.head_object(&self.inner, &guard, req).await,
-            None => self.inner.head_object(req).await,
+        let wrong = self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key);
+        let mut out = match self.versions.lock(&req.input.bucket, &req.input.key).await {
+            Some(guard) => self.versions.head_object(&self.inner, &guard, req).await?,
+            None => self.inner.head_object(req).await?,
+        };
+        if wrong {
+            let o = &mut out.output;
+            (o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme) = (Some(WRONG_CRC32.into()), None, None);
+            (o.checksum_sha1, o.checksum_sha256) = (None, None);
         }
+        Ok(out)
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         let _held = self.keys.write(&req.input.bucket, &req.input.key).await;

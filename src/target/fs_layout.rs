@@ -28,6 +28,11 @@ impl FsLayout {
         FsLayout { root: root.to_path_buf() }
     }
 
+    /// The data dir.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Where s3s-fs keeps `bucket/key`, resolved the way it does, and never outside the root: the versioning layer
     /// removes and replaces that file, so a key like `/etc/x` must not reach the disk.
     pub fn object_path(&self, bucket: &str, key: &str) -> S3Result<PathBuf> {
@@ -62,6 +67,24 @@ impl FsLayout {
     pub fn part_path(&self, upload_id: &str, number: i32) -> Option<PathBuf> {
         let id = uuid::Uuid::parse_str(upload_id).ok()?;
         Some(self.root.join(format!(".upload_id-{id}.part-{number}")))
+    }
+
+    /// Removes the checksums from `bucket/key`'s internal info. s3s-fs's CompleteMultipartUpload rewrites only the
+    /// ETag there, so the object it makes would claim the checksum of whatever the key held before.
+    pub async fn drop_checksums(&self, bucket: &str, key: &str) -> S3Result<()> {
+        let [info, _] = self.side_files(bucket, key);
+        let Ok(text) = tokio::fs::read(&info).await else { return Ok(()) };
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&text).map_err(|e| s3_error!(e, InternalError))?;
+        let before = map.len();
+        map.retain(|name, _| !name.starts_with("checksum_"));
+        if map.len() == before {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&map).map_err(|e| s3_error!(e, InternalError))?;
+        let tmp = info.with_extension("json.sfko-tmp");
+        tokio::fs::write(&tmp, json).await.map_err(|e| s3_error!(e, InternalError))?;
+        tokio::fs::rename(&tmp, &info).await.map_err(|e| s3_error!(e, InternalError))
     }
 
     /// The ETag s3s-fs stored in an internal-info file (multipart `-N` ones included).

@@ -7,6 +7,7 @@ pub mod fixtures;
 mod fs_layout;
 mod multipart;
 pub mod request_shape;
+mod rollback;
 mod stripes;
 mod version_log;
 pub mod versioned;

@@ -61,7 +61,13 @@ async fn single(
     content: ContentKey,
 ) -> Option<(WriteMode, crate::driver::Op)> {
     let body = Body { content, offset: 0, len: object.size };
-    let request = Request::PutObject { bucket: bucket.name.clone(), key: object.key.clone(), body };
+    let request = Request::PutObject {
+        bucket: bucket.name.clone(),
+        key: object.key.clone(),
+        body,
+        checksum: None,
+        precondition: None,
+    };
     let op = ctx.call(request).await;
     ctx.judge(&op, &subject(bucket, object), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
 }

@@ -33,7 +33,8 @@ pub fn program(plan: &crate::plan::Plan, position: usize) -> Vec<Step> {
     };
     let buckets: Vec<GenBucket> =
         plan.buckets.iter().map(|b| GenBucket { name: b.name.clone(), versioned: b.versioning }).collect();
-    let drawn = program::draw(&spec, &buckets, plan.stream("random-ops", position));
+    let checksums = plan.setup.checksum_algorithms();
+    let drawn = program::draw(&spec, &buckets, &checksums, plan.stream("random-ops", position));
     let keep: Option<BTreeSet<u32>> = keep.map(|k| k.into_iter().collect());
     let mut kept: BTreeSet<u64> = BTreeSet::new();
     drawn
@@ -65,7 +66,21 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             for (&i, op) in round.iter().zip(&ops) {
                 if let Some(op) = op {
                     op_of.insert(u64::from(steps[i].n), op.index);
-                    if matches!(steps[i].request, Request::ListObjectsV2 { .. }) {
+                    let n = u64::from(steps[i].n);
+                    if let (Request::PutObject { .. }, Some(etag)) = (&steps[i].request, &op.outcome.etag) {
+                        hashes.remember_etag(n, etag);
+                    }
+                    let writes = matches!(
+                        steps[i].request,
+                        Request::PutObject { .. }
+                            | Request::DeleteObject { .. }
+                            | Request::CopyObject { .. }
+                            | Request::CompleteMultipartUpload { .. }
+                    );
+                    if let (true, Some(id)) = (writes, &op.outcome.version_id) {
+                        hashes.remember_version_id(n, id);
+                    }
+                    if matches!(steps[i].request, Request::ListObjectsV2 { .. } | Request::ListObjectVersions { .. }) {
                         pages.insert(u64::from(steps[i].n), op.outcome.clone());
                     }
                 }
@@ -129,6 +144,10 @@ fn orders(round: &[usize], races: &[(usize, usize)]) -> Vec<Vec<usize>> {
 
 /// Simulates every (world, order), journals one verdict per op, and returns the worlds that explain every answer
 /// (or, when none does, those that explain the most, with the unexplained keys forgotten).
+///
+/// Verdicts are given in round order, each against the candidates that explain the answers judged before it: two
+/// racing answers that each fit *some* order but together fit none (two `If-None-Match: *` creates that both
+/// succeed) fail the second.
 #[allow(clippy::too_many_arguments)]
 async fn judge(
     ctx: &Ctx<'_>,
@@ -143,6 +162,8 @@ async fn judge(
     struct Candidate {
         world: World,
         predictions: Vec<Option<Prediction>>,
+        /// Whether each op's answer fits this candidate.
+        held: Vec<bool>,
         explained: usize,
     }
     let mut candidates = Vec::with_capacity(worlds.len() * orders.len());
@@ -150,6 +171,7 @@ async fn judge(
         for order in orders {
             let mut world = world.clone();
             let mut predictions = vec![None; round.len()];
+            let mut held_at = vec![true; round.len()];
             let mut explained = 0;
             for &pos in order {
                 let Some(op) = &ops[pos] else {
@@ -167,13 +189,23 @@ async fn judge(
                 let (prediction, held) = world.advance(&steps[round[pos]], observed, pages, hashes);
                 explained += usize::from(held);
                 predictions[pos] = prediction;
+                held_at[pos] = held;
             }
-            candidates.push(Candidate { world, predictions, explained });
+            candidates.push(Candidate { world, predictions, held: held_at, explained });
         }
     }
+    let mut alive = vec![true; candidates.len()];
     for (pos, op) in ops.iter().enumerate() {
         let Some(op) = op else { continue };
-        let predictions: Vec<&Option<Prediction>> = candidates.iter().map(|c| &c.predictions[pos]).collect();
+        // Later verdicts go by the candidates that fit this answer — unless none does (the failure is this op's),
+        // or it says nothing (no answer, or one that may echo an earlier try).
+        let narrowed: Vec<bool> = candidates.iter().zip(&alive).map(|(c, a)| *a && c.held[pos]).collect();
+        let informative = !op.ambiguous && op.outcome.status != 0;
+        let predictions: Vec<&Option<Prediction>> =
+            candidates.iter().zip(&alive).filter(|(_, a)| **a).map(|(c, _)| &c.predictions[pos]).collect();
+        if informative && narrowed.iter().any(|&a| a) {
+            alive = narrowed;
+        }
         // Judged only where every candidate has a verdict (an unknown key in one of them means: not sure).
         if predictions.iter().any(|p| p.is_none()) {
             continue;

@@ -13,8 +13,9 @@ use std::sync::Mutex;
 use md5::{Digest as _, Md5};
 
 use super::program::Step;
+use crate::checksum::Algorithm;
 use crate::content::{self, ContentKey, Digest, MIN_PART_SIZE};
-use crate::journal::{Assertion, Body, Outcome, PageEntry, Request};
+use crate::journal::{Assertion, Body, Outcome, PageEntry, Precondition, Request};
 use crate::plan::BucketPlan;
 
 /// What the model requires of one answer, and the rule that requires it.
@@ -49,6 +50,8 @@ struct Object {
     /// Unquoted; `None` where S3 leaves the ETag to the implementation (copies).
     etag: Option<String>,
     digest: Digest,
+    /// The checksum it was written with (algorithm and value); `None` = none was sent, or S3 leaves it open.
+    checksum: Option<(Algorithm, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,13 +122,53 @@ pub struct World {
 /// A request body by content key, offset and length.
 type BodyId = (ContentKey, u64, u64);
 
-/// MD5s and blake3s of request bodies, computed once (bodies are regenerated from their content key).
+/// MD5s, blake3s and checksums of request bodies, computed once (bodies are regenerated from their content key).
 #[derive(Default)]
 pub struct Hashes {
     bodies: Mutex<HashMap<BodyId, ([u8; 16], Digest)>>,
+    checksums: Mutex<HashMap<(BodyId, Algorithm), String>>,
+    /// The ETag (unquoted) each write step got back, which a later `If-Match` sends.
+    etags: Mutex<HashMap<u64, String>>,
+    /// The version id each write step got back, which a version listing's markers name.
+    version_ids: Mutex<HashMap<u64, String>>,
 }
 
 impl Hashes {
+    /// Remembers the version id write step `n` got back.
+    pub fn remember_version_id(&self, n: u64, id: &str) {
+        if let Ok(mut ids) = self.version_ids.lock() {
+            ids.insert(n, id.to_string());
+        }
+    }
+
+    fn version_got(&self, n: u64) -> Option<String> {
+        self.version_ids.lock().ok()?.get(&n).cloned()
+    }
+
+    /// Remembers the ETag write step `n` got back.
+    pub fn remember_etag(&self, n: u64, etag: &str) {
+        if let Ok(mut etags) = self.etags.lock() {
+            etags.insert(n, content::normalize_etag(etag).to_string());
+        }
+    }
+
+    fn etag_got(&self, n: u64) -> Option<String> {
+        self.etags.lock().ok()?.get(&n).cloned()
+    }
+
+    /// The `algorithm` checksum of `body`, in S3's wire form.
+    fn checksum(&self, body: &Body, algorithm: Algorithm) -> String {
+        let id = ((body.content, body.offset, body.len), algorithm);
+        if let Some(found) = self.checksums.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return found;
+        }
+        let value = algorithm.of_content(&body.content, body.offset, body.len);
+        if let Ok(mut map) = self.checksums.lock() {
+            map.insert(id, value.clone());
+        }
+        value
+    }
+
     fn of(&self, body: &Body) -> ([u8; 16], Digest) {
         let id = (body.content, body.offset, body.len);
         if let Some(found) = self.bodies.lock().ok().and_then(|m| m.get(&id).copied()) {
@@ -175,6 +218,41 @@ fn slice_digest(segments: &[Body], offset: u64, len: u64) -> Digest {
     blake.finalize().into()
 }
 
+/// The `algorithm` checksum of an object made of `segments`.
+fn segments_checksum(segments: &[Body], algorithm: Algorithm, hashes: &Hashes) -> String {
+    if let [one] = segments {
+        return hashes.checksum(one, algorithm);
+    }
+    let mut hasher = algorithm.hasher();
+    for segment in segments {
+        stream(segment, 0, segment.len, |chunk| hasher.update(chunk));
+    }
+    hasher.finish()
+}
+
+/// The whole-object checksum `observed` claims, if it claims one of a known algorithm.
+fn claimed(observed: &Outcome) -> Option<Algorithm> {
+    let returned = observed.checksum.as_ref().filter(|c| !c.composite())?;
+    Algorithm::parse(&returned.algorithm).ok()
+}
+
+/// What a full read of `object` may say about its checksum: the one it was written with, or (none was sent) a
+/// right value of whatever algorithm the server chose to compute (S3 computes CRC64NVME for every new object).
+fn checksum_expectation(object: &Object, observed: &Outcome, hashes: &Hashes) -> Option<Assertion> {
+    let (algorithm, value) = match &object.checksum {
+        Some((algorithm, value)) => (*algorithm, value.clone()),
+        None => {
+            let algorithm = claimed(observed)?;
+            (algorithm, segments_checksum(&object.segments, algorithm, hashes))
+        }
+    };
+    Some(Assertion::ChecksumIfAny { algorithm: algorithm.name().to_string(), value })
+}
+
+/// The error codes servers give a write whose checksum does not match its body.
+const CHECKSUM_MISMATCH_CODES: &[&str] =
+    &["BadDigest", "InvalidRequest", "XAmzContentChecksumMismatch", "InvalidDigest"];
+
 /// Whether an answer says nothing about what the server did: no answer at all, or a server error.
 fn ambiguous(outcome: &Outcome) -> bool {
     outcome.status == 0 || (outcome.status >= 500 && !outcome.unsupported())
@@ -218,7 +296,7 @@ impl World {
             Request::CompleteMultipartUpload { bucket, create_op, parts, .. } => {
                 self.predict_complete(bucket, *create_op, parts).map_or((None, None), |(p, made)| (Some(p), made))
             }
-            request => (self.predict(request, pages, hashes), None),
+            request => (self.predict(request, observed, pages, hashes), None),
         };
         let held = prediction.as_ref().is_none_or(|p| p.holds(observed));
         if observed.unsupported() {
@@ -246,28 +324,60 @@ impl World {
         }
     }
 
-    fn predict(&self, request: &Request, pages: &BTreeMap<u64, Outcome>, hashes: &Hashes) -> Option<Prediction> {
+    /// What a correct S3 answers to `request`. `observed` only tells which checksum algorithm the answer claims, so
+    /// that the model computes the one value to compare it with.
+    fn predict(
+        &self,
+        request: &Request,
+        observed: &Outcome,
+        pages: &BTreeMap<u64, Outcome>,
+        hashes: &Hashes,
+    ) -> Option<Prediction> {
         match request {
-            Request::PutObject { body, .. } => {
+            Request::PutObject { bucket, key, body, checksum, precondition } => {
+                if checksum.is_some_and(|c| c.wrong) {
+                    let alternatives = CHECKSUM_MISMATCH_CODES
+                        .iter()
+                        .map(|code| vec![Assertion::Fails { code: code.to_string(), status: 400 }])
+                        .collect();
+                    return Some(Prediction { rule: "bad-checksum-refused", alternatives });
+                }
+                let rule = match precondition {
+                    None => "write-ack",
+                    Some(precondition) => match self.precondition_holds(bucket, key, precondition, hashes)? {
+                        Ok(rule) => rule,
+                        Err(refusal) => return Some(refusal),
+                    },
+                };
                 let (md5, _) = hashes.of(body);
-                Prediction::new("write-ack", vec![Assertion::Succeeded, Assertion::Etag(hex::encode(md5))])
+                let mut expect = vec![Assertion::Succeeded, Assertion::Etag(hex::encode(md5))];
+                let algorithm = checksum.map(|c| c.algorithm).or_else(|| claimed(observed));
+                if let Some(algorithm) = algorithm {
+                    let value = hashes.checksum(body, algorithm);
+                    expect.push(Assertion::ChecksumIfAny { algorithm: algorithm.name().to_string(), value });
+                }
+                Prediction::new(rule, expect)
             }
             Request::GetObject { bucket, key, range } => match (self.current(bucket, key).ok()?, range) {
                 (None, _) => Prediction::fails("read-after-delete", "NoSuchKey", 404),
-                (Some(object), None) => Prediction::new(
-                    "read-after-write",
-                    vec![Assertion::Succeeded, Assertion::Size(object.size), Assertion::BodyDigest(object.digest)],
-                ),
                 (Some(object), Some((start, end))) => {
                     if *start >= object.size {
                         return Prediction::fails("range-past-end", "InvalidRange", 416);
                     }
                     let len = (*end).min(object.size - 1) - start + 1;
                     let digest = slice_digest(&object.segments, *start, len);
-                    Prediction::new(
-                        "ranged-read",
-                        vec![Assertion::Succeeded, Assertion::Size(len), Assertion::BodyDigest(digest)],
-                    )
+                    let mut expect = vec![Assertion::Succeeded, Assertion::Size(len), Assertion::BodyDigest(digest)];
+                    // A checksum of the whole object on part of it would fail every client that validates it.
+                    if len < object.size {
+                        expect.push(Assertion::NoWholeChecksum);
+                    }
+                    Prediction::new("ranged-read", expect)
+                }
+                (Some(object), None) => {
+                    let mut expect =
+                        vec![Assertion::Succeeded, Assertion::Size(object.size), Assertion::BodyDigest(object.digest)];
+                    expect.extend(checksum_expectation(object, observed, hashes));
+                    Prediction::new("read-after-write", expect)
                 }
             },
             Request::HeadObject { bucket, key } => match self.current(bucket, key).ok()? {
@@ -275,6 +385,7 @@ impl World {
                 Some(object) => {
                     let mut expect = vec![Assertion::Succeeded, Assertion::Size(object.size)];
                     expect.extend(object.etag.clone().map(Assertion::Etag));
+                    expect.extend(checksum_expectation(object, observed, hashes));
                     Prediction::new("head-after-write", expect)
                 }
             },
@@ -314,8 +425,15 @@ impl World {
                 };
                 self.predict_list(bucket, prefix.as_deref().unwrap_or(""), delimiter.as_deref(), *max_keys, marker)
             }
-            Request::ListObjectVersions { bucket, prefix, max_keys: None, after_op: None } => {
-                self.predict_versions(bucket, prefix.as_deref().unwrap_or(""))
+            Request::ListObjectVersions { bucket, prefix, max_keys, after_op } => {
+                let marker = match after_op {
+                    None => None,
+                    Some(page) => {
+                        let cursor = pages.get(page)?.next_page.clone()?;
+                        Some((cursor.key_marker?, cursor.version_id_marker))
+                    }
+                };
+                self.predict_versions(bucket, prefix.as_deref().unwrap_or(""), *max_keys, marker, hashes)
             }
             Request::GetObjectVersion { bucket, key, version_op } => {
                 let KeyState::Known(versions) = self.key(bucket, key)? else { return None };
@@ -324,10 +442,15 @@ impl World {
                     Some(Version { object: None, .. }) => {
                         Prediction::new("delete-marker-by-version", vec![Assertion::Refused])
                     }
-                    Some(Version { object: Some(object), .. }) => Prediction::new(
-                        "version-read",
-                        vec![Assertion::Succeeded, Assertion::Size(object.size), Assertion::BodyDigest(object.digest)],
-                    ),
+                    Some(Version { object: Some(object), .. }) => {
+                        let mut expect = vec![
+                            Assertion::Succeeded,
+                            Assertion::Size(object.size),
+                            Assertion::BodyDigest(object.digest),
+                        ];
+                        expect.extend(checksum_expectation(object, observed, hashes));
+                        Prediction::new("version-read", expect)
+                    }
                     None => Prediction::fails("deleted-version", "NoSuchVersion", 404),
                 }
             }
@@ -342,6 +465,47 @@ impl World {
             Request::PutBucketVersioning { .. } => Prediction::new("versioning-ack", vec![Assertion::Succeeded]),
             _ => None,
         }
+    }
+
+    /// Whether a conditional write of `bucket/key` may go ahead: `Ok(rule)` if so, `Err(the refusal)` if S3 refuses
+    /// it, `None` when the model cannot tell (the key or the ETag named is unknown).
+    fn precondition_holds(
+        &self,
+        bucket: &str,
+        key: &str,
+        precondition: &Precondition,
+        hashes: &Hashes,
+    ) -> Option<Result<&'static str, Prediction>> {
+        // 412, or 409 ConditionalRequestConflict: S3's answer when a racing write got there first.
+        let refused = |rule: &'static str, extra: Option<Assertion>| {
+            let mut alternatives = vec![
+                vec![Assertion::Fails { code: "PreconditionFailed".into(), status: 412 }],
+                vec![Assertion::Fails { code: "ConditionalRequestConflict".into(), status: 409 }],
+            ];
+            alternatives.extend(extra.map(|a| vec![a]));
+            Err(Prediction { rule, alternatives })
+        };
+        let current = self.current(bucket, key).ok()?;
+        Some(match precondition {
+            Precondition::Absent => match current {
+                None => Ok("create-if-absent"),
+                Some(_) => refused("create-if-absent", None),
+            },
+            Precondition::Matches { etag_op } => {
+                let named = hashes.etag_got(*etag_op)?;
+                match current {
+                    // If-Match on no object: AWS's own answer is disputed (404 or 412); either refuses the write.
+                    None => {
+                        refused("overwrite-if-match", Some(Assertion::Fails { code: "NoSuchKey".into(), status: 404 }))
+                    }
+                    Some(object) => match &object.etag {
+                        None => return None,
+                        Some(etag) if *etag == named => Ok("overwrite-if-match"),
+                        Some(_) => refused("overwrite-if-match", None),
+                    },
+                }
+            }
+        })
     }
 
     /// The answer to a CompleteMultipartUpload, and on success the object it makes.
@@ -397,7 +561,13 @@ impl World {
         let etag = format!("{}-{}", hex::encode(of_parts.finalize()), chosen.len());
         let segments: Vec<Body> = chosen.iter().map(|p| p.body).collect();
         let size = segments.iter().map(|s| s.len).sum();
-        let object = Object { digest: slice_digest(&segments, 0, size), segments, size, etag: Some(etag.clone()) };
+        let object = Object {
+            digest: slice_digest(&segments, 0, size),
+            segments,
+            size,
+            etag: Some(etag.clone()),
+            checksum: None,
+        };
         Some((Prediction::new("complete-ack", vec![Assertion::Succeeded, Assertion::Etag(etag)])?, Some(object)))
     }
 
@@ -462,9 +632,20 @@ impl World {
         Prediction::new("list-after-write", expect)
     }
 
-    fn predict_versions(&self, bucket: &str, prefix: &str) -> Option<Prediction> {
+    /// One page of ListObjectVersions: every version and delete marker, by key and newest first, after `marker`
+    /// (the key and version id the page before ended at, as the server named them).
+    fn predict_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max_keys: Option<u32>,
+        marker: Option<(String, Option<String>)>,
+        hashes: &Hashes,
+    ) -> Option<Prediction> {
         let model = self.bucket(bucket)?;
         let mut entries = Vec::new();
+        // This run's version id of each entry (`None`: the step that made it got none back).
+        let mut ids: Vec<Option<String>> = Vec::new();
         for (key, state) in model.keys.range(prefix.to_string()..) {
             if !key.starts_with(prefix) {
                 break;
@@ -478,12 +659,27 @@ impl World {
                     is_latest: i == 0,
                     delete_marker: version.object.is_none(),
                 });
+                ids.push(if version.null { Some("null".to_string()) } else { hashes.version_got(version.made_by) });
             }
         }
-        if entries.len() > 1000 {
+        let start = match &marker {
+            None => 0,
+            // A key marker alone: the keys after it.
+            Some((key, None)) => entries.iter().position(|e| e.key > *key).unwrap_or(entries.len()),
+            Some((key, Some(id))) => {
+                let at = entries.iter().zip(&ids).position(|(e, i)| e.key == *key && i.as_deref() == Some(id))?;
+                at + 1
+            }
+        };
+        let mut entries = entries.split_off(start.min(entries.len()));
+        let limit = max_keys.unwrap_or(1000) as usize;
+        if max_keys.is_none() && entries.len() > limit {
             return None;
         }
-        Prediction::new("version-list", vec![Assertion::Succeeded, Assertion::Page { entries, truncated: false }])
+        let truncated = entries.len() > limit;
+        entries.truncate(limit);
+        let rule = if marker.is_some() { "version-list-page" } else { "version-list" };
+        Prediction::new(rule, vec![Assertion::Succeeded, Assertion::Page { entries, truncated }])
     }
 
     /// Moves the world on by `request` (made by step `n`); `settled` = the answer was the predicted, definite one;
@@ -499,10 +695,17 @@ impl World {
     ) {
         let failed_cleanly = !observed.succeeded() && !ambiguous(observed);
         match request {
-            Request::PutObject { bucket, key, body } => {
-                if settled {
+            Request::PutObject { bucket, key, body, checksum, .. } => {
+                if settled && observed.succeeded() {
                     let (md5, digest) = hashes.of(body);
-                    let object = Object { segments: vec![*body], size: body.len, etag: Some(hex::encode(md5)), digest };
+                    let checksum = checksum.map(|c| (c.algorithm, hashes.checksum(body, c.algorithm)));
+                    let object = Object {
+                        segments: vec![*body],
+                        size: body.len,
+                        etag: Some(hex::encode(md5)),
+                        digest,
+                        checksum,
+                    };
                     self.write(bucket, key, n, Some(object));
                 } else if !failed_cleanly {
                     self.forget(bucket, key);
@@ -519,7 +722,7 @@ impl World {
                 let source = self.current(source_bucket, source_key).ok().flatten().cloned();
                 match source {
                     Some(object) if settled && observed.succeeded() => {
-                        self.write(bucket, key, n, Some(Object { etag: None, ..object }))
+                        self.write(bucket, key, n, Some(Object { etag: None, checksum: None, ..object }))
                     }
                     _ if settled => {}
                     _ if failed_cleanly && !observed.succeeded() => {}
@@ -699,13 +902,22 @@ mod tests {
         assert!(held, "{step:?}");
     }
 
+    impl Step {
+        fn body(&self) -> Body {
+            match &self.request {
+                Request::PutObject { body, .. } => *body,
+                _ => panic!("not a put"),
+            }
+        }
+    }
+
     fn step(n: u32, request: Request) -> Step {
         Step { n, kind: "test", request }
     }
 
     fn put(n: u32, key: &str, len: u64) -> Step {
         let body = Body { content: ContentKey([n as u8; 32]), offset: 0, len };
-        step(n, Request::PutObject { bucket: "b".into(), key: key.into(), body })
+        step(n, Request::PutObject { bucket: "b".into(), key: key.into(), body, checksum: None, precondition: None })
     }
 
     fn list(n: u32, prefix: &str, max_keys: u32, after_op: Option<u64>) -> Step {
@@ -723,7 +935,7 @@ mod tests {
     }
 
     fn expect(world: &World, step: &Step, pages: &BTreeMap<u64, Outcome>) -> Vec<Vec<Assertion>> {
-        world.predict(&step.request, pages, &Hashes::default()).map(|p| p.alternatives).unwrap_or_default()
+        world.predict(&step.request, &ok(), pages, &Hashes::default()).map(|p| p.alternatives).unwrap_or_default()
     }
 
     #[test]
@@ -777,6 +989,43 @@ mod tests {
     }
 
     #[test]
+    fn conditional_writes_create_only_absent_keys_and_overwrite_only_the_named_etag() {
+        let mut w = world(false);
+        let hashes = Hashes::default();
+        let pages = BTreeMap::new();
+        let conditional = |n: u32, precondition: Precondition| {
+            let body = Body { content: ContentKey([n as u8; 32]), offset: 0, len: 4 };
+            let request = Request::PutObject {
+                bucket: "b".into(),
+                key: "k".into(),
+                body,
+                checksum: None,
+                precondition: Some(precondition),
+            };
+            step(n, request)
+        };
+        let rule_and_first = |w: &World, s: &Step| {
+            let p = w.predict(&s.request, &ok(), &pages, &hashes).expect("judged");
+            (p.rule, p.alternatives[0][0].clone())
+        };
+        // A fresh key: the create goes ahead.
+        assert_eq!(
+            rule_and_first(&w, &conditional(1, Precondition::Absent)),
+            ("create-if-absent", Assertion::Succeeded)
+        );
+        acked(&mut w, &put(2, "k", 3));
+        let refused = Assertion::Fails { code: "PreconditionFailed".into(), status: 412 };
+        assert_eq!(rule_and_first(&w, &conditional(3, Precondition::Absent)), ("create-if-absent", refused.clone()));
+        // If-Match: the ETag step 2 got back is the current one; another step's is not.
+        hashes.remember_etag(2, &format!("\"{}\"", hex::encode(hashes.of(&put(2, "k", 3).body()).0)));
+        hashes.remember_etag(9, "\"0123456789abcdef0123456789abcdef\"");
+        let matches = |etag_op| conditional(4, Precondition::Matches { etag_op });
+        assert_eq!(rule_and_first(&w, &matches(2)), ("overwrite-if-match", Assertion::Succeeded));
+        assert_eq!(rule_and_first(&w, &matches(9)), ("overwrite-if-match", refused));
+        assert!(w.predict(&matches(5).request, &ok(), &pages, &hashes).is_none(), "an ETag never seen: not judged");
+    }
+
+    #[test]
     fn an_ambiguous_write_makes_the_key_unknown_and_unjudged() {
         let mut w = world(false);
         let hashes = Hashes::default();
@@ -785,8 +1034,8 @@ mod tests {
         let (prediction, held) = w.advance(&put(1, "k", 5), &failed, &pages, &hashes);
         assert!(prediction.is_some() && !held);
         let get = step(2, Request::GetObject { bucket: "b".into(), key: "k".into(), range: None });
-        assert!(w.predict(&get.request, &pages, &hashes).is_none());
+        assert!(w.predict(&get.request, &ok(), &pages, &hashes).is_none());
         acked(&mut w, &put(3, "k", 7));
-        assert!(w.predict(&get.request, &pages, &hashes).is_some(), "a later acknowledged write settles it");
+        assert!(w.predict(&get.request, &ok(), &pages, &hashes).is_some(), "a later acknowledged write settles it");
     }
 }

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::checksum::{Algorithm, Carrier, Sent};
 use crate::content::{ContentKey, MIN_PART_SIZE};
-use crate::journal::{Body, CompletedPart, Request};
+use crate::journal::{Body, CompletedPart, Precondition, Request};
 use crate::scenario::{RandomOpsSpec, OP_KINDS};
 use crate::seed::Stream;
 
@@ -50,20 +51,32 @@ struct Upload {
 
 struct Generator<'a> {
     buckets: &'a [GenBucket],
+    /// The checksum algorithms writes may send (the target's config may leave some out).
+    checksums: &'a [Algorithm],
     keys: Vec<String>,
     stream: Stream,
     steps: Vec<Step>,
     uploads: Vec<Upload>,
     /// Steps that may have made a version: (bucket, key, step).
     versions: Vec<(usize, String, u32)>,
+    /// PutObject steps, whose ETag an `If-Match` may name: (bucket, key, step).
+    writes: Vec<(usize, String, u32)>,
 }
 
-/// Draws `spec.ops` steps.
-pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], stream: Stream) -> Vec<Step> {
+/// Draws `spec.ops` steps; writes send checksums of the `checksums` algorithms.
+pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], checksums: &[Algorithm], stream: Stream) -> Vec<Step> {
     let mut stream = stream;
     let keys = key_space(spec, &mut stream);
-    let mut generator =
-        Generator { buckets, keys, stream, steps: Vec::new(), uploads: Vec::new(), versions: Vec::new() };
+    let mut generator = Generator {
+        buckets,
+        checksums,
+        keys,
+        stream,
+        steps: Vec::new(),
+        uploads: Vec::new(),
+        versions: Vec::new(),
+        writes: Vec::new(),
+    };
     let any_versioned = buckets.iter().any(|b| b.versioned);
     let kinds: Vec<(&'static str, u64)> = OP_KINDS
         .iter()
@@ -163,6 +176,17 @@ impl Generator<'_> {
         Body { content: ContentKey(self.stream.key()), offset: 0, len }
     }
 
+    /// The checksum a write sends: none about a third of the time (the old behaviour, and what older clients do),
+    /// otherwise a header or a trailer of one allowed algorithm. Always three draws, so that restricting the
+    /// algorithms leaves the rest of the program as it was.
+    fn checksum(&mut self) -> Option<Sent> {
+        let roll = self.stream.below(100);
+        let pick = self.stream.below(self.checksums.len().max(1) as u64) as usize;
+        let carrier = if self.stream.chance(1, 2) { Carrier::Header } else { Carrier::Trailer };
+        let algorithm = *self.checksums.get(pick)?;
+        (roll >= 35).then_some(Sent { algorithm, carrier, wrong: false })
+    }
+
     fn remember_version(&mut self, bucket: usize, key: &str, step: u32) {
         if self.buckets[bucket].versioned {
             self.versions.push((bucket, key.to_string(), step));
@@ -175,12 +199,38 @@ impl Generator<'_> {
         let Some(b) = self.bucket(versioned_only) else { return self.step("get") };
         let bucket = self.buckets[b].name.clone();
         match kind {
-            "put" => {
+            "put" | "put-if-absent" => {
                 let key = self.key();
                 let size = self.size();
                 let body = self.body(size);
-                let n = self.push(kind, Request::PutObject { bucket, key: key.clone(), body });
+                let checksum = self.checksum();
+                let precondition = (kind == "put-if-absent").then_some(Precondition::Absent);
+                let request = Request::PutObject { bucket, key: key.clone(), body, checksum, precondition };
+                let n = self.push(kind, request);
                 self.remember_version(b, &key, n);
+                self.writes.push((b, key, n));
+            }
+            "put-if-match" => {
+                let mine: Vec<usize> = (0..self.writes.len()).filter(|&i| self.writes[i].0 == b).collect();
+                let Some(i) = self.stream.index(mine.len()) else { return self.step("put") };
+                let (_, key, etag_op) = self.writes[mine[i]].clone();
+                let size = self.size();
+                let body = self.body(size);
+                let checksum = self.checksum();
+                let precondition = Some(Precondition::Matches { etag_op: u64::from(etag_op) });
+                let n = self.push(kind, Request::PutObject { bucket, key: key.clone(), body, checksum, precondition });
+                self.remember_version(b, &key, n);
+                self.writes.push((b, key, n));
+            }
+            "bad-checksum" => {
+                let key = self.key();
+                let size = self.size();
+                let body = self.body(size);
+                let pick = self.stream.below(self.checksums.len().max(1) as u64) as usize;
+                let Some(&algorithm) = self.checksums.get(pick) else { return self.step("put") };
+                let checksum = Some(Sent { algorithm, carrier: Carrier::Header, wrong: true });
+                // Refused, it makes no version; were it accepted, the model forgets the key.
+                self.push(kind, Request::PutObject { bucket, key, body, checksum, precondition: None });
             }
             "get" | "head" | "get-range" | "bad-range" => {
                 let key = self.key();
@@ -246,10 +296,7 @@ impl Generator<'_> {
                 let enabled = self.stream.chance(1, 2);
                 self.push(kind, Request::PutBucketVersioning { bucket, enabled });
             }
-            "list-versions" => {
-                let prefix = self.prefix();
-                self.push(kind, Request::ListObjectVersions { bucket, prefix, max_keys: None, after_op: None });
-            }
+            "list-versions" => self.list_versions(bucket),
             "get-version" | "delete-version" => {
                 let mine: Vec<usize> = (0..self.versions.len()).filter(|&i| self.versions[i].0 == b).collect();
                 let Some(i) = self.stream.index(mine.len()) else { return self.step("put") };
@@ -299,6 +346,20 @@ impl Generator<'_> {
                 after_op,
             };
             after_op = Some(u64::from(self.push("list", request)));
+        }
+    }
+
+    /// A version listing, maybe in small pages continued by the markers the page before gave (`key-marker`,
+    /// `version-id-marker`).
+    fn list_versions(&mut self, bucket: String) {
+        let prefix = self.prefix();
+        let max_keys = [None, Some(1u32), Some(2), Some(3)][self.stream.below(4) as usize];
+        let pages = if max_keys.is_some() { 1 + self.stream.below(3) } else { 1 };
+        let mut after_op = None;
+        for _ in 0..pages {
+            let request =
+                Request::ListObjectVersions { bucket: bucket.clone(), prefix: prefix.clone(), max_keys, after_op };
+            after_op = Some(u64::from(self.push("list-versions", request)));
         }
     }
 
@@ -393,6 +454,7 @@ pub fn references(request: &Request) -> Vec<u64> {
         Request::ListObjectsV2 { after_op, .. } | Request::ListObjectVersions { after_op, .. } => {
             after_op.iter().copied().collect()
         }
+        Request::PutObject { precondition: Some(Precondition::Matches { etag_op }), .. } => vec![*etag_op],
         _ => Vec::new(),
     }
 }
@@ -416,6 +478,7 @@ pub fn remap(request: &Request, map: impl Fn(u64) -> Option<u64>) -> Option<Requ
         Request::ListObjectsV2 { after_op: Some(op), .. } | Request::ListObjectVersions { after_op: Some(op), .. } => {
             *op = map(*op)?
         }
+        Request::PutObject { precondition: Some(Precondition::Matches { etag_op }), .. } => *etag_op = map(*etag_op)?,
         _ => {}
     }
     Some(request)
@@ -559,21 +622,21 @@ mod tests {
     #[test]
     fn the_program_is_a_function_of_the_seed() {
         let spec = RandomOpsSpec { nasty_keys: true, ..RandomOpsSpec::default() };
-        let one = draw(&spec, &buckets(), Seed(1).stream("random-ops", &[0]));
-        let again = draw(&spec, &buckets(), Seed(1).stream("random-ops", &[0]));
-        let other = draw(&spec, &buckets(), Seed(2).stream("random-ops", &[0]));
+        let one = draw(&spec, &buckets(), Algorithm::ALL, Seed(1).stream("random-ops", &[0]));
+        let again = draw(&spec, &buckets(), Algorithm::ALL, Seed(1).stream("random-ops", &[0]));
+        let other = draw(&spec, &buckets(), Algorithm::ALL, Seed(2).stream("random-ops", &[0]));
         assert_eq!(one, again);
         assert_ne!(one, other);
         assert_eq!(one.len(), spec.ops as usize);
         assert_eq!(program_digest(&one), GOLDEN_PROGRAM);
     }
 
-    const GOLDEN_PROGRAM: &str = "026339902580c678e3a72e4114c412a8c09266b4168ed583fee34fadfc547128";
+    const GOLDEN_PROGRAM: &str = "b3ed4407d60ac0869793eccc5407820a1476c75c27a44e21ff733c6276005282";
 
     #[test]
     fn rounds_keep_dependencies_and_listings_apart() {
         let spec = RandomOpsSpec { ops: 2_000, concurrency: 8, keys: 3, ..RandomOpsSpec::default() };
-        let steps = draw(&spec, &buckets(), Seed(7).stream("random-ops", &[0]));
+        let steps = draw(&spec, &buckets(), Algorithm::ALL, Seed(7).stream("random-ops", &[0]));
         let rounds = rounds(&steps, 8);
         assert_eq!(rounds.iter().map(Vec::len).sum::<usize>(), steps.len());
         assert!(rounds.iter().any(|r| r.len() > 1), "something runs concurrently");
@@ -594,7 +657,7 @@ mod tests {
     #[test]
     fn a_plan_from_a_journal_cannot_ask_for_no_keys() {
         let spec = RandomOpsSpec { ops: 50, keys: 0, ..RandomOpsSpec::default() };
-        let steps = draw(&spec, &buckets(), Seed(5).stream("random-ops", &[0]));
+        let steps = draw(&spec, &buckets(), Algorithm::ALL, Seed(5).stream("random-ops", &[0]));
         assert_eq!(steps.len(), 50);
     }
 
