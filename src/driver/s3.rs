@@ -16,6 +16,22 @@ use crate::content;
 use crate::journal::{Body, ListEntry, Listing, Outcome, PageCursor, Precondition, Request};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
+/// The checksum an SDK output (PutObject, GetObject, HeadObject) carried.
+macro_rules! returned {
+    ($out:expr) => {
+        returned(
+            [
+                $out.checksum_crc32(),
+                $out.checksum_crc32_c(),
+                $out.checksum_crc64_nvme(),
+                $out.checksum_sha1(),
+                $out.checksum_sha256(),
+            ],
+            $out.checksum_type(),
+        )
+    };
+}
+
 /// A GET body that sends nothing for this long is treated as no answer (and retried).
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -110,16 +126,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 etag: out.e_tag().map(str::to_string),
                 version_id: out.version_id().map(str::to_string),
                 size: out.content_length().and_then(|n| u64::try_from(n).ok()),
-                checksum: returned(
-                    [
-                        out.checksum_crc32(),
-                        out.checksum_crc32_c(),
-                        out.checksum_crc64_nvme(),
-                        out.checksum_sha1(),
-                        out.checksum_sha256(),
-                    ],
-                    out.checksum_type(),
-                ),
+                checksum: returned!(out),
                 ..Outcome::default()
             })
         }
@@ -451,16 +458,7 @@ async fn put_object(
     done(result, |out| Outcome {
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
-        checksum: returned(
-            [
-                out.checksum_crc32(),
-                out.checksum_crc32_c(),
-                out.checksum_crc64_nvme(),
-                out.checksum_sha1(),
-                out.checksum_sha256(),
-            ],
-            out.checksum_type(),
-        ),
+        checksum: returned!(out),
         ..Outcome::default()
     })
 }
@@ -495,16 +493,7 @@ async fn read_body(
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
         parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
-        checksum: returned(
-            [
-                out.checksum_crc32(),
-                out.checksum_crc32_c(),
-                out.checksum_crc64_nvme(),
-                out.checksum_sha1(),
-                out.checksum_sha256(),
-            ],
-            out.checksum_type(),
-        ),
+        checksum: returned!(out),
         ..Outcome::default()
     };
     let mut body = out.body;
