@@ -173,3 +173,19 @@ fn show_prints_a_journal_as_json_lines() {
     assert!(lines.iter().any(|l| l.get("op").is_some()) && lines.iter().any(|l| l.get("expectation").is_some()));
     assert_eq!(lines.last().and_then(|l| l["trailer"]["verdict"].as_str()), Some("pass"), "{text}");
 }
+
+/// The help of `--embedded-faults` (and of `serve --faults`) names every fault the fixture can inject: the flag's
+/// text is written by hand, so a new fault must not be left out of it.
+#[test]
+fn the_fault_flags_help_names_every_fault() {
+    let work = Workdir::new();
+    let run = work.sfko(&["--help"]);
+    let serve = work.sfko(&["serve", "--help"]);
+    let (run, serve) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&serve.stdout));
+    for fault in sfko::target::faults::Fault::ALL {
+        // Replication and lifecycle faults need `serve`'s fixtures; the embedded target cannot inject them.
+        let fixture = fault.name().starts_with("replicate-") || fault.name() == "expire-skip";
+        assert!(fixture || run.contains(fault.name()), "sfko --help lacks {}", fault.name());
+        assert!(serve.contains(fault.name()), "sfko serve --help lacks {}", fault.name());
+    }
+}
