@@ -20,6 +20,18 @@ use super::rollback::Rollback;
 use super::stripes::Stripes;
 use super::versioned::{KeyGuard, Versioning};
 
+/// The CRC32 `checksum-ignored` reads claim (0xDEADBEEF), in place of whatever was stored.
+const WRONG_CRC32: &str = "3q2+7w==";
+
+/// `checksum-ignored` on a read: the answer (GetObject or HeadObject output) claims [`WRONG_CRC32`] and nothing else.
+macro_rules! claim_wrong_crc32 {
+    ($output:expr) => {{
+        let o = &mut $output;
+        (o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme) = (Some(WRONG_CRC32.into()), None, None);
+        (o.checksum_sha1, o.checksum_sha256) = (None, None);
+    }};
+}
+
 /// The kinds of misbehaviour the fixture can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -299,9 +311,6 @@ fn ignore_checksums(req: &mut S3Request<PutObjectInput>) {
     req.trailing_headers = None;
 }
 
-/// The CRC32 `checksum-ignored` reads claim (0xDEADBEEF), in place of whatever was stored.
-const WRONG_CRC32: &str = "3q2+7w==";
-
 /// The ETag `wrong-etag` and `wrong-mpu-etag` answer: MD5-shaped, stable per key, and never the right one.
 fn wrong_etag(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex()[..32].to_string()
@@ -476,9 +485,7 @@ impl S3 for FaultyFs {
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
         if whole && self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key) {
             let mut out = self.plain_get(req).await?;
-            let o = &mut out.output;
-            (o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme) = (Some(WRONG_CRC32.into()), None, None);
-            (o.checksum_sha1, o.checksum_sha256) = (None, None);
+            claim_wrong_crc32!(out.output);
             return Ok(out);
         }
         self.plain_get(req).await
@@ -491,9 +498,7 @@ impl S3 for FaultyFs {
             None => self.inner.head_object(req).await?,
         };
         if wrong {
-            let o = &mut out.output;
-            (o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme) = (Some(WRONG_CRC32.into()), None, None);
-            (o.checksum_sha1, o.checksum_sha256) = (None, None);
+            claim_wrong_crc32!(out.output);
         }
         Ok(out)
     }
