@@ -91,6 +91,31 @@ fn a_run_against_a_target_that_stops_answering_ends_with_exit_3_naming_the_op() 
     }
 }
 
+/// Several runs against a target that stopped answering: the first gives up, the rest are not started (each would
+/// wait out the stall timeout again), so the whole command still ends within twice the timeout.
+#[test]
+fn runs_after_the_target_stopped_answering_are_not_started() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let endpoint = stuck_target(Stuck::NeverAnswers);
+    let started = Instant::now();
+    let out = work.sfko(&[
+        "--seed",
+        "1",
+        "--runs",
+        "4",
+        "--endpoint",
+        &endpoint,
+        "--stall-timeout",
+        "3s",
+        "--format",
+        "json",
+    ]);
+    let err = assert_gave_up(&out, started.elapsed(), "runs");
+    assert!(err.contains("the 3 remaining runs were not started"), "{err}");
+    assert_eq!(json(&out)["runs"].as_array().map(Vec::len), Some(1));
+}
+
 #[test]
 fn a_replay_against_a_target_that_stops_answering_ends_with_exit_3() {
     let work = Workdir::new();

@@ -105,7 +105,16 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
         }
         // What each run measured is printed; only the run's summary stays in memory for the end.
         run.histogram = None;
+        let gone = run.reason.as_deref().is_some_and(|r| r.starts_with(crate::driver::watchdog::STOPPED_ANSWERING));
         reports.push((run, repro));
+        if gone {
+            // Each further run would wait out the stall timeout again on the same dead target.
+            let left = runs.len().saturating_sub(reports.len() as u64);
+            if left > 0 && !common.quiet {
+                eprintln!("sfko: the target stopped answering; the {left} remaining runs were not started");
+            }
+            break;
+        }
     }
     let verdict = report::overall(reports.iter().map(|(r, _)| r.verdict));
     match common.format {

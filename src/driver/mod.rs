@@ -8,7 +8,7 @@
 mod inflight;
 mod s3;
 mod stats;
-mod watchdog;
+pub mod watchdog;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,6 +11,10 @@ use tokio::sync::watch;
 use super::inflight::InFlightOps;
 
 /// How long sfko waits on a target that stopped moving.
+/// How the reason a run gave up on its target begins (a run that ends so says the target is gone, not that a
+/// scenario failed).
+pub const STOPPED_ANSWERING: &str = "the target stopped answering";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StallPolicy {
     /// Nothing moved this long: report what is in flight.
@@ -54,7 +58,7 @@ pub fn spawn(ops: Weak<InFlightOps>, policy: Arc<Mutex<StallPolicy>>, give_up: w
             let give_up_at = current.timeout.saturating_add(current.wait);
             if stalled >= give_up_at {
                 let reason = format!(
-                    "the target stopped answering: nothing moved for {} (--stall-timeout {}, --stall-wait {}); \
+                    "{STOPPED_ANSWERING}: nothing moved for {} (--stall-timeout {}, --stall-wait {}); \
                      {count} ops in flight, gave up on them: {}",
                     secs(stalled),
                     secs(current.timeout),
