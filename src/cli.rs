@@ -42,7 +42,7 @@ pub enum Mode {
     #[command(short_flag = 'w', long_flag = "worker")]
     Worker(WorkerArgs),
     /// Re-execute a journal exactly and compare every outcome with the recorded one.
-    Replay(JournalArg),
+    Replay(ReplayArgs),
     /// Delta-debug a failing journal down to a minimal repro (fewest ops that still fail the same way), written to
     /// the corpus. Exit 1 when shrunk (the bug stands), 0 when the failure did not come back on this target.
     Shrink(ShrinkArgs),
@@ -56,6 +56,9 @@ pub enum Mode {
     Clean(JournalArg),
     /// Print a journal in readable form: header, plan, every op and outcome, failed expectations, trailer.
     Show(ShowArgs),
+    /// Compare two `--format json` results (a baseline and a new run): new failures, fixed ones, and throughput or
+    /// latency changes beyond a threshold. Exit 1 when something got worse.
+    Compare(CompareArgs),
 }
 
 impl Mode {
@@ -83,6 +86,9 @@ pub struct SelectArgs {
     /// Bucket names start with this (runs sharing a target and a seed need different prefixes).
     #[arg(long, default_value = crate::plan::DEFAULT_BUCKET_PREFIX, value_name = "PREFIX")]
     pub bucket_prefix: String,
+    /// Also write a JUnit XML report here (one testcase per scenario × seed, or per job), for CI.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Flags of a standalone run.
@@ -250,6 +256,17 @@ pub struct JournalArg {
     pub journal: PathBuf,
 }
 
+/// `sfko replay` flags.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The journal (e.g. corpus/<digest>.bin).
+    pub journal: PathBuf,
+    /// Replay this many times and report how often the recorded failure came back (and where each replay that
+    /// did not reproduce it diverged): how deterministic the failure is.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub times: u64,
+}
+
 /// `sfko shrink` flags.
 #[derive(Debug, Args)]
 pub struct ShrinkArgs {
@@ -275,6 +292,18 @@ pub struct ShowArgs {
     /// Only failed ops and expectations.
     #[arg(long)]
     pub failures: bool,
+}
+
+/// `sfko compare` flags.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline: `sfko --format json` (or `sfko -c --format json`) output saved earlier.
+    pub old: PathBuf,
+    /// The run to judge against it.
+    pub new: PathBuf,
+    /// Ops/s lower, or p99 latency higher, by more than this many percent counts as a regression.
+    #[arg(long, default_value_t = 20.0, value_name = "PERCENT")]
+    pub threshold: f64,
 }
 
 /// Output format.
@@ -355,11 +384,11 @@ const GLOBAL_USES: &[(&str, &[&str])] = &[
     ("nemesis", &["run", "worker"]),
     ("nemesis_every", &["run", "worker"]),
     ("nemesis_length", &["run", "worker"]),
-    ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show"]),
+    ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show", "compare"]),
 ];
 
 /// The flags of a standalone run ([`RunArgs`]), by clap id: given with another mode, they would do nothing.
-const RUN_FLAGS: &[&str] = &["seed", "scenarios", "runs", "keep", "bucket_prefix", "dry_run", "journal"];
+const RUN_FLAGS: &[&str] = &["seed", "scenarios", "runs", "keep", "bucket_prefix", "junit", "dry_run", "journal"];
 
 /// The key of a mode in [`GLOBAL_USES`].
 fn mode_key(mode: Option<&Mode>) -> &'static str {
@@ -374,6 +403,7 @@ fn mode_key(mode: Option<&Mode>) -> &'static str {
         Some(Mode::Selftest(_)) => "selftest",
         Some(Mode::Clean(_)) => "clean",
         Some(Mode::Show(_)) => "show",
+        Some(Mode::Compare(_)) => "compare",
     }
 }
 
@@ -389,6 +419,7 @@ fn key_spelling(key: &str) -> &'static str {
         "selftest" => "sfko selftest",
         "clean" => "sfko clean",
         "show" => "sfko show",
+        "compare" => "sfko compare",
         _ => "sfko (a standalone run)",
     }
 }

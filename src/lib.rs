@@ -12,7 +12,8 @@
 //! execution     exec (setup → steps → cleanup; Ctx, Entry, Step) ← workload, check (one file each)
 //! registry      catalogue (every workload and check; names → steps) · inputs (flags → config, target)
 //! after a run   replay (re-issue and judge again) · shrink (smallest failing plan) · show (readable journal)
-//! output        report (human and JSON, verdicts → exit code) · selftest (the oracles prove themselves)
+//! output        report (human and JSON, verdicts → exit code) · junit (JUnit XML for CI) · compare (baselines)
+//!               · selftest (the oracles prove themselves)
 //! scale-out     distribute (controller and workers over NATS)
 //! commands      commands (one file per command; main.rs only parses and exits)
 //! ```
@@ -26,6 +27,7 @@ pub mod check;
 pub mod checksum;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod content;
 pub mod distribute;
@@ -34,6 +36,7 @@ pub mod exec;
 pub mod exit;
 pub mod inputs;
 pub mod journal;
+pub mod junit;
 pub mod nemesis;
 pub mod plan;
 pub mod replay;

@@ -237,6 +237,53 @@ pub fn json_replay(report: &ReplayReport) -> Value {
     serde_json::to_value(report).unwrap_or(Value::Null)
 }
 
+/// How often `replays` of one journal reproduced its recorded judgement, and how the others diverged: the closing
+/// lines of `sfko replay --times N`.
+pub fn human_reproducibility(replays: &[ReplayReport]) -> String {
+    let Some(first) = replays.first() else { return "sfko: no replays".into() };
+    let came_back = replays.iter().filter(|r| r.reproduced).count();
+    let what = match first.recorded_verdict {
+        Verdict::Fail => "the recorded failure came back",
+        _ => "the recorded verdict held",
+    };
+    let mut out = format!("sfko: {what} in {came_back} of {} replays of {}", replays.len(), first.source.display());
+    if came_back == replays.len() {
+        out.push_str(" (deterministic here)");
+    } else if came_back > 0 {
+        out.push_str(" (it depends on timing: a race, or a server that answers differently run to run)");
+    }
+    for (i, replay) in replays.iter().enumerate().filter(|(_, r)| !r.reproduced) {
+        let place = match &replay.first_divergence {
+            Some(d) => format!(
+                "op {} {} {}: {} recorded {}, replayed {}",
+                d.op, d.request, d.subject, d.field, d.recorded, d.replayed
+            ),
+            None => "every outcome matched, yet the judgement differed".into(),
+        };
+        out.push_str(&format!("\n      replay {}: {} — first divergence {place}", i + 1, replay.verdict.as_str()));
+    }
+    if let Some(failed) = replays.iter().find(|r| r.verdict == Verdict::Fail) {
+        out.push_str(&failure_lines(&failed.failures, failed.counts.failed));
+    }
+    out
+}
+
+/// JSON of `sfko replay --times N`: the count and every replay.
+pub fn json_replays(replays: &[ReplayReport]) -> Value {
+    let came_back = replays.iter().filter(|r| r.reproduced).count();
+    let first = replays.first();
+    json!({
+        "source": first.map(|r| r.source.clone()),
+        "seed": first.map(|r| r.seed),
+        "scenario": first.map(|r| r.scenario.clone()),
+        "recorded_verdict": first.map(|r| r.recorded_verdict),
+        "times": replays.len(),
+        "reproduced": came_back,
+        "verdict": overall(replays.iter().map(|r| r.verdict)),
+        "replays": replays.iter().map(json_replay).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,11 +155,17 @@ fn three_workers_run_sixty_jobs_with_the_verdicts_of_standalone_runs() {
     let faulty = Server::s3s_fs(&["corrupt-byte"], 5, 20);
     let endpoint = ["--endpoint", faulty.endpoint.as_str()];
     let _workers: Vec<Proc> = (1..=3).map(|i| Proc::worker(&work, &nats, &format!("w{i}"), &endpoint, &[])).collect();
-    let (exit, out, err) = controller(&work, &nats, &["--seed", "42", "--jobs", "60"]).finish(Duration::from_secs(180));
+    let (exit, out, err) = controller(&work, &nats, &["--seed", "42", "--jobs", "60", "--junit", "ctl.xml"])
+        .finish(Duration::from_secs(180));
     let doc = summary(exit, &out, &err, 60);
     let results = doc["jobs"].as_array().expect("jobs");
     let failed = doc["jobs_failed"].as_u64().unwrap_or(0);
     assert!(failed > 0 && failed < 60, "the faulty server should fail some seeds and not others: {doc}");
+    // One JUnit testcase per job (tests/ci_output.rs reads the format with a real parser).
+    let junit = std::fs::read_to_string(work.path().join("ctl.xml")).expect("--junit file");
+    assert_eq!(junit.matches("<testcase ").count(), 60, "{junit}");
+    assert_eq!(junit.matches("<failure ").count() as u64, failed, "{junit}");
+    assert!(junit.contains("(job 0)"), "{junit}");
     assert_eq!(exit, 1, "failures found → exit 1:\n{err}");
     assert_eq!(doc["workers"], 3, "{doc}");
     let per_worker: u64 =

@@ -12,6 +12,13 @@ say() { printf 'tests/run.sh: %s\n' "$*" >&2; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+JUNITPARSER_VERSION=3.2.0   # the JUnit test reads sfko's XML with a real JUnit parser
+
+if ! python3 -c "import junitparser, sys; sys.exit(junitparser.version != '$JUNITPARSER_VERSION')" 2>/dev/null; then
+  say "installing junitparser==$JUNITPARSER_VERSION from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "junitparser==$JUNITPARSER_VERSION"
+fi
+
 if ! command -v moto_server >/dev/null 2>&1 || ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
   say "installing moto[server]==$MOTO_VERSION from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"

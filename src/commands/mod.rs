@@ -2,6 +2,7 @@
 //! and the worker live in `crate::distribute`; this module only dispatches to them.
 
 mod clean;
+mod compare;
 mod list;
 mod replay;
 mod run;
@@ -21,12 +22,13 @@ pub async fn main(cli: Cli) -> Result<Exit, Fatal> {
         None => run::standalone(&cli.run, common).await,
         Some(Mode::Controller(args)) => crate::distribute::controller::run(args, common).await,
         Some(Mode::Worker(args)) => crate::distribute::worker::run(args, common).await,
-        Some(Mode::Replay(args)) => replay::replay(&args.journal, common).await,
+        Some(Mode::Replay(args)) => replay::replay(&args.journal, args.times, common).await,
         Some(Mode::Shrink(args)) => shrink::shrink(&args.journal, args.max_runs, common).await,
         Some(Mode::List) => list::list(common),
         Some(Mode::Serve(args)) => serve::serve(args).await,
         Some(Mode::Selftest(args)) => selftest::selftest(args.seeds, common).await,
         Some(Mode::Clean(args)) => clean::clean(&args.journal, common).await,
+        Some(Mode::Compare(args)) => compare::compare(args, common.format),
         Some(Mode::Show(args)) => {
             let out = &mut std::io::stdout().lock();
             match common.format {

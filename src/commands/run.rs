@@ -117,6 +117,22 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
         }
     }
     let verdict = report::overall(reports.iter().map(|(r, _)| r.verdict));
+    if let Some(path) = &args.select.junit {
+        let cases = reports.iter().map(|(r, repro)| crate::junit::Case {
+            scenario: &r.scenario,
+            seed: r.seed,
+            job: None,
+            verdict: r.verdict,
+            reason: r.reason.as_deref(),
+            failures: &r.failures,
+            failed: r.counts.failed,
+            elapsed_s: r.timings.as_ref().map_or(0.0, |t| t.elapsed_s),
+            repro,
+            journal: r.corpus.as_ref().or(r.journal.as_ref()).map(|p| p.display().to_string()),
+        });
+        let xml = crate::junit::document(&format!("sfko seed {seed}"), cases).map_err(Fatal::harness)?;
+        crate::junit::write(path, &xml)?;
+    }
     match common.format {
         Format::Json => crate::outln!("{}", report::json_document(seed.0, &reports, verdict)),
         Format::Human => crate::outln!("{}", report::summary_line(seed.0, &reports)),

@@ -27,6 +27,8 @@ pub struct Setup {
     pub quiet: bool,
     pub worker_wait: Duration,
     pub run_timeout: Option<Duration>,
+    /// `--junit`: where the JUnit report goes.
+    pub junit: Option<PathBuf>,
 }
 
 impl Setup {
@@ -130,6 +132,7 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
         quiet: common.quiet,
         worker_wait: args.worker_wait,
         run_timeout: args.run_timeout,
+        junit: select.junit.clone(),
     };
     Ok((setup, settings))
 }

@@ -183,7 +183,66 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
     if let Some(why) = &live.abort {
         eprintln!("sfko: error: {why}");
     }
+    if let Some(path) = &setup.junit {
+        if let Err(e) = write_junit(path, setup, gather) {
+            eprintln!("sfko: error: {e}");
+            return Exit::Harness;
+        }
+    }
     report::exit_for(verdict)
+}
+
+/// The JUnit report of a distributed run: one testcase per job, lost ones as errors.
+fn write_junit(path: &std::path::Path, setup: &Setup, gather: &Gather) -> Result<(), crate::exit::Fatal> {
+    let accepted = gather.accepted().map(|a| {
+        let r = &a.result;
+        crate::junit::Case {
+            scenario: &r.scenario,
+            seed: r.seed,
+            job: Some(r.job),
+            verdict: r.verdict,
+            reason: r.reason.as_deref(),
+            failures: &r.failures,
+            failed: r.counts.failed,
+            elapsed_s: r.timings.elapsed_s,
+            repro: &a.repro,
+            journal: a
+                .corpus
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .or_else(|| r.journal.as_ref().map(|j| j.kept_at.clone())),
+        }
+    });
+    let lost: Vec<(crate::distribute::protocol::Job, String, String)> = gather
+        .lost()
+        .map(|((job, _), why)| {
+            let job = setup.job(*job);
+            let repro = report::Repro {
+                seed: job.seed,
+                scenario: &job.scenario.name,
+                scenarios_path: Some(&setup.scenarios_path),
+                bucket_prefix: setup.options.bucket_prefix.as_deref(),
+                faults: None,
+            }
+            .line();
+            (job, why.why().to_string(), repro)
+        })
+        .collect();
+    let lost = lost.iter().map(|(job, why, repro)| crate::junit::Case {
+        scenario: &job.scenario.name,
+        seed: job.seed,
+        job: Some(job.job),
+        verdict: Verdict::Incomplete,
+        reason: Some(why),
+        failures: &[],
+        failed: 0,
+        elapsed_s: 0.0,
+        repro,
+        journal: None,
+    });
+    let xml = crate::junit::document(&format!("sfko run {} seed {}", setup.run, setup.seed), accepted.chain(lost))
+        .map_err(crate::exit::Fatal::harness)?;
+    crate::junit::write(path, &xml)
 }
 
 /// Live progress on stderr: a bar on a terminal, a line every few seconds otherwise.
