@@ -102,14 +102,10 @@ fn details(case: &Case<'_>) -> String {
     if let Some(reason) = case.reason {
         out.push_str(&format!("reason: {reason}\n"));
     }
-    for f in case.failures {
-        out.push_str(&format!(
-            "[{}] op {} {} {}: expected {}, got {}\n",
-            f.by, f.op, f.request, f.subject, f.expected, f.got
-        ));
-    }
-    if case.failed > case.failures.len() as u64 {
-        out.push_str(&format!("... {} failures in all (every one is in the journal)\n", case.failed));
+    // The lines the human report prints, without their indentation.
+    for line in crate::report::failure_lines(case.failures, case.failed).lines().filter(|l| !l.trim().is_empty()) {
+        out.push_str(line.trim_start());
+        out.push('\n');
     }
     out.push_str(&format!("repro: {}\n", case.repro));
     if let Some(journal) = &case.journal {

@@ -43,6 +43,16 @@ pub struct Divergence {
     pub replayed: String,
 }
 
+impl Divergence {
+    /// `op 27 GetObject b/k: body_digest recorded …, replayed …`
+    pub fn describe(&self) -> String {
+        format!(
+            "op {} {} {}: {} recorded {}, replayed {}",
+            self.op, self.request, self.subject, self.field, self.recorded, self.replayed
+        )
+    }
+}
+
 /// What a replay found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReplayReport {

@@ -219,10 +219,9 @@ pub fn human_replay(report: &ReplayReport) -> String {
         report.verdict.as_str()
     );
     match &report.first_divergence {
-        Some(d) => out.push_str(&format!(
-            "\n      first divergence: op {} {} {}: {} recorded {}, replayed {} ({} ops differ)",
-            d.op, d.request, d.subject, d.field, d.recorded, d.replayed, report.divergent_ops
-        )),
+        Some(d) => {
+            out.push_str(&format!("\n      first divergence: {} ({} ops differ)", d.describe(), report.divergent_ops))
+        }
         None => out.push_str("\n      every outcome matched the recording"),
     }
     out.push_str(&failure_lines(&report.failures, report.counts.failed));
@@ -254,10 +253,7 @@ pub fn human_reproducibility(replays: &[ReplayReport]) -> String {
     }
     for (i, replay) in replays.iter().enumerate().filter(|(_, r)| !r.reproduced) {
         let place = match &replay.first_divergence {
-            Some(d) => format!(
-                "op {} {} {}: {} recorded {}, replayed {}",
-                d.op, d.request, d.subject, d.field, d.recorded, d.replayed
-            ),
+            Some(d) => d.describe(),
             None => "every outcome matched, yet the judgement differed".into(),
         };
         out.push_str(&format!("\n      replay {}: {} — first divergence {place}", i + 1, replay.verdict.as_str()));
