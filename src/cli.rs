@@ -108,8 +108,8 @@ pub struct RunArgs {
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
     /// Start the embedded target with these seeded faults (comma-separated): corrupt-byte, lost-write, stale-read,
-    /// wrong-etag, wrong-mpu-etag, list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored.
-    /// Only without --endpoint.
+    /// wrong-etag, wrong-mpu-etag, list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored,
+    /// batch-delete-partial. Only without --endpoint.
     #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
     pub embedded_faults: Vec<String>,
     /// Seed deciding which keys the embedded faults hit.
@@ -283,6 +283,10 @@ pub struct SelftestArgs {
     /// Seeds to try per fault before calling it undetected.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub seeds: u64,
+    /// Only these faults (comma-separated names; default: every fault the embedded server injects on its own).
+    /// The clean runs run either way.
+    #[arg(long, value_delimiter = ',')]
+    pub faults: Vec<String>,
 }
 
 /// `sfko show` flags.

@@ -131,6 +131,7 @@ mod tests {
             request: "GetObject".into(),
             expected: "body \"x\"".into(),
             got: "404".into(),
+            raced_with: vec![],
         };
         let case = |verdict, reason| Case {
             scenario: "Write 0B",

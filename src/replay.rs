@@ -201,6 +201,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
                     request: replayed.names.get(&expectation.op).cloned().unwrap_or_default(),
                     expected: expectation.assertion.describe(),
                     got: got.clone(),
+                    raced_with: expectation.raced_with.clone(),
                 });
             }
         }
@@ -306,7 +307,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
             match frames.recv().await {
                 Some(Frame::Op(record)) => {
                     recorded_done.insert(record.completion, record.issued_at_us.saturating_add(record.latency_us));
-                    if let Some(key) = record.request.object() {
+                    for key in record.request.objects() {
                         by_key.entry(key).or_default().insert(record.completion);
                     }
                     pending.insert(record.index, record);
@@ -451,13 +452,17 @@ impl Completions {
 /// journal holds op frames in completion order, so every such op has been read already. Ops are released in issue
 /// order, whose `completed_before` never decreases: entries below it are dropped as the replay goes.
 fn keep_order(by_key: &mut BTreeMap<String, std::collections::BTreeSet<u64>>, record: &OpRecord) -> Vec<u64> {
-    let Some(key) = record.request.object() else { return Vec::new() };
-    let Some(done) = by_key.get_mut(&key) else { return Vec::new() };
-    let first: Vec<u64> = done.range(record.completed_before..record.completion).copied().collect();
-    done.retain(|&c| c >= record.completed_before);
-    if done.is_empty() {
-        by_key.remove(&key);
+    let mut first: Vec<u64> = Vec::new();
+    for key in record.request.objects() {
+        let Some(done) = by_key.get_mut(&key) else { continue };
+        first.extend(done.range(record.completed_before..record.completion).copied());
+        done.retain(|&c| c >= record.completed_before);
+        if done.is_empty() {
+            by_key.remove(&key);
+        }
     }
+    first.sort_unstable();
+    first.dedup();
     first
 }
 

@@ -95,6 +95,10 @@ pub fn failure_lines(failures: &[Failure], total: u64) -> String {
             "\n      {}: {} op {} {}: expected {}, got {}",
             f.by, f.subject, f.op, f.request, f.expected, f.got
         ));
+        if !f.raced_with.is_empty() {
+            let ops: Vec<String> = f.raced_with.iter().map(|op| format!("op {op}")).collect();
+            out.push_str(&format!(" (racing {}: may depend on their order)", ops.join(", ")));
+        }
     }
     if total > failures.len() as u64 {
         out.push_str(&format!("\n      ... {total} failures in all (every one is in the journal)"));

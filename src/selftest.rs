@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -61,10 +62,29 @@ const FAULTS: &[Fault] = &[
     Fault::ChecksumIgnored,
     Fault::ConditionalIgnored,
     Fault::VersionDrop,
+    Fault::BatchDeletePartial,
 ];
+
+/// The faults `--faults` names (all of [`FAULTS`] when it names none), or which of them are known.
+pub fn faults(names: &[String]) -> Result<Vec<Fault>, String> {
+    if names.is_empty() {
+        return Ok(FAULTS.to_vec());
+    }
+    let chosen = Fault::parse_list(names)?;
+    match chosen.iter().find(|f| !FAULTS.contains(f)) {
+        Some(f) => {
+            let known: Vec<&str> = FAULTS.iter().map(|f| f.name()).collect();
+            Err(format!("selftest cannot inject '{}' on its own; it hunts: {}", f.name(), known.join(", ")))
+        }
+        None => Ok(chosen),
+    }
+}
 
 /// Shrinking must get every fault down to at most this many workload and check ops.
 pub const SHRUNK_OPS_GOAL: u64 = 5;
+
+/// Most hunts (or clean runs) at once; fewer on a machine with fewer cores.
+const MAX_AT_ONCE: usize = 4;
 
 /// Candidate runs one shrink may try.
 const SHRINK_RUNS: u64 = 200;
@@ -98,24 +118,35 @@ pub struct SelfTest {
 }
 
 /// Runs the self-test, trying up to `max_seeds` seeds per fault; journals go under `workdir`.
-pub async fn run(max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
+pub async fn run(faults: &[Fault], max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
     let scenarios = parse_str("selftest", SCENARIOS, &crate::catalogue::known()).map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
-    for fault in FAULTS {
-        rows.push(hunt(*fault, &scenarios, max_seeds, workdir).await?);
-    }
-    let mut false_alarms = 0;
-    let mut clean_runs = 0;
-    for scenario in &scenarios {
-        for seed in 1..=max_seeds.min(3) {
-            let report = run_once(&healthy().await?, scenario, seed, workdir).await?;
-            clean_runs += 1;
-            for failure in &report.failures {
-                tracing::warn!(scenario = %scenario.name, seed, "false alarm: {}", crate::report::failure_lines(std::slice::from_ref(failure), 1).trim());
+    let at_once = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_AT_ONCE);
+    // Hunts (and clean runs) are independent, each against its own server and in its own directory: run a few at
+    // once, keeping the table in fault order.
+    let hunts = futures::stream::iter(faults.iter().copied())
+        .map(|fault| {
+            let dir = workdir.join(fault.name());
+            let scenarios = &scenarios;
+            async move { hunt(fault, scenarios, max_seeds, &dir).await }
+        })
+        .buffered(at_once);
+    let rows: Vec<Row> = hunts.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    let clean_dir = workdir.join("clean");
+    let cleans = futures::stream::iter(scenarios.iter().flat_map(|s| (1..=max_seeds.min(3)).map(move |seed| (s, seed))))
+        .map(|(scenario, seed)| {
+            let dir = &clean_dir;
+            async move {
+                let report = run_once(&healthy().await?, scenario, seed, dir).await?;
+                for failure in &report.failures {
+                    tracing::warn!(scenario = %scenario.name, seed, "false alarm: {}", crate::report::failure_lines(std::slice::from_ref(failure), 1).trim());
+                }
+                Ok::<u64, String>(report.counts.failed + u64::from(report.verdict == Verdict::Incomplete))
             }
-            false_alarms += report.counts.failed + u64::from(report.verdict == Verdict::Incomplete);
-        }
-    }
+        })
+        .buffered(at_once);
+    let alarms: Vec<u64> = cleans.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    let clean_runs = alarms.len() as u64;
+    let false_alarms: u64 = alarms.iter().sum();
     let passed =
         false_alarms == 0 && rows.iter().all(|r| r.detected && r.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL));
     Ok(SelfTest { rows, false_alarms, clean_runs, passed })

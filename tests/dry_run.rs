@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "85bb1ff61eca4606a6bdf7e8eca69a325c71d8bbe086ee3f0e56ae4fd4184166";
+const GOLDEN_PLAN_DIGEST: &str = "71fb4aea94dcc669c0c9410e507b5c7b681de85c7077e27d426e4dfce23a5ca6";
 
 #[test]
 fn dry_run_touches_nothing() {

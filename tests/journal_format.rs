@@ -95,6 +95,7 @@ fn expectation() -> Expectation {
         op: 0,
         assertion: Assertion::BodyDigest(Digest([2; 32])),
         violation: Some("blake3 00".into()),
+        raced_with: vec![],
     }
 }
 
@@ -119,4 +120,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "e74cb2d7da7618716570de428040a9431839799729015ffd57ca9f314b50e430";
+const GOLDEN_JOURNAL_DIGEST: &str = "0542cbe217407a880684015f105c109afd9e7a76314da78ee2444d3a92ced3f4";

@@ -57,7 +57,7 @@ fn random_ops_raise_no_false_alarm_on_moto() {
     let work = Workdir::new();
     work.scenarios(
         "- name: moto random\n  tests: [random-ops]\n  random_ops: {ops: 150, concurrency: 4, keys: 8, nasty_keys: true, \
-         weights: {mpu-complete: 0, bad-complete: 0, mpu-late: 0, bad-checksum: 0}}\n",
+         weights: {mpu-complete: 0, mpu-complete-if-absent: 0, bad-complete: 0, mpu-late: 0, bad-checksum: 0}}\n",
     );
     let moto = Server::moto();
     let out = work.sfko(&["--seed", "11", "--runs", "2", "--endpoint", &moto.endpoint, "--format", "json"]);
@@ -73,8 +73,8 @@ fn moto_loses_versions_in_a_suspended_bucket() {
     let work = Workdir::new();
     work.scenarios(
         "- name: suspended\n  required: {buckets: [{versioning: true}]}\n  tests: [random-ops]\n  random_ops: {ops: 40, \
-         concurrency: 1, keys: 1, weights: {put: 10, put-if-absent: 0, put-if-match: 0, delete: 3, versioning: 4, list-versions: 4, get: 0, head: 0, \
-         get-range: 0, bad-range: 0, bad-checksum: 0, copy: 0, list: 0, mpu-create: 0, mpu-part: 0, mpu-complete: 0, bad-complete: 0, \
+         concurrency: 1, keys: 1, weights: {put: 10, put-if-absent: 0, put-if-match: 0, delete: 3, delete-batch: 0, versioning: 4, list-versions: 4, get: 0, head: 0, \
+         get-range: 0, bad-range: 0, bad-checksum: 0, copy: 0, list: 0, mpu-create: 0, mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, get-if: 0, list-v1: 0, bad-complete: 0, \
          mpu-abort: 0, mpu-late: 0, get-version: 0, delete-version: 0}}\n",
     );
     let moto = Server::moto();
@@ -95,8 +95,9 @@ fn moto_accepts_a_wrong_checksum() {
     let work = Workdir::new();
     work.scenarios(
         "- name: bad checksums\n  tests: [random-ops]\n  random_ops: {ops: 20, concurrency: 1, keys: 2, weights: {put: 2, \
-         get: 2, bad-checksum: 2, put-if-absent: 0, put-if-match: 0, head: 0, get-range: 0, bad-range: 0, delete: 0, copy: 0, list: 0, mpu-create: 0, \
-         mpu-part: 0, mpu-complete: 0, bad-complete: 0, mpu-abort: 0, mpu-late: 0}}\n",
+         get: 2, bad-checksum: 2, put-if-absent: 0, put-if-match: 0, head: 0, get-range: 0, bad-range: 0, delete: 0, delete-batch: 0, copy: 0, list: 0, mpu-create: 0, \
+         mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, get-if: 0, list-v1: 0, bad-complete: 0, mpu-abort: 0, \
+         mpu-late: 0}}\n",
     );
     let moto = Server::moto();
     let out = work.sfko(&["--seed", "1", "--endpoint", &moto.endpoint, "--format", "json"]);

@@ -151,6 +151,101 @@ async fn a_refused_completion_leaves_the_upload_usable() {
     assert!(complete(&plain, "e", &id, &wrong_etag).await.is_ok(), "the s3s-fs finding");
 }
 
+/// A refusal that comes before the body is read (a failed precondition, a part for a closed upload) reaches a client
+/// still sending a big body: the reference server reads the body to its end first, as S3 does, so the SDK gets the
+/// 412 or the NoSuchUpload rather than a broken pipe. (Plain s3s-fs answers at once and closes; whether the client
+/// then sees the answer is a race, so only the reference server is pinned here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_before_the_body_still_reaches_the_client() {
+    let server = EmbeddedServer::start().await.expect("reference server");
+    let client = client_of(server.endpoint());
+    bucket(&client).await;
+    client.put_object().bucket("bkt").key("k").body(ByteStream::from_static(b"old")).send().await.expect("Put");
+    for round in 0..5 {
+        let body = vec![round as u8; 4 * MIB];
+        let refused = client
+            .put_object()
+            .bucket("bkt")
+            .key("k")
+            .if_none_match("*")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        assert_eq!(refused.map(|_| ()).map_err(|e| refusal(&e)), Err(("PreconditionFailed".into(), 412)));
+        let (id, _) = upload(&client, "m", &[(1, 10)]).await;
+        client.abort_multipart_upload().bucket("bkt").key("m").upload_id(&id).send().await.expect("Abort");
+        let late = client
+            .upload_part()
+            .bucket("bkt")
+            .key("m")
+            .upload_id(&id)
+            .part_number(2)
+            .body(ByteStream::from(vec![1u8; 5 * MIB]))
+            .send()
+            .await;
+        assert_eq!(late.map(|_| ()).map_err(|e| refusal(&e)), Err(("NoSuchUpload".into(), 404)));
+    }
+}
+
+/// GetObject and HeadObject with `If-Match`/`If-None-Match`: the reference server answers 412 and 304 as S3 does;
+/// plain s3s-fs 0.14.1 ignores both and answers 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_reads_answer_412_and_304() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, enforced) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        let put = client.put_object().bucket("bkt").key("k").body(ByteStream::from_static(b"x")).send().await;
+        let etag = put.expect("Put").e_tag().unwrap_or_default().to_string();
+        let other = "\"0123456789abcdef0123456789abcdef\"";
+        let get = |if_match: Option<&str>, if_none_match: Option<&str>| {
+            let call = client.get_object().bucket("bkt").key("k");
+            call.set_if_match(if_match.map(str::to_string)).set_if_none_match(if_none_match.map(str::to_string)).send()
+        };
+        let status = |r: Result<u16, (String, u16)>| r.unwrap_or_else(|(_, status)| status);
+        let answers = [
+            status(get(Some(&etag), None).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(get(Some(other), None).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(get(None, Some(&etag)).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(get(None, Some(other)).await.map(|_| 200).map_err(|e| refusal(&e))),
+        ];
+        let head = client.head_object().bucket("bkt").key("k").if_none_match(&etag).send().await;
+        let head = status(head.map(|_| 200).map_err(|e| refusal(&e)));
+        match enforced {
+            true => assert_eq!((answers, head), ([200, 412, 304, 200], 304)),
+            false => assert_eq!((answers, head), ([200; 4], 200), "the s3s-fs finding"),
+        }
+    }
+}
+
+/// DeleteObjects deletes every key it names, existing or not, and lists each as deleted — none when `Quiet` (plain
+/// s3s-fs lists every key either way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_delete_answers_each_key_and_honours_quiet() {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, quiet_lists) in [(&reference, 0), (&plain, 3)] {
+        bucket(client).await;
+        for key in ["a", "b"] {
+            client.put_object().bucket("bkt").key(key).body(ByteStream::from_static(b"x")).send().await.expect("Put");
+        }
+        for quiet in [false, true] {
+            let objects = ["a", "b", "never"].map(|k| ObjectIdentifier::builder().key(k).build().expect("id"));
+            let delete = Delete::builder().set_objects(Some(objects.to_vec())).quiet(quiet).build().expect("delete");
+            let out = client.delete_objects().bucket("bkt").delete(delete).send().await.expect("DeleteObjects");
+            let mut deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
+            deleted.sort_unstable();
+            assert!(out.errors().is_empty(), "{:?}", out.errors());
+            match quiet {
+                false => assert_eq!(deleted, ["a", "b", "never"]),
+                true => assert_eq!(deleted.len(), quiet_lists, "{deleted:?}"),
+            }
+        }
+        let left = client.list_objects_v2().bucket("bkt").send().await.expect("List");
+        assert!(left.contents().is_empty(), "{:?}", left.contents());
+    }
+}
+
 /// A PutObject whose checksum header does not match its body is refused (400 BadDigest) by both, but plain s3s-fs
 /// compares only after it has renamed the new bytes over the object: the key has lost what it held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,7 +263,8 @@ fn a_replay_resends_the_runs_requests_byte_for_byte() {
     work.scenarios(
         "- name: sums\n  tests: [random-ops]\n  random_ops: {ops: 100, concurrency: 1, keys: 3, weights: {put: 8, \
          put-if-absent: 1, put-if-match: 2, get: 3, head: 1, bad-checksum: 2, get-range: 1, copy: 0, list: 0, \
-         mpu-create: 0, mpu-part: 0, mpu-complete: 0, bad-complete: 0, mpu-abort: 0, mpu-late: 0}}\n",
+         mpu-create: 0, mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, bad-complete: 0, mpu-abort: 0, \
+         mpu-late: 0, list-v1: 0, get-if: 0, delete-batch: 0}}\n",
     );
     let server = support::Server::s3s_fs(&[], 1, 4);
     let (endpoint, requests) = capturing_proxy(server.endpoint.trim_start_matches("http://").to_string());

@@ -26,7 +26,7 @@ pub async fn main(cli: Cli) -> Result<Exit, Fatal> {
         Some(Mode::Shrink(args)) => shrink::shrink(&args.journal, args.max_runs, common).await,
         Some(Mode::List) => list::list(common),
         Some(Mode::Serve(args)) => serve::serve(args).await,
-        Some(Mode::Selftest(args)) => selftest::selftest(args.seeds, common).await,
+        Some(Mode::Selftest(args)) => selftest::selftest(args.seeds, &args.faults, common).await,
         Some(Mode::Clean(args)) => clean::clean(&args.journal, common).await,
         Some(Mode::Compare(args)) => compare::compare(args, common.format),
         Some(Mode::Show(args)) => {

@@ -447,6 +447,7 @@ fn echoes_an_earlier_attempt(request: &Request, attempts: &[Attempt], outcome: &
         Request::PutObject { .. }
         | Request::CopyObject { .. }
         | Request::DeleteObject { .. }
+        | Request::DeleteObjects { .. }
         | Request::CreateMultipartUpload { .. } => outcome.succeeded(),
         _ => false,
     }

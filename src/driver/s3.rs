@@ -4,7 +4,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart,
-    CreateBucketConfiguration, VersioningConfiguration,
+    CreateBucketConfiguration, Delete, ObjectIdentifier, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -13,7 +13,9 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use super::Driver;
 use crate::checksum;
 use crate::content;
-use crate::journal::{Body, ListEntry, Listing, Outcome, PageCursor, Precondition, Request};
+use crate::journal::{
+    BatchAnswer, Body, ListEntry, Listing, Outcome, PageCursor, Precondition, ReadCondition, Request,
+};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 /// The checksum an SDK output (PutObject, GetObject, HeadObject) carried.
@@ -58,13 +60,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             done(call.send().await, |_| Outcome::default())
         }
         Request::PutObject { bucket, key, body, checksum, precondition } => {
-            let condition = match precondition {
-                None => None,
-                Some(Precondition::Absent) => Some(Condition::IfNoneMatch("*".into())),
-                Some(Precondition::Matches { etag_op }) => match driver.etag_of(*etag_op) {
-                    Some(etag) => Some(Condition::IfMatch(etag)),
-                    None => return missing_reference(format!("no ETag from op {etag_op}")),
-                },
+            let condition = match condition_of(precondition, driver) {
+                Ok(condition) => condition,
+                Err(why) => return missing_reference(why),
             };
             put_object(client, bucket, key, body, checksum.as_ref(), condition).await
         }
@@ -88,9 +86,15 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .body(stream_of(body));
             done(call.send().await, |out| Outcome { etag: out.e_tag().map(str::to_string), ..Outcome::default() })
         }
-        Request::CompleteMultipartUpload { bucket, key, create_op, parts } => {
+        Request::CompleteMultipartUpload { bucket, key, create_op, parts, precondition } => {
             let Some(upload_id) = driver.upload_id(*create_op) else {
                 return missing_reference(format!("no upload id from op {create_op}"));
+            };
+            let (if_match, if_none_match) = match condition_of(precondition, driver) {
+                Ok(None) => (None, None),
+                Ok(Some(Condition::IfMatch(etag))) => (Some(etag), None),
+                Ok(Some(Condition::IfNoneMatch(tag))) => (None, Some(tag)),
+                Err(why) => return missing_reference(why),
             };
             let mut completed = Vec::with_capacity(parts.len());
             for part in parts {
@@ -105,7 +109,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .bucket(bucket)
                 .key(key)
                 .upload_id(upload_id)
-                .multipart_upload(upload);
+                .multipart_upload(upload)
+                .set_if_match(if_match)
+                .set_if_none_match(if_none_match);
             done(call.send().await, |out| Outcome {
                 etag: out.e_tag().map(str::to_string),
                 version_id: out.version_id().map(str::to_string),
@@ -122,13 +128,25 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
         Request::GetObject { bucket, key, range } => get_object(client, bucket, key, *range).await,
         Request::HeadObject { bucket, key } => {
             let call = client.head_object().bucket(bucket).key(key).customize().mutate_request(ask_for_checksum);
-            done(call.send().await, |out| Outcome {
-                etag: out.e_tag().map(str::to_string),
-                version_id: out.version_id().map(str::to_string),
-                size: out.content_length().and_then(|n| u64::try_from(n).ok()),
-                checksum: returned!(out),
-                ..Outcome::default()
-            })
+            done(call.send().await, head_outcome)
+        }
+        Request::ReadIf { bucket, key, condition, head } => {
+            let Some(etag) = driver.etag_of(condition.etag_op()) else {
+                return missing_reference(format!("no ETag from op {}", condition.etag_op()));
+            };
+            let (if_match, if_none_match) = match condition {
+                ReadCondition::Matches { .. } => (Some(etag), None),
+                ReadCondition::Differs { .. } => (None, Some(etag)),
+            };
+            if *head {
+                let call = client.head_object().bucket(bucket).key(key).set_if_match(if_match);
+                let call = call.set_if_none_match(if_none_match).customize().mutate_request(ask_for_checksum);
+                done(call.send().await, head_outcome)
+            } else {
+                let call = client.get_object().bucket(bucket).key(key).set_if_match(if_match);
+                let call = call.set_if_none_match(if_none_match);
+                read_body(call.customize().mutate_request(ask_for_checksum).send().await).await
+            }
         }
         Request::DeleteObject { bucket, key } => {
             done(client.delete_object().bucket(bucket).key(key).send().await, |out| Outcome {
@@ -136,6 +154,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
+        Request::DeleteObjects { bucket, keys, quiet } => delete_objects(client, bucket, keys, *quiet).await,
         Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op } => {
             let token = match after_op {
                 Some(op) => match driver.cursor(*op).and_then(|c| c.token) {
@@ -153,29 +172,39 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .set_start_after(start_after.clone())
                 .set_continuation_token(token);
             done(call.send().await, |out| Outcome {
-                listing: Some(Listing {
-                    entries: out
-                        .contents()
-                        .iter()
-                        .map(|o| ListEntry {
-                            key: o.key().unwrap_or_default().to_string(),
-                            size: o.size().unwrap_or(0).max(0) as u64,
-                            etag: o.e_tag().map(str::to_string),
-                            is_latest: true,
-                            ..ListEntry::default()
-                        })
-                        .collect(),
-                    common_prefixes: out
-                        .common_prefixes()
-                        .iter()
-                        .map(|p| p.prefix().unwrap_or_default().to_string())
-                        .collect(),
-                    truncated: out.is_truncated().unwrap_or(false),
-                }),
+                listing: Some(object_listing(out.contents(), out.common_prefixes(), out.is_truncated())),
                 next_page: out
                     .next_continuation_token()
                     .map(|t| PageCursor { token: Some(t.to_string()), ..PageCursor::default() }),
                 ..Outcome::default()
+            })
+        }
+        Request::ListObjects { bucket, prefix, delimiter, max_keys, after_op } => {
+            let marker = match after_op {
+                Some(op) => match driver.cursor(*op).and_then(|c| c.key_marker) {
+                    Some(marker) => Some(marker),
+                    None => return missing_reference(format!("no marker from op {op}")),
+                },
+                None => None,
+            };
+            let call = client
+                .list_objects()
+                .bucket(bucket)
+                .set_prefix(prefix.clone())
+                .set_delimiter(delimiter.clone())
+                .set_max_keys(max_keys.map(|n| n as i32))
+                .set_marker(marker);
+            done(call.send().await, |out| {
+                let listing = object_listing(out.contents(), out.common_prefixes(), out.is_truncated());
+                // Without a NextMarker (S3 gives one only with a delimiter) the next page starts after the last key.
+                let last_key = listing.entries.last().map(|e| e.key.clone());
+                let next = out.next_marker().map(str::to_string).or(last_key);
+                Outcome {
+                    next_page: (listing.truncated && next.is_some())
+                        .then(|| PageCursor { key_marker: next, ..PageCursor::default() }),
+                    listing: Some(listing),
+                    ..Outcome::default()
+                }
             })
         }
         Request::DeleteObjectVersion { bucket, key, version_op } => {
@@ -469,6 +498,19 @@ enum Condition {
     IfMatch(String),
 }
 
+/// The header a write's precondition sends (`If-Match` names the ETag op `etag_op` got back in this run), or why
+/// there is none to send (that op got no ETag).
+fn condition_of(precondition: &Option<Precondition>, driver: &Driver) -> Result<Option<Condition>, String> {
+    match precondition {
+        None => Ok(None),
+        Some(Precondition::Absent) => Ok(Some(Condition::IfNoneMatch("*".into()))),
+        Some(Precondition::Matches { etag_op }) => match driver.etag_of(*etag_op) {
+            Some(etag) => Ok(Some(Condition::IfMatch(etag))),
+            None => Err(format!("no ETag from op {etag_op}")),
+        },
+    }
+}
+
 /// The first checksum an answer carried, of the five in [`checksum::Algorithm::ALL`] order.
 fn returned(values: [Option<&str>; 5], kind: Option<&aws_sdk_s3::types::ChecksumType>) -> Option<checksum::Returned> {
     let (algorithm, value) = checksum::Algorithm::ALL.iter().zip(values).find_map(|(a, v)| Some((a, v?)))?;
@@ -575,6 +617,65 @@ where
 }
 
 /// Nothing could be sent (no client for the backend, ...): not retried, not a server's doing.
+/// What a HeadObject answered.
+fn head_outcome(out: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Outcome {
+    Outcome {
+        etag: out.e_tag().map(str::to_string),
+        version_id: out.version_id().map(str::to_string),
+        size: out.content_length().and_then(|n| u64::try_from(n).ok()),
+        checksum: returned!(out),
+        ..Outcome::default()
+    }
+}
+
+/// A ListObjects (v1 or v2) page as the model reads it.
+fn object_listing(
+    contents: &[aws_sdk_s3::types::Object],
+    prefixes: &[aws_sdk_s3::types::CommonPrefix],
+    truncated: Option<bool>,
+) -> Listing {
+    Listing {
+        entries: contents
+            .iter()
+            .map(|o| ListEntry {
+                key: o.key().unwrap_or_default().to_string(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                etag: o.e_tag().map(str::to_string),
+                is_latest: true,
+                ..ListEntry::default()
+            })
+            .collect(),
+        common_prefixes: prefixes.iter().map(|p| p.prefix().unwrap_or_default().to_string()).collect(),
+        truncated: truncated.unwrap_or(false),
+    }
+}
+
+/// DeleteObjects as the SDK sends it (with the checksum the operation requires), and its answer key by key.
+async fn delete_objects(client: &Client, bucket: &str, keys: &[String], quiet: bool) -> Outcome {
+    let mut objects = Vec::with_capacity(keys.len());
+    for key in keys {
+        match ObjectIdentifier::builder().key(key).build() {
+            Ok(object) => objects.push(object),
+            Err(err) => return local_error(format!("DeleteObjects of {key}: {err}")),
+        }
+    }
+    let delete = match Delete::builder().set_objects(Some(objects)).quiet(quiet).build() {
+        Ok(delete) => delete,
+        Err(err) => return local_error(format!("DeleteObjects: {err}")),
+    };
+    done(client.delete_objects().bucket(bucket).delete(delete).send().await, |out| Outcome {
+        batch: Some(BatchAnswer {
+            deleted: out.deleted().iter().map(|d| d.key().unwrap_or_default().to_string()).collect(),
+            errors: out
+                .errors()
+                .iter()
+                .map(|e| (e.key().unwrap_or_default().to_string(), e.code().unwrap_or("(no code)").to_string()))
+                .collect(),
+        }),
+        ..Outcome::default()
+    })
+}
+
 pub(super) fn local_error(why: String) -> Outcome {
     Outcome { status: 0, error_code: Some("SfkoLocalError".into()), detail: Some(why), ..Outcome::default() }
 }

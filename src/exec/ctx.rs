@@ -28,6 +28,9 @@ pub struct Failure {
     pub request: String,
     pub expected: String,
     pub got: String,
+    /// Ops that raced this one on a key (see `Expectation::raced_with`); empty for most.
+    #[serde(default)]
+    pub raced_with: Vec<u64>,
 }
 
 /// Everything found wrong so far.
@@ -118,6 +121,11 @@ impl<'a> Ctx<'a> {
     /// Judges `op` by `assertion`, records the verdict in the journal, and says whether it held. A failure names
     /// the S3 operation the op sent.
     pub async fn judge(&self, op: &Op, subject: &str, assertion: Assertion) -> bool {
+        self.judge_racing(op, subject, assertion, Vec::new()).await
+    }
+
+    /// [`judge`](Self::judge) an op that raced `raced_with` (op indices) on a key.
+    pub async fn judge_racing(&self, op: &Op, subject: &str, assertion: Assertion, raced_with: Vec<u64>) -> bool {
         if op.outcome.error_code.as_deref() == Some(crate::driver::ABANDONED) {
             // Never sent, or cut off when the target stopped answering: nothing to judge, and not a held expectation.
             return false;
@@ -147,6 +155,7 @@ impl<'a> Ctx<'a> {
             request: op.request.to_string(),
             expected: assertion.describe(),
             got: got.clone(),
+            raced_with: raced_with.clone(),
         });
         if let Some(failure) = &failure {
             tracing::debug!(by = %failure.by, subject, op = op.index, expected = %failure.expected, got = %failure.got, "expectation failed");
@@ -159,6 +168,7 @@ impl<'a> Ctx<'a> {
                 op: op.index,
                 assertion,
                 violation,
+                raced_with,
             })
             .await;
         held

@@ -43,6 +43,33 @@ impl PageEntry {
     }
 }
 
+/// Whether a DeleteObjects answer reports exactly `keys` deleted and no errors. A quiet answer lists no deleted
+/// key; one that lists every key anyway (some servers ignore `Quiet`) loses nothing and passes.
+fn batch_violation(keys: &[String], quiet: bool, outcome: &Outcome) -> Option<String> {
+    if !outcome.succeeded() {
+        return Some(outcome.brief());
+    }
+    let Some(batch) = &outcome.batch else { return Some("no DeleteObjects answer".into()) };
+    if let Some((key, code)) = batch.errors.first() {
+        return Some(format!("{} errors, the first for {key}: {code}", batch.errors.len()));
+    }
+    let want: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+    let got: std::collections::BTreeSet<&str> = batch.deleted.iter().map(String::as_str).collect();
+    if (quiet && got.is_empty()) || got == want {
+        return None;
+    }
+    let missing: Vec<&str> = want.difference(&got).copied().collect();
+    let extra: Vec<&str> = got.difference(&want).copied().collect();
+    let mut out = format!("{} of {} keys reported deleted", want.intersection(&got).count(), want.len());
+    if !missing.is_empty() {
+        out.push_str(&format!("; not reported: {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        out.push_str(&format!("; never asked for: {}", extra.join(", ")));
+    }
+    Some(out)
+}
+
 fn describe_entry(entry: &ListEntry) -> String {
     let kind = if entry.delete_marker { " (delete marker)" } else { "" };
     let latest = if entry.is_latest { "" } else { " (noncurrent)" };
@@ -162,6 +189,7 @@ impl Assertion {
                 Some(got) if !got.composite() => Some(format!("whole-object checksum {}", got.describe())),
                 _ => None,
             },
+            Assertion::BatchDeleted { keys, quiet } => batch_violation(keys, *quiet, outcome),
             Assertion::Model { alternatives, .. } => {
                 let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
@@ -202,6 +230,10 @@ impl Assertion {
             Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
             Assertion::ChecksumIfAny { algorithm, value } => format!("checksum {algorithm} {value} or none"),
             Assertion::NoWholeChecksum => "no whole-object checksum".into(),
+            Assertion::BatchDeleted { keys, quiet: false } => format!("all {} keys reported deleted", keys.len()),
+            Assertion::BatchDeleted { keys, quiet: true } => {
+                format!("no errors for the {} keys (quiet: no key listed, or all of them)", keys.len())
+            }
             Assertion::Model { rule, alternatives } => {
                 let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
                 match alternatives.as_slice() {
@@ -321,5 +353,31 @@ mod tests {
         assert_eq!(racing.violation(&Outcome { size: Some(2), ..ok() }), None);
         assert_eq!(racing.violation(&Outcome { size: Some(3), ..ok() }).as_deref(), Some("3 bytes"));
         assert!(racing.describe().starts_with("read-after-write, one of (racing ops"));
+    }
+
+    #[test]
+    fn a_batch_delete_must_report_every_key_and_no_error() {
+        let keys: Vec<String> = vec!["a".into(), "b".into()];
+        let answer = |deleted: &[&str], errors: &[(&str, &str)]| Outcome {
+            batch: Some(super::super::record::BatchAnswer {
+                deleted: deleted.iter().map(|k| k.to_string()).collect(),
+                errors: errors.iter().map(|(k, c)| (k.to_string(), c.to_string())).collect(),
+            }),
+            ..ok()
+        };
+        let verbose = Assertion::BatchDeleted { keys: keys.clone(), quiet: false };
+        let quiet = Assertion::BatchDeleted { keys, quiet: true };
+        assert_eq!(verbose.violation(&answer(&["b", "a"], &[])), None);
+        assert_eq!(
+            verbose.violation(&answer(&["a"], &[])).as_deref(),
+            Some("1 of 2 keys reported deleted; not reported: b")
+        );
+        assert!(verbose
+            .violation(&answer(&["a"], &[("b", "AccessDenied")]))
+            .is_some_and(|v| v.contains("AccessDenied")));
+        assert_eq!(quiet.violation(&answer(&[], &[])), None);
+        assert_eq!(quiet.violation(&answer(&["a", "b"], &[])), None, "a server that ignores Quiet loses nothing");
+        assert!(quiet.violation(&answer(&["a"], &[])).is_some());
+        assert!(quiet.violation(&error(400, Some("MissingContentMD5"))).is_some());
     }
 }

@@ -141,6 +141,23 @@ pub enum Precondition {
     Matches { etag_op: u64 },
 }
 
+/// What a conditional read requires of the key's current object, by the ETag an earlier write got back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadCondition {
+    /// `If-Match`: answer only if the current ETag is this one (else 412 Precondition Failed).
+    Matches { etag_op: u64 },
+    /// `If-None-Match`: answer only if the current ETag is not this one (else 304 Not Modified).
+    Differs { etag_op: u64 },
+}
+
+impl ReadCondition {
+    pub fn etag_op(self) -> u64 {
+        match self {
+            ReadCondition::Matches { etag_op } | ReadCondition::Differs { etag_op } => etag_op,
+        }
+    }
+}
+
 /// What was sent. Upload ids refer to the op that created the upload, so a replay can substitute its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -180,6 +197,8 @@ pub enum Request {
         key: String,
         create_op: u64,
         parts: Vec<CompletedPart>,
+        /// A conditional completion's precondition (`If-None-Match` / `If-Match`), as for PutObject.
+        precondition: Option<Precondition>,
     },
     AbortMultipartUpload {
         bucket: String,
@@ -195,9 +214,23 @@ pub enum Request {
         bucket: String,
         key: String,
     },
+    /// GetObject (or, `head`, HeadObject) with `If-Match` or `If-None-Match`.
+    ReadIf {
+        bucket: String,
+        key: String,
+        condition: ReadCondition,
+        head: bool,
+    },
     DeleteObject {
         bucket: String,
         key: String,
+    },
+    /// DeleteObjects (the batch delete) of these distinct keys, without version ids: each as its own DeleteObject.
+    /// `quiet`: the answer lists only the keys that could not be deleted.
+    DeleteObjects {
+        bucket: String,
+        keys: Vec<String>,
+        quiet: bool,
     },
     ListObjectsV2 {
         bucket: String,
@@ -207,6 +240,15 @@ pub enum Request {
         max_keys: Option<u32>,
         start_after: Option<String>,
         /// Continue from the page this op returned (its continuation token, whatever it was in this run).
+        after_op: Option<u64>,
+    },
+    /// ListObjects, version 1: continued (`after_op`) from the `NextMarker` the page before gave, or its last key
+    /// where it gave none (as S3 documents it, and clients do).
+    ListObjects {
+        bucket: String,
+        prefix: Option<String>,
+        delimiter: Option<String>,
+        max_keys: Option<u32>,
         after_op: Option<u64>,
     },
     /// Delete one version; `version_op` is the op that created it (its version id, whatever it was in this run).
@@ -292,8 +334,12 @@ impl Request {
             Request::AbortMultipartUpload { .. } => "AbortMultipartUpload",
             Request::GetObject { .. } => "GetObject",
             Request::HeadObject { .. } => "HeadObject",
+            Request::ReadIf { head: false, .. } => "GetObject(conditional)",
+            Request::ReadIf { head: true, .. } => "HeadObject(conditional)",
             Request::DeleteObject { .. } => "DeleteObject",
+            Request::DeleteObjects { .. } => "DeleteObjects",
             Request::ListObjectsV2 { .. } => "ListObjectsV2",
+            Request::ListObjects { .. } => "ListObjects",
             Request::DeleteObjectVersion { .. } => "DeleteObject(version)",
             Request::GetObjectVersion { .. } => "GetObject(version)",
             Request::ListObjectVersions { .. } => "ListObjectVersions",
@@ -317,10 +363,16 @@ impl Request {
             | Request::PutBucketReplication { bucket, .. }
             | Request::PutBucketLifecycle { bucket, .. } => bucket.clone(),
             Request::ListObjectsV2 { bucket, prefix, .. }
+            | Request::ListObjects { bucket, prefix, .. }
             | Request::ListObjectVersions { bucket, prefix, .. }
             | Request::ListMultipartUploads { bucket, prefix } => {
                 format!("{bucket}/{}", prefix.as_deref().unwrap_or(""))
             }
+            Request::DeleteObjects { bucket, keys, .. } => match keys.as_slice() {
+                [one] => format!("{bucket}/{one}"),
+                [first, rest @ ..] => format!("{bucket}/{first} (+{} more)", rest.len()),
+                [] => bucket.clone(),
+            },
             Request::DeleteObjectVersion { bucket, key, .. }
             | Request::GetObjectVersion { bucket, key, .. }
             | Request::CopyObject { bucket, key, .. }
@@ -335,24 +387,27 @@ impl Request {
             | Request::AbortMultipartUpload { bucket, key, .. }
             | Request::GetObject { bucket, key, .. }
             | Request::HeadObject { bucket, key }
+            | Request::ReadIf { bucket, key, .. }
             | Request::DeleteObject { bucket, key } => format!("{bucket}/{key}"),
         }
     }
 
-    /// `bucket/key` of a request on one object (not a bucket, a listing or an upload's parts): what two racing
-    /// requests must share to race.
-    pub fn object(&self) -> Option<String> {
+    /// `bucket/key` of each object the request reads or writes (not a bucket, a listing or an upload's parts):
+    /// what two racing requests must share to race.
+    pub fn objects(&self) -> Vec<String> {
         match self {
             Request::PutObject { bucket, key, .. }
             | Request::DeleteObject { bucket, key }
             | Request::GetObject { bucket, key, .. }
             | Request::HeadObject { bucket, key }
+            | Request::ReadIf { bucket, key, .. }
             | Request::CopyObject { bucket, key, .. }
             | Request::CompleteMultipartUpload { bucket, key, .. }
             | Request::DeleteObjectVersion { bucket, key, .. }
             | Request::GetObjectVersion { bucket, key, .. }
-            | Request::GetObjectPart { bucket, key, .. } => Some(format!("{bucket}/{key}")),
-            _ => None,
+            | Request::GetObjectPart { bucket, key, .. } => vec![format!("{bucket}/{key}")],
+            Request::DeleteObjects { bucket, keys, .. } => keys.iter().map(|key| format!("{bucket}/{key}")).collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -382,6 +437,8 @@ pub struct Outcome {
     pub next_page: Option<PageCursor>,
     /// `x-amz-mp-parts-count` of a part GET.
     pub parts_count: Option<u32>,
+    /// What a DeleteObjects answered, key by key.
+    pub batch: Option<BatchAnswer>,
     /// The flexible checksum the answer carried (GET and HEAD ask for it with `x-amz-checksum-mode: ENABLED`).
     pub checksum: Option<crate::checksum::Returned>,
     /// Why there was no usable answer: transport error text when `status == 0`, or why a 2xx could not be decoded.
@@ -419,6 +476,13 @@ impl Outcome {
         }
         out
     }
+}
+
+/// The answer to a DeleteObjects: the keys it reports deleted, and those it reports errors for (key, code).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    pub deleted: Vec<String>,
+    pub errors: Vec<(String, String)>,
 }
 
 /// One page of a listing.
@@ -514,6 +578,11 @@ pub enum Assertion {
     },
     /// The answer claims no whole-object checksum (a ranged read covers only some of the bytes).
     NoWholeChecksum,
+    /// A DeleteObjects answer reports every one of `keys` deleted (a quiet one: reports nothing), and no errors.
+    BatchDeleted {
+        keys: Vec<String>,
+        quiet: bool,
+    },
     /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
     /// least one alternative (several when racing operations may have taken effect in either order).
     Model {
@@ -545,6 +614,9 @@ pub struct Expectation {
     pub assertion: Assertion,
     /// `None` = passed; `Some(what came back)` = failed.
     pub violation: Option<String>,
+    /// Ops that raced this one on a key in the recording (issued together, neither waiting for the other): a
+    /// failure here may depend on the order they took, and so come back in only some replays.
+    pub raced_with: Vec<u64>,
 }
 
 /// How a run ended. (Variant names are lowercase in JSON; bincode encodes the variant index.)

@@ -20,17 +20,26 @@ pub const OP_KINDS: &[(&str, u32)] = &[
     ("put-if-match", 2),
     ("get", 10),
     ("head", 5),
+    // GetObject or HeadObject with If-Match / If-None-Match: the ETag an earlier write of the key got back
+    // (200, 412 or 304):
+    ("get-if", 3),
     ("get-range", 6),
     ("bad-range", 1),
     // PutObject with a checksum header that does not match the body (must be refused, the key unchanged):
     ("bad-checksum", 1),
     ("delete", 6),
+    // DeleteObjects of a few keys, quiet or verbose, existing or not:
+    ("delete-batch", 2),
     ("copy", 4),
     ("list", 6),
+    // ListObjects version 1, in pages continued by NextMarker:
+    ("list-v1", 2),
     ("mpu-create", 3),
     ("mpu-part", 6),
     ("mpu-complete", 3),
     ("bad-complete", 1),
+    // CompleteMultipartUpload with If-None-Match: * (create only; a refused one leaves the upload open):
+    ("mpu-complete-if-absent", 1),
     ("mpu-abort", 2),
     // UploadPart or AbortMultipartUpload on an upload already completed or aborted (must be NoSuchUpload):
     ("mpu-late", 1),

@@ -14,6 +14,8 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
 use s3s_fs::FileSystem;
 
+use super::conditions;
+use super::drain;
 use super::fs_layout::FsLayout;
 use super::multipart::Uploads;
 use super::rollback::Rollback;
@@ -60,10 +62,13 @@ pub enum Fault {
     VersionLost,
     /// PutObject ignores the checksum it is sent (a wrong one is accepted), and GET/HEAD return a wrong one.
     ChecksumIgnored,
-    /// PutObject ignores `If-None-Match` and `If-Match`: a conditional write overwrites whatever the key holds.
+    /// PutObject and CompleteMultipartUpload ignore `If-None-Match` and `If-Match` (a conditional write overwrites
+    /// whatever the key holds), and so do GetObject and HeadObject (they answer the object whatever ETag was named).
     ConditionalIgnored,
     /// ListObjectVersions leaves out one noncurrent version of the key (it is still stored and readable by id).
     VersionDrop,
+    /// DeleteObjects answers the key deleted but leaves it in place.
+    BatchDeletePartial,
 }
 
 impl Fault {
@@ -82,6 +87,7 @@ impl Fault {
         Fault::ChecksumIgnored,
         Fault::ConditionalIgnored,
         Fault::VersionDrop,
+        Fault::BatchDeletePartial,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,6 +106,7 @@ impl Fault {
             Fault::ChecksumIgnored => "checksum-ignored",
             Fault::ConditionalIgnored => "conditional-ignored",
             Fault::VersionDrop => "version-drop",
+            Fault::BatchDeletePartial => "batch-delete-partial",
         }
     }
 
@@ -242,6 +249,22 @@ impl FaultyFs {
         }
     }
 
+    /// The `If-Match`/`If-None-Match` of a read of the current version (see [`conditions`]); a key that
+    /// `conditional-ignored` hits ignores them.
+    async fn preconditions(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> S3Result<()> {
+        if version_id.is_some() || self.plan.hits(Fault::ConditionalIgnored, bucket, key) {
+            return Ok(());
+        }
+        conditions::check_read(&FsLayout::new(&self.root), bucket, key, if_match, if_none_match).await
+    }
+
     /// Flips one byte of the stored object (position drawn from the same hash), if it has any.
     async fn rot(&self, bucket: &str, key: &str) {
         let path = self.root.join(bucket).join(key);
@@ -334,7 +357,8 @@ impl S3 for FaultyFs {
         let guard = self.versions.lock(&bucket, &key).await;
         let layout = FsLayout::new(&self.root);
         let rollback = Rollback::before_put(&layout, &req.input, req.trailing_headers.is_some()).await;
-        let result = self.inner.put_object(req).await;
+        let body = drain::lend(&mut req.input.body);
+        let result = drain::answer_after_body(body, self.inner.put_object(req).await).await;
         if let Some(rollback) = rollback {
             rollback.settle(result.as_ref().err().map(|e| e.code())).await;
         }
@@ -367,9 +391,12 @@ impl S3 for FaultyFs {
 
     async fn complete_multipart_upload(
         &self,
-        req: S3Request<CompleteMultipartUploadInput>,
+        mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        if self.plan.hits(Fault::ConditionalIgnored, &bucket, &key) {
+            (req.input.if_none_match, req.input.if_match) = (None, None);
+        }
         let _upload = self.uploads.close(&bucket, &req.input.upload_id).await?;
         self.uploads.check_completion(&req.input).await?;
         let _held = self.keys.write(&bucket, &key).await;
@@ -482,6 +509,9 @@ impl S3 for FaultyFs {
         // Held until s3s-fs has opened the file: the body streams from that open file, which a later write
         // (s3s-fs writes a temp file and renames it) does not change.
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
+        let i = &req.input;
+        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
+            .await?;
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
         if whole && self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key) {
             let mut out = self.plain_get(req).await?;
@@ -492,6 +522,9 @@ impl S3 for FaultyFs {
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
+        let i = &req.input;
+        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
+            .await?;
         let wrong = self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key);
         let mut out = match self.versions.lock(&req.input.bucket, &req.input.key).await {
             Some(guard) => self.versions.head_object(&self.inner, &guard, req).await?,
@@ -512,11 +545,38 @@ impl S3 for FaultyFs {
             None => self.inner.delete_object(req).await,
         }
     }
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        if self.versions.mode(&req.input.bucket).is_some() {
-            return Ok(S3Response::new(self.versions.delete_objects(req.input).await?));
+    async fn delete_objects(
+        &self,
+        mut req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let bucket = req.input.bucket.clone();
+        let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
+        let _held = self.keys.write_all(&bucket, &keys).await;
+        for key in &keys {
+            self.forget_stale(&bucket, Some(key));
         }
-        self.inner.delete_objects(req).await
+        let quiet = req.input.delete.quiet.unwrap_or(false);
+        // batch-delete-partial: the hit keys are answered as deleted but never reach the store.
+        let (sent, kept): (Vec<ObjectIdentifier>, Vec<ObjectIdentifier>) =
+            std::mem::take(&mut req.input.delete.objects)
+                .into_iter()
+                .partition(|o| !self.plan.hits(Fault::BatchDeletePartial, &bucket, &o.key));
+        if !kept.is_empty() {
+            tracing::debug!(bucket, kept = kept.len(), "fault fixture: batch delete left keys in place");
+        }
+        req.input.delete.objects = sent;
+        let mut out = if self.versions.mode(&bucket).is_some() {
+            self.versions.delete_objects(req.input).await?
+        } else {
+            self.inner.delete_objects(req).await?.output
+        };
+        let deleted = out.deleted.get_or_insert_with(Vec::new);
+        deleted.extend(kept.into_iter().map(|o| DeletedObject { key: Some(o.key), ..Default::default() }));
+        // S3's quiet mode answers only the keys it could not delete (s3s-fs lists every key either way).
+        if quiet {
+            out.deleted = None;
+        }
+        Ok(S3Response::new(out))
     }
     async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         let source = match &req.input.copy_source {
@@ -559,9 +619,13 @@ impl S3 for FaultyFs {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         self.inner.create_multipart_upload(req).await
     }
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
-        self.inner.upload_part(req).await
+    async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let body = drain::lend(&mut req.input.body);
+        let result = match self.uploads.share(&req.input.bucket, &req.input.upload_id).await {
+            Ok(_upload) => self.inner.upload_part(req).await,
+            Err(refused) => Err(refused),
+        };
+        drain::answer_after_body(body, result).await
     }
     async fn upload_part_copy(
         &self,

@@ -87,6 +87,23 @@ impl FsLayout {
         tokio::fs::rename(&tmp, &info).await.map_err(|e| s3_error!(e, InternalError))
     }
 
+    /// The ETag (unquoted) of `bucket/key`'s live object as s3s-fs serves it: the stored one, or the data's MD5
+    /// where s3s-fs stored none. `None`: no such object.
+    pub async fn live_etag(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
+        let data = self.object_path(bucket, key)?;
+        match tokio::fs::metadata(&data).await {
+            Ok(meta) if meta.is_file() => {}
+            _ => return Ok(None),
+        }
+        let [info, _] = self.side_files(bucket, key);
+        if let Ok(etag) = Self::stored_etag(&info).await {
+            return Ok(Some(etag));
+        }
+        use md5::Digest as _;
+        let bytes = tokio::fs::read(&data).await.map_err(|e| s3_error!(e, InternalError))?;
+        Ok(Some(hex::encode(md5::Md5::digest(&bytes))))
+    }
+
     /// The ETag s3s-fs stored in an internal-info file (multipart `-N` ones included).
     pub async fn stored_etag(internal_info: &Path) -> S3Result<String> {
         let text = tokio::fs::read(internal_info).await.map_err(|e| s3_error!(e, InternalError))?;

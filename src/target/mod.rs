@@ -1,6 +1,8 @@
 //! The S3 server under test: the embedded one when nothing is configured, or an external endpoint.
 
 pub mod client;
+mod conditions;
+mod drain;
 pub mod embedded;
 pub mod faults;
 pub mod fixtures;

@@ -48,6 +48,17 @@ impl Stripes {
         self.locks[Self::index(bucket, name)].write().await
     }
 
+    /// Exclusive holds on the stripes of every one of `names` (a batch delete), taken in stripe order like
+    /// [`Stripes::write_reading`]'s, so no two holders wait on each other.
+    pub async fn write_all(&self, bucket: &str, names: &[String]) -> Vec<RwLockWriteGuard<'_, ()>> {
+        let stripes: std::collections::BTreeSet<usize> = names.iter().map(|n| Self::index(bucket, n)).collect();
+        let mut held = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            held.push(self.locks[stripe].write().await);
+        }
+        held
+    }
+
     /// Exclusive hold on `write`'s stripe and a shared one on `read`'s (a copy: its source must not change under
     /// it). Taken in stripe order, so two copies in opposite directions cannot deadlock.
     pub async fn write_reading(&self, write: (&str, &str), read: (&str, &str)) -> WriteReading<'_> {

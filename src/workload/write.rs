@@ -127,8 +127,15 @@ pub async fn multipart(
         ctx.judge(&abort, &name, Assertion::Succeeded).await;
         return None;
     }
-    let complete =
-        ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op: create.index, parts }).await;
+    let complete = ctx
+        .call(Request::CompleteMultipartUpload {
+            bucket: b,
+            key: k,
+            create_op: create.index,
+            parts,
+            precondition: None,
+        })
+        .await;
     ctx.judge(&complete, &name, Assertion::Succeeded).await.then_some(complete)
 }
 

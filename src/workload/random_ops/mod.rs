@@ -80,13 +80,19 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                     if let (true, Some(id)) = (writes, &op.outcome.version_id) {
                         hashes.remember_version_id(n, id);
                     }
-                    if matches!(steps[i].request, Request::ListObjectsV2 { .. } | Request::ListObjectVersions { .. }) {
+                    let page = matches!(
+                        steps[i].request,
+                        Request::ListObjectsV2 { .. }
+                            | Request::ListObjects { .. }
+                            | Request::ListObjectVersions { .. }
+                    );
+                    if page {
                         pages.insert(u64::from(steps[i].n), op.outcome.clone());
                     }
                 }
             }
             let orders = if together { orders(&round, &races) } else { vec![(0..round.len()).collect()] };
-            worlds = judge(ctx, &steps, &round, &ops, &orders, worlds, &pages, &hashes).await;
+            worlds = judge(ctx, &steps, &round, &ops, &orders, &races, worlds, &pages, &hashes).await;
             max_worlds = max_worlds.max(worlds.len());
         }
         let keys = ctx.plan.random_ops.as_ref().map_or(8, |r| r.spec.keys);
@@ -155,6 +161,7 @@ async fn judge(
     round: &[usize],
     ops: &[Option<Op>],
     orders: &[Vec<usize>],
+    races: &[(usize, usize)],
     worlds: Vec<World>,
     pages: &BTreeMap<u64, Outcome>,
     hashes: &Hashes,
@@ -194,6 +201,16 @@ async fn judge(
             candidates.push(Candidate { world, predictions, held: held_at, explained });
         }
     }
+    // Each op's racing partners, by op index (only when the round went out together: one by one, nothing raced).
+    let mut raced: Vec<Vec<u64>> = vec![Vec::new(); round.len()];
+    if orders.len() > 1 {
+        for (a, b) in races {
+            if let (Some(x), Some(y)) = (&ops[*a], &ops[*b]) {
+                raced[*a].push(y.index);
+                raced[*b].push(x.index);
+            }
+        }
+    }
     let mut alive = vec![true; candidates.len()];
     for (pos, op) in ops.iter().enumerate() {
         let Some(op) = op else { continue };
@@ -222,7 +239,7 @@ async fn judge(
         }
         let request = &steps[round[pos]].request;
         let assertion = Assertion::Model { rule: rule.to_string(), alternatives };
-        ctx.judge(op, &request.subject(), assertion).await;
+        ctx.judge_racing(op, &request.subject(), assertion, raced[pos].clone()).await;
     }
     let all = round.len();
     let best = candidates.iter().map(|c| c.explained).max().unwrap_or(all);

@@ -15,7 +15,7 @@ use md5::{Digest as _, Md5};
 use super::program::Step;
 use crate::checksum::Algorithm;
 use crate::content::{self, ContentKey, Digest, MIN_PART_SIZE};
-use crate::journal::{Assertion, Body, Outcome, PageEntry, Precondition, Request};
+use crate::journal::{Assertion, Body, Outcome, PageEntry, Precondition, ReadCondition, Request};
 use crate::plan::BucketPlan;
 
 /// What the model requires of one answer, and the rule that requires it.
@@ -293,9 +293,9 @@ impl World {
         // A completion's prediction and the object it makes come from one pass over the parts (hashing them is the
         // model's most expensive step, and it runs once per possible world).
         let (prediction, made) = match &step.request {
-            Request::CompleteMultipartUpload { bucket, create_op, parts, .. } => {
-                self.predict_complete(bucket, *create_op, parts).map_or((None, None), |(p, made)| (Some(p), made))
-            }
+            Request::CompleteMultipartUpload { bucket, key, create_op, parts, precondition } => self
+                .predict_complete(bucket, key, *create_op, parts, precondition.as_ref(), hashes)
+                .map_or((None, None), |(p, made)| (Some(p), made)),
             request => (self.predict(request, observed, pages, hashes), None),
         };
         let held = prediction.as_ref().is_none_or(|p| p.holds(observed));
@@ -389,7 +389,14 @@ impl World {
                     Prediction::new("head-after-write", expect)
                 }
             },
+            Request::ReadIf { bucket, key, condition, head } => {
+                self.predict_read_if(bucket, key, *condition, *head, observed, hashes)
+            }
             Request::DeleteObject { .. } => Prediction::new("delete-ack", vec![Assertion::Succeeded]),
+            Request::DeleteObjects { keys, quiet, .. } => Prediction::new(
+                "batch-delete-ack",
+                vec![Assertion::Succeeded, Assertion::BatchDeleted { keys: keys.clone(), quiet: *quiet }],
+            ),
             Request::CopyObject { source_bucket, source_key, .. } => {
                 match self.current(source_bucket, source_key).ok()? {
                     None => Prediction::fails("copy-of-deleted", "NoSuchKey", 404),
@@ -408,8 +415,8 @@ impl World {
                     UploadState::Unknown => None,
                 }
             }
-            Request::CompleteMultipartUpload { bucket, create_op, parts, .. } => {
-                self.predict_complete(bucket, *create_op, parts).map(|(p, _)| p)
+            Request::CompleteMultipartUpload { bucket, key, create_op, parts, precondition } => {
+                self.predict_complete(bucket, key, *create_op, parts, precondition.as_ref(), hashes).map(|(p, _)| p)
             }
             Request::AbortMultipartUpload { bucket, create_op, .. } => {
                 match self.bucket(bucket)?.uploads.get(create_op)?.state {
@@ -418,7 +425,10 @@ impl World {
                     UploadState::Unknown => None,
                 }
             }
-            Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, after_op, .. } => {
+            Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, after_op, .. }
+            | Request::ListObjects { bucket, prefix, delimiter, max_keys, after_op } => {
+                // A v1 page continues from the server's NextMarker; S3's is the page's last item, so a marker that
+                // skips or repeats items shows as a wrong next page.
                 let marker = match after_op {
                     None => None,
                     Some(page) => Some(continuation(pages.get(page)?)?),
@@ -467,6 +477,47 @@ impl World {
         }
     }
 
+    /// A conditional GET or HEAD: the object when the condition holds, else 412 (`If-Match`) or 304 (`If-None-Match`).
+    /// Not judged where the model does not know the current ETag (a copy's) or the one named.
+    fn predict_read_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: ReadCondition,
+        head: bool,
+        observed: &Outcome,
+        hashes: &Hashes,
+    ) -> Option<Prediction> {
+        let named = hashes.etag_got(condition.etag_op())?;
+        let Some(object) = self.current(bucket, key).ok()? else {
+            // If-Match on no object: 404, or 412 as for any other mismatch (S3 leaves it open, as for writes).
+            let mut alternatives = vec![vec![Assertion::not_found()]];
+            if matches!(condition, ReadCondition::Matches { .. }) {
+                alternatives.push(vec![Assertion::Fails { code: "PreconditionFailed".into(), status: 412 }]);
+            }
+            return Some(Prediction { rule: "conditional-read-of-deleted", alternatives });
+        };
+        let matches = *object.etag.as_ref()? == named;
+        match (condition, matches) {
+            (ReadCondition::Matches { .. }, false) => Prediction::fails("read-if-match", "PreconditionFailed", 412),
+            (ReadCondition::Differs { .. }, true) => Prediction::fails("read-if-none-match", "NotModified", 304),
+            _ => {
+                let mut expect = vec![Assertion::Succeeded, Assertion::Size(object.size)];
+                if head {
+                    expect.extend(object.etag.clone().map(Assertion::Etag));
+                } else {
+                    expect.push(Assertion::BodyDigest(object.digest));
+                }
+                expect.extend(checksum_expectation(object, observed, hashes));
+                let rule = match condition {
+                    ReadCondition::Matches { .. } => "read-if-match",
+                    ReadCondition::Differs { .. } => "read-if-none-match",
+                };
+                Prediction::new(rule, expect)
+            }
+        }
+    }
+
     /// Whether a conditional write of `bucket/key` may go ahead: `Ok(rule)` if so, `Err(the refusal)` if S3 refuses
     /// it, `None` when the model cannot tell (the key or the ETag named is unknown).
     fn precondition_holds(
@@ -508,12 +559,16 @@ impl World {
         })
     }
 
-    /// The answer to a CompleteMultipartUpload, and on success the object it makes.
+    /// The answer to a CompleteMultipartUpload, and on success the object it makes. A conditional one refused
+    /// (412, or 409 for a racing completion) makes nothing and leaves the upload open.
     fn predict_complete(
         &self,
         bucket: &str,
+        key: &str,
         create_op: u64,
         parts: &[crate::journal::CompletedPart],
+        precondition: Option<&Precondition>,
+        hashes: &Hashes,
     ) -> Option<(Prediction, Option<Object>)> {
         let upload = self.bucket(bucket)?.uploads.get(&create_op)?;
         match upload.state {
@@ -549,10 +604,19 @@ impl World {
         if listed_small {
             errors.push(("part-too-small", "EntityTooSmall"));
         }
+        let refusal = match precondition {
+            None => None,
+            Some(precondition) => self.precondition_holds(bucket, key, precondition, hashes)?.err(),
+        };
         if let Some((rule, _)) = errors.first() {
-            let alternatives =
+            let mut alternatives: Vec<Vec<Assertion>> =
                 errors.iter().map(|(_, code)| vec![Assertion::Fails { code: code.to_string(), status: 400 }]).collect();
+            // A refused precondition too: S3 does not say which it checks first.
+            alternatives.extend(refusal.into_iter().flat_map(|r| r.alternatives));
             return Some((Prediction { rule, alternatives }, None));
+        }
+        if let Some(refusal) = refusal {
+            return Some((refusal, None));
         }
         let mut of_parts = Md5::new();
         for part in &chosen {
@@ -718,6 +782,15 @@ impl World {
                     self.forget(bucket, key);
                 }
             }
+            Request::DeleteObjects { bucket, keys, .. } => {
+                for key in keys {
+                    if settled {
+                        self.write(bucket, key, n, None);
+                    } else if !failed_cleanly {
+                        self.forget(bucket, key);
+                    }
+                }
+            }
             Request::CopyObject { bucket, key, source_bucket, source_key } => {
                 let source = self.current(source_bucket, source_key).ok().flatten().cloned();
                 match source {
@@ -789,6 +862,7 @@ impl World {
             // A read the model did not predict means the server holds something else: stop judging the key.
             Request::GetObject { bucket, key, .. }
             | Request::HeadObject { bucket, key }
+            | Request::ReadIf { bucket, key, .. }
             | Request::GetObjectVersion { bucket, key, .. }
                 if !settled && !ambiguous(observed) =>
             {
@@ -1023,6 +1097,100 @@ mod tests {
         assert_eq!(rule_and_first(&w, &matches(2)), ("overwrite-if-match", Assertion::Succeeded));
         assert_eq!(rule_and_first(&w, &matches(9)), ("overwrite-if-match", refused));
         assert!(w.predict(&matches(5).request, &ok(), &pages, &hashes).is_none(), "an ETag never seen: not judged");
+    }
+
+    #[test]
+    fn a_batch_delete_deletes_each_key_existing_or_not() {
+        let mut w = world(true);
+        let pages = BTreeMap::new();
+        acked(&mut w, &put(1, "a", 3));
+        let keys: Vec<String> = vec!["a".into(), "never".into()];
+        let batch = step(2, Request::DeleteObjects { bucket: "b".into(), keys: keys.clone(), quiet: false });
+        let want = expect(&w, &batch, &pages);
+        assert_eq!(
+            want,
+            vec![vec![Assertion::Succeeded, Assertion::BatchDeleted { keys: keys.clone(), quiet: false }]]
+        );
+        let answered =
+            Outcome { batch: Some(crate::journal::BatchAnswer { deleted: keys.clone(), errors: vec![] }), ..ok() };
+        let (_, held) = w.advance(&batch, &answered, &pages, &Hashes::default());
+        assert!(held);
+        let get = step(3, Request::GetObject { bucket: "b".into(), key: "a".into(), range: None });
+        assert_eq!(expect(&w, &get, &pages)[0][0], Assertion::not_found());
+        // On a versioned bucket each key gets a delete marker, missing or not.
+        let versions =
+            step(4, Request::ListObjectVersions { bucket: "b".into(), prefix: None, max_keys: None, after_op: None });
+        let Assertion::Page { entries, .. } = &expect(&w, &versions, &pages)[0][1] else { panic!() };
+        let shape: Vec<(&str, bool)> = entries.iter().map(|e| (e.key.as_str(), e.delete_marker)).collect();
+        assert_eq!(shape, [("a", true), ("a", false), ("never", true)]);
+        // An answer with an error for one key settles nothing: both keys become unknown.
+        let partial = Outcome {
+            batch: Some(crate::journal::BatchAnswer {
+                deleted: vec!["a".into()],
+                errors: vec![("never".into(), "InternalError".into())],
+            }),
+            ..ok()
+        };
+        let (_, held) = w.advance(&batch, &partial, &pages, &Hashes::default());
+        assert!(!held);
+        assert!(w.predict(&get.request, &ok(), &pages, &Hashes::default()).is_none());
+    }
+
+    #[test]
+    fn conditional_reads_answer_the_object_412_or_304() {
+        let mut w = world(false);
+        let hashes = Hashes::default();
+        let pages = BTreeMap::new();
+        acked(&mut w, &put(1, "k", 3));
+        hashes.remember_etag(1, &hex::encode(hashes.of(&put(1, "k", 3).body()).0));
+        hashes.remember_etag(2, "0123456789abcdef0123456789abcdef");
+        let read = |condition, head| step(9, Request::ReadIf { bucket: "b".into(), key: "k".into(), condition, head });
+        let first = |s: &Step| {
+            let p = w.predict(&s.request, &ok(), &pages, &hashes).expect("judged");
+            (p.rule, p.alternatives[0][0].clone())
+        };
+        let matches = |etag_op| ReadCondition::Matches { etag_op };
+        let differs = |etag_op| ReadCondition::Differs { etag_op };
+        assert_eq!(first(&read(matches(1), false)), ("read-if-match", Assertion::Succeeded));
+        let failed = Assertion::Fails { code: "PreconditionFailed".into(), status: 412 };
+        assert_eq!(first(&read(matches(2), true)), ("read-if-match", failed));
+        let not_modified = Assertion::Fails { code: "NotModified".into(), status: 304 };
+        assert_eq!(first(&read(differs(1), false)), ("read-if-none-match", not_modified));
+        assert_eq!(first(&read(differs(2), true)), ("read-if-none-match", Assertion::Succeeded));
+        assert!(w.predict(&read(matches(5), false).request, &ok(), &pages, &hashes).is_none(), "an unseen ETag");
+    }
+
+    #[test]
+    fn a_conditional_completion_over_an_object_is_refused_and_leaves_the_upload_open() {
+        let mut w = world(false);
+        let hashes = Hashes::default();
+        let pages = BTreeMap::new();
+        acked(&mut w, &put(1, "k", 3));
+        acked(&mut w, &step(2, Request::CreateMultipartUpload { bucket: "b".into(), key: "k".into() }));
+        let body = Body { content: ContentKey([3; 32]), offset: 0, len: 10 };
+        let part = Request::UploadPart { bucket: "b".into(), key: "k".into(), create_op: 2, part_number: 1, body };
+        let part_etag = hex::encode(hashes.of(&body).0);
+        let answered = Outcome { etag: Some(part_etag), ..ok() };
+        assert!(w.advance(&step(3, part), &answered, &pages, &hashes).1);
+        let complete = |n, precondition| {
+            let parts = vec![crate::journal::CompletedPart { part_number: 1, upload_part_op: 3 }];
+            step(
+                n,
+                Request::CompleteMultipartUpload {
+                    bucket: "b".into(),
+                    key: "k".into(),
+                    create_op: 2,
+                    parts,
+                    precondition,
+                },
+            )
+        };
+        let refused = Outcome { status: 412, error_code: Some("PreconditionFailed".into()), ..Outcome::default() };
+        let (prediction, held) = w.advance(&complete(4, Some(Precondition::Absent)), &refused, &pages, &hashes);
+        assert!(held, "{prediction:?}");
+        // The upload is still open: a plain completion now succeeds.
+        let plain = w.predict(&complete(5, None).request, &ok(), &pages, &hashes).expect("judged");
+        assert_eq!(plain.rule, "complete-ack");
     }
 
     #[test]

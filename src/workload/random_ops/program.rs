@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::checksum::{Algorithm, Carrier, Sent};
 use crate::content::{ContentKey, MIN_PART_SIZE};
-use crate::journal::{Body, CompletedPart, Precondition, Request};
+use crate::journal::{Body, CompletedPart, Precondition, ReadCondition, Request};
 use crate::scenario::{RandomOpsSpec, OP_KINDS};
 use crate::seed::Stream;
 
@@ -222,6 +222,19 @@ impl Generator<'_> {
                 self.remember_version(b, &key, n);
                 self.writes.push((b, key, n));
             }
+            "get-if" => {
+                // If-Match or If-None-Match with the ETag an earlier write of the key got back (current or not).
+                let mine: Vec<usize> = (0..self.writes.len()).filter(|&i| self.writes[i].0 == b).collect();
+                let Some(i) = self.stream.index(mine.len()) else { return self.step("get") };
+                let (_, key, etag_op) = self.writes[mine[i]].clone();
+                let etag_op = u64::from(etag_op);
+                let condition = match self.stream.chance(1, 2) {
+                    true => ReadCondition::Matches { etag_op },
+                    false => ReadCondition::Differs { etag_op },
+                };
+                let head = self.stream.chance(1, 3);
+                self.push(kind, Request::ReadIf { bucket, key, condition, head });
+            }
             "bad-checksum" => {
                 let key = self.key();
                 let size = self.size();
@@ -253,6 +266,20 @@ impl Generator<'_> {
                 let n = self.push(kind, Request::DeleteObject { bucket, key: key.clone() });
                 self.remember_version(b, &key, n);
             }
+            "delete-batch" => {
+                // Distinct keys, existing or not (a batch delete of a missing key reports it deleted, as S3 does).
+                let wanted = 1 + self.stream.below(self.keys.len().min(6) as u64) as usize;
+                let mut keys: Vec<String> = Vec::with_capacity(wanted);
+                for _ in 0..wanted * 2 {
+                    let key = self.key();
+                    if keys.len() < wanted && !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                let quiet = self.stream.chance(1, 2);
+                // No version is remembered: each key's delete marker has its own id, which no later step names.
+                self.push(kind, Request::DeleteObjects { bucket, keys, quiet });
+            }
             "copy" => {
                 let source_key = self.key();
                 let key = self.key();
@@ -267,14 +294,15 @@ impl Generator<'_> {
                 let n = self.push(kind, Request::CopyObject { bucket, key: key.clone(), source_bucket, source_key });
                 self.remember_version(b, &key, n);
             }
-            "list" => self.list(bucket),
+            "list" => self.list(bucket, false),
+            "list-v1" => self.list(bucket, true),
             "mpu-create" => {
                 let key = self.key();
                 let create = self.push(kind, Request::CreateMultipartUpload { bucket, key: key.clone() });
                 self.uploads.push(Upload { create, bucket: b, key, ..Upload::default() });
             }
             "mpu-part" => self.upload_part(false),
-            "mpu-complete" | "bad-complete" => self.complete(kind == "bad-complete"),
+            "mpu-complete" | "bad-complete" | "mpu-complete-if-absent" => self.complete(kind),
             "mpu-abort" | "mpu-late" => {
                 let late = kind == "mpu-late";
                 if late && self.stream.chance(1, 2) {
@@ -329,23 +357,25 @@ impl Generator<'_> {
         }
     }
 
-    /// A listing, maybe in small pages: the continuation pages are steps of their own.
-    fn list(&mut self, bucket: String) {
+    /// A listing (ListObjectsV2, or `v1`: ListObjects), maybe in small pages: the continuation pages are steps of
+    /// their own.
+    fn list(&mut self, bucket: String, v1: bool) {
         let prefix = self.prefix();
         let delimiter = self.stream.chance(1, 2).then(|| "/".to_string());
         let max_keys = [1u32, 2, 3, 1000][self.stream.below(4) as usize];
         let mut after_op = None;
         let pages = if max_keys < 1000 { 1 + self.stream.below(3) } else { 1 };
         for _ in 0..pages {
-            let request = Request::ListObjectsV2 {
-                bucket: bucket.clone(),
-                prefix: prefix.clone(),
-                delimiter: delimiter.clone(),
-                max_keys: Some(max_keys),
-                start_after: None,
-                after_op,
+            let (bucket, prefix, delimiter, max_keys) =
+                (bucket.clone(), prefix.clone(), delimiter.clone(), Some(max_keys));
+            let (kind, request) = match v1 {
+                false => (
+                    "list",
+                    Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after: None, after_op },
+                ),
+                true => ("list-v1", Request::ListObjects { bucket, prefix, delimiter, max_keys, after_op }),
             };
-            after_op = Some(u64::from(self.push("list", request)));
+            after_op = Some(u64::from(self.push(kind, request)));
         }
     }
 
@@ -401,7 +431,11 @@ impl Generator<'_> {
         upload.sealed |= last && !reupload;
     }
 
-    fn complete(&mut self, bad: bool) {
+    /// A CompleteMultipartUpload of an open upload: with its parts in order (`mpu-complete`; `If-None-Match: *` for
+    /// `mpu-complete-if-absent`), or with a part list S3 refuses (`bad-complete`).
+    fn complete(&mut self, kind: &'static str) {
+        let bad = kind == "bad-complete";
+        let precondition = (kind == "mpu-complete-if-absent").then_some(Precondition::Absent);
         let candidates: Vec<usize> =
             (0..self.uploads.len()).filter(|&i| !self.uploads[i].closed && !self.uploads[i].parts.is_empty()).collect();
         let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-part") };
@@ -431,8 +465,9 @@ impl Generator<'_> {
             key: key.clone(),
             create_op: u64::from(create),
             parts,
+            precondition,
         };
-        let n = self.push(if bad { "bad-complete" } else { "mpu-complete" }, request);
+        let n = self.push(kind, request);
         if !bad {
             self.remember_version(bucket, &key, n);
         }
@@ -443,18 +478,22 @@ impl Generator<'_> {
 pub fn references(request: &Request) -> Vec<u64> {
     match request {
         Request::UploadPart { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => vec![*create_op],
-        Request::CompleteMultipartUpload { create_op, parts, .. } => {
+        Request::CompleteMultipartUpload { create_op, parts, precondition, .. } => {
             let mut refs = vec![*create_op];
             refs.extend(parts.iter().map(|p| p.upload_part_op));
+            if let Some(Precondition::Matches { etag_op }) = precondition {
+                refs.push(*etag_op);
+            }
             refs
         }
         Request::GetObjectVersion { version_op, .. } | Request::DeleteObjectVersion { version_op, .. } => {
             vec![*version_op]
         }
-        Request::ListObjectsV2 { after_op, .. } | Request::ListObjectVersions { after_op, .. } => {
-            after_op.iter().copied().collect()
-        }
+        Request::ListObjectsV2 { after_op, .. }
+        | Request::ListObjects { after_op, .. }
+        | Request::ListObjectVersions { after_op, .. } => after_op.iter().copied().collect(),
         Request::PutObject { precondition: Some(Precondition::Matches { etag_op }), .. } => vec![*etag_op],
+        Request::ReadIf { condition, .. } => vec![condition.etag_op()],
         _ => Vec::new(),
     }
 }
@@ -466,19 +505,28 @@ pub fn remap(request: &Request, map: impl Fn(u64) -> Option<u64>) -> Option<Requ
         Request::UploadPart { create_op, .. } | Request::AbortMultipartUpload { create_op, .. } => {
             *create_op = map(*create_op)?
         }
-        Request::CompleteMultipartUpload { create_op, parts, .. } => {
+        Request::CompleteMultipartUpload { create_op, parts, precondition, .. } => {
             *create_op = map(*create_op)?;
             for part in parts {
                 part.upload_part_op = map(part.upload_part_op)?;
+            }
+            if let Some(Precondition::Matches { etag_op }) = precondition {
+                *etag_op = map(*etag_op)?;
             }
         }
         Request::GetObjectVersion { version_op, .. } | Request::DeleteObjectVersion { version_op, .. } => {
             *version_op = map(*version_op)?
         }
-        Request::ListObjectsV2 { after_op: Some(op), .. } | Request::ListObjectVersions { after_op: Some(op), .. } => {
-            *op = map(*op)?
-        }
+        Request::ListObjectsV2 { after_op: Some(op), .. }
+        | Request::ListObjects { after_op: Some(op), .. }
+        | Request::ListObjectVersions { after_op: Some(op), .. } => *op = map(*op)?,
         Request::PutObject { precondition: Some(Precondition::Matches { etag_op }), .. } => *etag_op = map(*etag_op)?,
+        Request::ReadIf { condition, .. } => {
+            *condition = match *condition {
+                ReadCondition::Matches { etag_op } => ReadCondition::Matches { etag_op: map(etag_op)? },
+                ReadCondition::Differs { etag_op } => ReadCondition::Differs { etag_op: map(etag_op)? },
+            }
+        }
         _ => {}
     }
     Some(request)
@@ -495,6 +543,15 @@ struct Footprint {
     toggles: Option<String>,
     upload: Option<u64>,
     copy: bool,
+    /// A batch delete: it may race one other op at most (its keys are deleted one by one, in an order the server
+    /// chooses, so two racing partners could see it in any combination of orders, which the model does not try).
+    batch: bool,
+}
+
+impl Footprint {
+    fn shares_key(&self, other: &Footprint) -> bool {
+        self.reads.iter().chain(&self.writes).any(|k| other.reads.contains(k) || other.writes.contains(k))
+    }
 }
 
 fn footprint(step: &Step) -> Footprint {
@@ -504,8 +561,13 @@ fn footprint(step: &Step) -> Footprint {
         Request::PutObject { bucket, key: k, .. }
         | Request::DeleteObject { bucket, key: k }
         | Request::DeleteObjectVersion { bucket, key: k, .. } => f.writes.push(key(bucket, k)),
+        Request::DeleteObjects { bucket, keys, .. } => {
+            f.writes.extend(keys.iter().map(|k| key(bucket, k)));
+            f.batch = true;
+        }
         Request::GetObject { bucket, key: k, .. }
         | Request::HeadObject { bucket, key: k }
+        | Request::ReadIf { bucket, key: k, .. }
         | Request::GetObjectVersion { bucket, key: k, .. } => f.reads.push(key(bucket, k)),
         Request::CopyObject { bucket, key: k, source_bucket, source_key } => {
             f.writes.push(key(bucket, k));
@@ -520,9 +582,9 @@ fn footprint(step: &Step) -> Footprint {
             f.upload = Some(*create_op);
             f.writes.push(key(bucket, k));
         }
-        Request::ListObjectsV2 { bucket, .. } | Request::ListObjectVersions { bucket, .. } => {
-            f.scans = Some(bucket.clone())
-        }
+        Request::ListObjectsV2 { bucket, .. }
+        | Request::ListObjects { bucket, .. }
+        | Request::ListObjectVersions { bucket, .. } => f.scans = Some(bucket.clone()),
         Request::PutBucketVersioning { bucket, .. } => f.toggles = Some(bucket.clone()),
         _ => {}
     }
@@ -542,7 +604,8 @@ pub fn rounds(steps: &[Step], concurrency: usize) -> Vec<Vec<usize>> {
         let fits = current.len() < concurrency.max(1)
             && !current.iter().any(|&j| refs.contains(&u64::from(steps[j].n)))
             && prints.iter().all(|other| compatible(&print, other))
-            && print.reads.iter().chain(&print.writes).all(|k| touching(&prints, k) < 2);
+            && print.reads.iter().chain(&print.writes).all(|k| touching(&prints, k) < 2)
+            && batches_race_once(&prints, &print);
         if !fits && !current.is_empty() {
             out.push(std::mem::take(&mut current));
             prints.clear();
@@ -574,6 +637,15 @@ pub fn races(steps: &[Step], round: &[usize]) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether `print` may join a round of `prints` with every batch delete in it racing one other op at most.
+fn batches_race_once(prints: &[Footprint], print: &Footprint) -> bool {
+    let partners = |p: &Footprint| prints.iter().filter(|o| !std::ptr::eq(*o, p) && o.shares_key(p)).count();
+    if print.batch && partners(print) > 1 {
+        return false;
+    }
+    prints.iter().filter(|b| b.batch && b.shares_key(print)).all(|b| partners(b) == 0)
+}
+
 fn touching(prints: &[Footprint], key: &(String, String)) -> usize {
     prints.iter().filter(|p| p.reads.contains(key) || p.writes.contains(key)).count()
 }
@@ -581,7 +653,7 @@ fn touching(prints: &[Footprint], key: &(String, String)) -> usize {
 fn compatible(a: &Footprint, b: &Footprint) -> bool {
     let bucket_of = |f: &Footprint| -> Vec<String> { f.reads.iter().chain(&f.writes).map(|k| k.0.clone()).collect() };
     let writes_in = |f: &Footprint, bucket: &str| f.writes.iter().any(|k| k.0 == bucket) || f.upload.is_some();
-    let shares_key = a.reads.iter().chain(&a.writes).any(|k| b.reads.contains(k) || b.writes.contains(k));
+    let shares_key = a.shares_key(b);
     if a.upload.is_some() && a.upload == b.upload {
         return false;
     }
@@ -631,7 +703,7 @@ mod tests {
         assert_eq!(program_digest(&one), GOLDEN_PROGRAM);
     }
 
-    const GOLDEN_PROGRAM: &str = "b3ed4407d60ac0869793eccc5407820a1476c75c27a44e21ff733c6276005282";
+    const GOLDEN_PROGRAM: &str = "efb48364ec36b309dc7e3a18272bffa75aae0cf7278ba00ed9800aa14c258be6";
 
     #[test]
     fn rounds_keep_dependencies_and_listings_apart() {
@@ -640,12 +712,17 @@ mod tests {
         let rounds = rounds(&steps, 8);
         assert_eq!(rounds.iter().map(Vec::len).sum::<usize>(), steps.len());
         assert!(rounds.iter().any(|r| r.len() > 1), "something runs concurrently");
+        assert!(steps.iter().any(|s| s.kind == "delete-batch"), "the default weights draw batch deletes");
         for round in &rounds {
             assert!(round.len() <= 8);
             let numbers: BTreeSet<u64> = round.iter().map(|&i| u64::from(steps[i].n)).collect();
             for &i in round {
                 assert!(references(&steps[i].request).iter().all(|r| !numbers.contains(r)), "{:?}", steps[i]);
                 let print = footprint(&steps[i]);
+                if print.batch {
+                    let partners = round.iter().filter(|&&j| j != i && footprint(&steps[j]).shares_key(&print));
+                    assert!(partners.count() <= 1, "a batch delete races one op at most: {:?}", steps[i]);
+                }
                 if let Some(bucket) = print.scans {
                     let writers = round.iter().filter(|&&j| footprint(&steps[j]).writes.iter().any(|k| k.0 == bucket));
                     assert_eq!(writers.count(), 0, "a listing shares its round with a write to its bucket");
