@@ -19,15 +19,16 @@ if ! python3 -c "import junitparser, sys; sys.exit(junitparser.version != '$JUNI
   python3 -m pip install --quiet --disable-pip-version-check "junitparser==$JUNITPARSER_VERSION"
 fi
 
-if ! command -v moto_server >/dev/null 2>&1 || ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
+# pip may put scripts outside PATH (user installs, pyenv without shims): look there first, so an installed moto is
+# found rather than installed again.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
+
+# (sed, not grep -q: grep would stop reading, and pipefail would count pip's broken pipe as "not installed")
+if ! command -v moto_server >/dev/null 2>&1 || [ "$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$MOTO_VERSION" ]; then
   say "installing moto[server]==$MOTO_VERSION from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   hash -r
-fi
-if ! command -v moto_server >/dev/null 2>&1; then
-  # pip may put scripts outside PATH (user installs, pyenv without shims).
-  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
-  export PATH
 fi
 
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
