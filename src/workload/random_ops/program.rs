@@ -187,6 +187,14 @@ impl Generator<'_> {
         (roll >= 35).then_some(Sent { algorithm, carrier, wrong: false })
     }
 
+    /// A seeded earlier PutObject step of bucket `b` (its key and step), whose ETag a conditional request names.
+    fn earlier_write(&mut self, b: usize) -> Option<(String, u32)> {
+        let mine: Vec<usize> = (0..self.writes.len()).filter(|&i| self.writes[i].0 == b).collect();
+        let i = self.stream.index(mine.len())?;
+        let (_, key, step) = self.writes[mine[i]].clone();
+        Some((key, step))
+    }
+
     fn remember_version(&mut self, bucket: usize, key: &str, step: u32) {
         if self.buckets[bucket].versioned {
             self.versions.push((bucket, key.to_string(), step));
@@ -211,9 +219,7 @@ impl Generator<'_> {
                 self.writes.push((b, key, n));
             }
             "put-if-match" => {
-                let mine: Vec<usize> = (0..self.writes.len()).filter(|&i| self.writes[i].0 == b).collect();
-                let Some(i) = self.stream.index(mine.len()) else { return self.step("put") };
-                let (_, key, etag_op) = self.writes[mine[i]].clone();
+                let Some((key, etag_op)) = self.earlier_write(b) else { return self.step("put") };
                 let size = self.size();
                 let body = self.body(size);
                 let checksum = self.checksum();
@@ -224,9 +230,7 @@ impl Generator<'_> {
             }
             "get-if" => {
                 // If-Match or If-None-Match with the ETag an earlier write of the key got back (current or not).
-                let mine: Vec<usize> = (0..self.writes.len()).filter(|&i| self.writes[i].0 == b).collect();
-                let Some(i) = self.stream.index(mine.len()) else { return self.step("get") };
-                let (_, key, etag_op) = self.writes[mine[i]].clone();
+                let Some((key, etag_op)) = self.earlier_write(b) else { return self.step("get") };
                 let etag_op = u64::from(etag_op);
                 let condition = match self.stream.chance(1, 2) {
                     true => ReadCondition::Matches { etag_op },
