@@ -1,10 +1,12 @@
 //! `check-list`: ListObjectsV2 in small pages returns exactly the model's keys, sizes and ETags, in order, page by
 //! page; on versioned buckets ListObjectVersions returns exactly the model's versions (newest first within a key)
-//! and delete markers. Finds dropped or phantom listing entries, stale sizes, broken pagination.
+//! and delete markers. Finds dropped or phantom listing entries, stale sizes, broken pagination. A bucket with more
+//! than one default page (1,000 entries) is walked a second time without `max-keys`, as most clients list, so the
+//! server's own page size and continuation are judged too.
 
 use futures::future::BoxFuture;
 
-use crate::exec::{page_size, walk, Ctx, ObjectStatus};
+use crate::exec::{page_size, walk, Ctx, ObjectStatus, S3_MAX_PAGE};
 use crate::journal::{Assertion, PageEntry};
 use crate::plan::BucketPlan;
 
@@ -24,9 +26,15 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             }
             let current = current_entries(ctx, &statuses).await;
             judge(ctx, bucket, &current, page_size(drawn, current.len() as u64), false).await;
+            if current.len() > S3_MAX_PAGE {
+                judge_server_pages(ctx, bucket, &current, false).await;
+            }
             if bucket.versioning {
                 let versions = version_entries(ctx, &statuses).await;
                 judge(ctx, bucket, &versions, page_size(drawn, versions.len() as u64), true).await;
+                if versions.len() > S3_MAX_PAGE {
+                    judge_server_pages(ctx, bucket, &versions, true).await;
+                }
             }
         }
     })
@@ -34,7 +42,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
 
 /// Walks the listing and holds each page to its slice of `expected`.
 async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page: u32, versions: bool) {
-    let ops = walk(ctx, &bucket.name, page, versions).await;
+    let ops = walk(ctx, &bucket.name, Some(page), versions).await;
     let page = page as usize;
     let pages_needed = expected.len().div_ceil(page).max(1);
     for (i, op) in ops.iter().enumerate().take(pages_needed.max(ops.len())) {
@@ -45,6 +53,24 @@ async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page:
         let end = ((i + 1) * page).min(expected.len());
         let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
         ctx.judge(op, &bucket.name, assertion).await;
+    }
+}
+
+/// Walks with the server's own page size (no `max-keys`) and holds each page to the next entries of `expected`,
+/// however many the server chose to send — S3 promises at most [`S3_MAX_PAGE`], not exactly that many — and to
+/// being truncated exactly while entries remain.
+async fn judge_server_pages(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], versions: bool) {
+    let ops = walk(ctx, &bucket.name, None, versions).await;
+    let mut start = 0;
+    for op in &ops {
+        if !op.outcome.succeeded() {
+            return;
+        }
+        let sent = op.outcome.listing.as_ref().map_or(0, |l| l.entries.len());
+        let end = (start + sent.min(S3_MAX_PAGE)).min(expected.len());
+        let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
+        ctx.judge(op, &bucket.name, assertion).await;
+        start = end;
     }
 }
 

@@ -12,9 +12,9 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let mut stream = ctx.stream();
         for bucket in &ctx.plan.buckets {
             let page = page_size(stream.between(1, 7), bucket.objects.len() as u64);
-            walk(ctx, &bucket.name, page, false).await;
+            walk(ctx, &bucket.name, Some(page), false).await;
             if bucket.versioning {
-                walk(ctx, &bucket.name, page, true).await;
+                walk(ctx, &bucket.name, Some(page), true).await;
             }
         }
     })
