@@ -37,6 +37,7 @@ pub mod exit;
 pub mod inputs;
 pub mod journal;
 pub mod junit;
+pub mod metadata;
 pub mod nemesis;
 pub mod plan;
 pub mod replay;

@@ -41,6 +41,10 @@ const SCENARIOS: &str = "\
   objects: {count: 8, size: {min: 1K, max: 16K}}
   tests: [put-versions, delete-versions]
   checks: [check-versions, check-list]
+- name: selftest metadata
+  objects: {count: 8, size: {min: 0B, max: 64K}}
+  tests: [metadata]
+  checks: [check-backend]
 - name: selftest random ops
   tests: [random-ops]
   random_ops: {ops: 120, concurrency: 4, keys: 6}
@@ -63,6 +67,7 @@ const FAULTS: &[Fault] = &[
     Fault::ConditionalIgnored,
     Fault::VersionDrop,
     Fault::BatchDeletePartial,
+    Fault::MetadataLost,
 ];
 
 /// The faults `--faults` names (all of [`FAULTS`] when it names none), or which of them are known.

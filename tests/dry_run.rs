@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "71fb4aea94dcc669c0c9410e507b5c7b681de85c7077e27d426e4dfce23a5ca6";
+const GOLDEN_PLAN_DIGEST: &str = "c73c930c38b7355c35a0e74877f68dacba914c3419e19f255ab2ec90b220b6e7";
 
 #[test]
 fn dry_run_touches_nothing() {

@@ -72,6 +72,11 @@ fn op() -> OpRecord {
                 wrong: false,
             }),
             precondition: Some(sfko::journal::Precondition::Matches { etag_op: 7 }),
+            metadata: Some(Box::new(sfko::metadata::Metadata {
+                content_type: Some("text/plain".into()),
+                user: vec![("Color".into(), "red".into())],
+                ..Default::default()
+            })),
         },
         outcome: Outcome {
             status: 200,
@@ -81,6 +86,10 @@ fn op() -> OpRecord {
                 value: "AAAAAAAAAAA=".into(),
                 kind: Some("FULL_OBJECT".into()),
             }),
+            metadata: Some(Box::new(sfko::metadata::Metadata {
+                cache_control: Some("no-cache".into()),
+                ..Default::default()
+            })),
             ..Outcome::default()
         },
         attempts: vec![Attempt { status: 200, error_code: None, latency_us: 5 }],
@@ -120,4 +129,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "0542cbe217407a880684015f105c109afd9e7a76314da78ee2444d3a92ced3f4";
+const GOLDEN_JOURNAL_DIGEST: &str = "f949293f7c87e52f1b8384da04409a69887ca254bae7d3dee65b3f07c775c416";

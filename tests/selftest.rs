@@ -27,6 +27,7 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
         ("conditional-ignored", "random-ops"),
         ("version-drop", "check-list"),
         ("batch-delete-partial", "random-ops"),
+        ("metadata-lost", "metadata"),
     ];
     assert_eq!(doc["rows"].as_array().map(Vec::len), Some(expected.len()), "{doc}");
     for (fault, check) in expected {
@@ -36,8 +37,8 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
             row["by"].as_array().map(|b| b.iter().filter_map(|c| c.as_str()).collect()).unwrap_or_default();
         assert!(by.contains(&check) || by.contains(&"random-ops"), "{check} (or random-ops) reports {fault}: {row}");
         assert!(
-            by.iter().all(|c| *c == "random-ops" || *c == "get" || c.starts_with("check-")),
-            "only checks (and reads) report a fault: {row}"
+            by.iter().all(|c| ["random-ops", "get", "metadata"].contains(c) || c.starts_with("check-")),
+            "only checks (and the workloads that read back) report a fault: {row}"
         );
         assert!(row["seeds"].as_u64().unwrap_or(99) <= 20, "{row}");
         assert!(row["shrunk_ops"].as_u64().unwrap_or(99) <= 5, "{row}");

@@ -345,7 +345,7 @@ impl Driver {
             etags.insert(index, etag.clone());
         }
         match request {
-            Request::CreateMultipartUpload { bucket, key } => {
+            Request::CreateMultipartUpload { bucket, key, .. } => {
                 if let (Some(id), Ok(mut uploads)) = (&outcome.upload_id, self.uploads.lock()) {
                     uploads.insert(
                         index,

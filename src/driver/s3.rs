@@ -16,6 +16,7 @@ use crate::content;
 use crate::journal::{
     BatchAnswer, Body, ListEntry, Listing, Outcome, PageCursor, Precondition, ReadCondition, Request,
 };
+use crate::metadata::Metadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
 /// The checksum an SDK output (PutObject, GetObject, HeadObject) carried.
@@ -32,6 +33,45 @@ macro_rules! returned {
             $out.checksum_type(),
         )
     };
+}
+
+/// The metadata an SDK output (GetObject, HeadObject) carried, as [`Metadata::answered`] records it. User metadata is
+/// sorted by name: the SDK hands it over as a HashMap, whose order is not the server's and not stable.
+macro_rules! answered_metadata {
+    ($out:expr) => {{
+        let mut user: Vec<(String, String)> =
+            $out.metadata().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        user.sort();
+        Metadata {
+            content_type: $out.content_type().map(str::to_string),
+            content_encoding: $out.content_encoding().map(str::to_string),
+            content_disposition: $out.content_disposition().map(str::to_string),
+            content_language: $out.content_language().map(str::to_string),
+            cache_control: $out.cache_control().map(str::to_string),
+            expires: $out.expires_string().map(str::to_string),
+            user,
+        }
+        .answered()
+    }};
+}
+
+/// Sets `metadata` on a PutObject, CreateMultipartUpload or CopyObject call (their setters share names).
+macro_rules! with_metadata {
+    ($call:expr, $metadata:expr) => {{
+        let mut call = $call;
+        if let Some(m) = $metadata {
+            let user: std::collections::HashMap<String, String> = m.user.iter().cloned().collect();
+            call = call
+                .set_content_type(m.content_type.clone())
+                .set_content_encoding(m.content_encoding.clone())
+                .set_content_disposition(m.content_disposition.clone())
+                .set_content_language(m.content_language.clone())
+                .set_cache_control(m.cache_control.clone())
+                .set_expires(m.expires.as_deref().and_then(http_date))
+                .set_metadata((!user.is_empty()).then_some(user));
+        }
+        call
+    }};
 }
 
 /// A GET body that sends nothing for this long is treated as no answer (and retried).
@@ -59,15 +99,16 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let call = client.put_bucket_versioning().bucket(bucket).versioning_configuration(config);
             done(call.send().await, |_| Outcome::default())
         }
-        Request::PutObject { bucket, key, body, checksum, precondition } => {
+        Request::PutObject { bucket, key, body, checksum, precondition, metadata } => {
             let condition = match condition_of(precondition, driver) {
                 Ok(condition) => condition,
                 Err(why) => return missing_reference(why),
             };
-            put_object(client, bucket, key, body, checksum.as_ref(), condition).await
+            put_object(client, bucket, key, body, checksum.as_ref(), condition, metadata.as_deref()).await
         }
-        Request::CreateMultipartUpload { bucket, key } => {
-            done(client.create_multipart_upload().bucket(bucket).key(key).send().await, |out| Outcome {
+        Request::CreateMultipartUpload { bucket, key, metadata } => {
+            let call = with_metadata!(client.create_multipart_upload().bucket(bucket).key(key), metadata.as_deref());
+            done(call.send().await, |out| Outcome {
                 upload_id: out.upload_id().map(str::to_string),
                 ..Outcome::default()
             })
@@ -273,8 +314,13 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 }
             })
         }
-        Request::CopyObject { bucket, key, source_bucket, source_key } => {
-            let call = client.copy_object().bucket(bucket).key(key).copy_source(copy_source(source_bucket, source_key));
+        Request::CopyObject { bucket, key, source_bucket, source_key, metadata } => {
+            let mut call =
+                client.copy_object().bucket(bucket).key(key).copy_source(copy_source(source_bucket, source_key));
+            if metadata.is_some() {
+                call = with_metadata!(call, metadata.as_deref())
+                    .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace);
+            }
             done(call.send().await, |out| Outcome {
                 etag: out.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string),
                 version_id: out.version_id().map(str::to_string),
@@ -439,10 +485,12 @@ async fn put_object(
     body: &Body,
     sent: Option<&checksum::Sent>,
     condition: Option<Condition>,
+    metadata: Option<&Metadata>,
 ) -> Outcome {
     use aws_sdk_s3::types::ChecksumAlgorithm as Sdk;
     let bytes = content::bytes(&body.content, body.offset, body.len);
-    let mut call = client.put_object().bucket(bucket).key(key).content_length(body.len as i64);
+    let call = client.put_object().bucket(bucket).key(key).content_length(body.len as i64);
+    let mut call = with_metadata!(call, metadata);
     call = match condition {
         None => call,
         Some(Condition::IfNoneMatch(tag)) => call.if_none_match(tag),
@@ -536,6 +584,7 @@ async fn read_body(
         version_id: out.version_id().map(str::to_string),
         parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
         checksum: returned!(out),
+        metadata: answered_metadata!(out),
         ..Outcome::default()
     };
     let mut body = out.body;
@@ -624,6 +673,7 @@ fn head_outcome(out: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> O
         version_id: out.version_id().map(str::to_string),
         size: out.content_length().and_then(|n| u64::try_from(n).ok()),
         checksum: returned!(out),
+        metadata: answered_metadata!(out),
         ..Outcome::default()
     }
 }
@@ -683,4 +733,9 @@ pub(super) fn local_error(why: String) -> Outcome {
 /// A later op referred to an earlier op that produced nothing usable (its upload or part failed).
 fn missing_reference(why: String) -> Outcome {
     Outcome { status: 0, error_code: Some("SfkoMissingReference".into()), detail: Some(why), ..Outcome::default() }
+}
+
+/// An HTTP-date as the SDK's date type (what its `expires` setters take).
+fn http_date(text: &str) -> Option<aws_smithy_types::DateTime> {
+    aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::HttpDate).ok()
 }

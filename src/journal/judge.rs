@@ -190,6 +190,7 @@ impl Assertion {
                 _ => None,
             },
             Assertion::BatchDeleted { keys, quiet } => batch_violation(keys, *quiet, outcome),
+            Assertion::Metadata(sent) => sent.mismatch(outcome.metadata.as_deref()),
             Assertion::Model { alternatives, .. } => {
                 let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
@@ -230,6 +231,19 @@ impl Assertion {
             Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
             Assertion::ChecksumIfAny { algorithm, value } => format!("checksum {algorithm} {value} or none"),
             Assertion::NoWholeChecksum => "no whole-object checksum".into(),
+            Assertion::Metadata(sent) => {
+                let standard = [
+                    &sent.content_type,
+                    &sent.content_encoding,
+                    &sent.content_disposition,
+                    &sent.content_language,
+                    &sent.cache_control,
+                    &sent.expires,
+                ];
+                let set = standard.iter().filter(|h| h.is_some()).count();
+                let plural = if set == 1 { "header" } else { "headers" };
+                format!("the metadata sent ({set} standard {plural}, {} x-amz-meta-*)", sent.user.len())
+            }
             Assertion::BatchDeleted { keys, quiet: false } => format!("all {} keys reported deleted", keys.len()),
             Assertion::BatchDeleted { keys, quiet: true } => {
                 format!("no errors for the {} keys (quiet: no key listed, or all of them)", keys.len())

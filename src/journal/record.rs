@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::content::{ContentKey, Digest};
+use crate::metadata::Metadata;
 use crate::plan::Plan;
 use crate::seed::Seed;
 
@@ -180,10 +181,14 @@ pub enum Request {
         checksum: Option<crate::checksum::Sent>,
         /// A conditional write's precondition (`If-None-Match` / `If-Match`).
         precondition: Option<Precondition>,
+        /// Content-Type, Cache-Control, … and `x-amz-meta-*` to store with the object.
+        metadata: Option<Box<Metadata>>,
     },
     CreateMultipartUpload {
         bucket: String,
         key: String,
+        /// The metadata the completed object carries.
+        metadata: Option<Box<Metadata>>,
     },
     UploadPart {
         bucket: String,
@@ -273,6 +278,9 @@ pub enum Request {
         key: String,
         source_bucket: String,
         source_key: String,
+        /// `MetadataDirective: REPLACE` with this metadata; `None`: no directive (S3's default, COPY: the copy keeps
+        /// the source's metadata).
+        metadata: Option<Box<Metadata>>,
     },
     UploadPartCopy {
         bucket: String,
@@ -381,7 +389,7 @@ impl Request {
             | Request::GetObjectPart { bucket, key, .. }
             | Request::DeleteVersionId { bucket, key, .. } => format!("{bucket}/{key}"),
             Request::PutObject { bucket, key, .. }
-            | Request::CreateMultipartUpload { bucket, key }
+            | Request::CreateMultipartUpload { bucket, key, .. }
             | Request::UploadPart { bucket, key, .. }
             | Request::CompleteMultipartUpload { bucket, key, .. }
             | Request::AbortMultipartUpload { bucket, key, .. }
@@ -441,6 +449,9 @@ pub struct Outcome {
     pub batch: Option<BatchAnswer>,
     /// The flexible checksum the answer carried (GET and HEAD ask for it with `x-amz-checksum-mode: ENABLED`).
     pub checksum: Option<crate::checksum::Returned>,
+    /// The metadata a HEAD or GET answered (`None`: none, or a default Content-Type only; see
+    /// [`Metadata::answered`]).
+    pub metadata: Option<Box<Metadata>>,
     /// Why there was no usable answer: transport error text when `status == 0`, or why a 2xx could not be decoded.
     /// Never includes credentials.
     pub detail: Option<String>,
@@ -583,6 +594,8 @@ pub enum Assertion {
         keys: Vec<String>,
         quiet: bool,
     },
+    /// The answer carries this metadata (see [`Metadata::mismatch`]).
+    Metadata(Box<Metadata>),
     /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
     /// least one alternative (several when racing operations may have taken effect in either order).
     Model {

@@ -69,6 +69,9 @@ pub enum Fault {
     VersionDrop,
     /// DeleteObjects answers the key deleted but leaves it in place.
     BatchDeletePartial,
+    /// PutObject and CreateMultipartUpload store the object without its user metadata (`x-amz-meta-*`) and
+    /// Cache-Control, as a gateway that forwards only the body and the Content-Type would.
+    MetadataLost,
 }
 
 impl Fault {
@@ -88,6 +91,7 @@ impl Fault {
         Fault::ConditionalIgnored,
         Fault::VersionDrop,
         Fault::BatchDeletePartial,
+        Fault::MetadataLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -107,6 +111,7 @@ impl Fault {
             Fault::ConditionalIgnored => "conditional-ignored",
             Fault::VersionDrop => "version-drop",
             Fault::BatchDeletePartial => "batch-delete-partial",
+            Fault::MetadataLost => "metadata-lost",
         }
     }
 
@@ -353,6 +358,9 @@ impl S3 for FaultyFs {
         }
         if self.plan.hits(Fault::ConditionalIgnored, &bucket, &key) {
             (req.input.if_none_match, req.input.if_match) = (None, None);
+        }
+        if self.plan.hits(Fault::MetadataLost, &bucket, &key) {
+            (req.input.metadata, req.input.cache_control) = (None, None);
         }
         let guard = self.versions.lock(&bucket, &key).await;
         let layout = FsLayout::new(&self.root);
@@ -615,8 +623,11 @@ impl S3 for FaultyFs {
     }
     async fn create_multipart_upload(
         &self,
-        req: S3Request<CreateMultipartUploadInput>,
+        mut req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        if self.plan.hits(Fault::MetadataLost, &req.input.bucket, &req.input.key) {
+            (req.input.metadata, req.input.cache_control) = (None, None);
+        }
         self.inner.create_multipart_upload(req).await
     }
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {

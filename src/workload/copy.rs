@@ -56,6 +56,7 @@ async fn copy_object(
         key: target.key.clone(),
         source_bucket: bucket.name.clone(),
         source_key: source.key.clone(),
+        metadata: None,
     };
     let op = ctx.call(request).await;
     ctx.judge(&op, &subject(bucket, target), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
@@ -78,6 +79,6 @@ async fn copy_parts(
         source_key: source.key.clone(),
         range: (offset, offset + len.max(1) - 1),
     };
-    let complete = write::multipart(ctx, bucket, &target.key, layout, part).await?;
+    let complete = write::multipart(ctx, bucket, &target.key, layout, None, part).await?;
     Some((WriteMode::Multipart(layout), complete))
 }

@@ -11,6 +11,7 @@ mod get;
 mod get_range;
 mod head;
 mod list;
+mod metadata;
 mod mpu_abort;
 mod overwrite;
 mod put;
@@ -35,6 +36,7 @@ pub const WORKLOADS: &[Entry] = &[
     Entry { name: "get-range", about: get_range::ABOUT, needs: Needs::Nothing, run: get_range::run },
     Entry { name: "list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
     Entry { name: "head", about: head::ABOUT, needs: Needs::Nothing, run: head::run },
+    Entry { name: "metadata", about: metadata::ABOUT, needs: Needs::Nothing, run: metadata::run },
     Entry { name: "mpu-abort", about: mpu_abort::ABOUT, needs: Needs::Nothing, run: mpu_abort::run },
     Entry { name: "random-ops", about: random_ops::ABOUT, needs: Needs::Nothing, run: random_ops::run },
     Entry {

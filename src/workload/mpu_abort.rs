@@ -21,7 +21,8 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             }
             let name = subject(bucket, object);
             let (b, k) = (bucket.name.clone(), object.key.clone());
-            let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
+            let create =
+                ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata: None }).await;
             if !ctx.judge(&create, &name, Assertion::Succeeded).await {
                 return;
             }

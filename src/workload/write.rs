@@ -5,6 +5,7 @@ use futures::StreamExt;
 use crate::content::{self, ContentKey, WriteMode};
 use crate::exec::{subject, Ctx, ObjectStatus, Version};
 use crate::journal::{Assertion, Body, CompletedPart, Request};
+use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
 
 /// Objects this big or bigger go multipart in `put` and `overwrite` (boto3's and the AWS CLI's default threshold).
@@ -21,16 +22,29 @@ pub enum How {
 
 /// Writes version `n` of the object (`n = 0` is the plan's content); true if the server took it.
 pub async fn version(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, n: u64, how: How) -> bool {
+    version_with(ctx, bucket, object, n, how, None).await
+}
+
+/// [`version`], storing `metadata` with it (on the PutObject, or the CreateMultipartUpload).
+pub async fn version_with(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    object: &ObjectPlan,
+    n: u64,
+    how: How,
+    metadata: Option<&Metadata>,
+) -> bool {
     let content = content::version_key(&object.content, n);
     let multipart = match how {
         How::Auto => object.size >= MULTIPART_THRESHOLD,
         How::Single => false,
         How::Multipart => true,
     };
+    let metadata = metadata.map(|m| Box::new(m.clone()));
     let written = if multipart {
-        multipart_upload(ctx, bucket, object, content).await
+        multipart_upload(ctx, bucket, object, content, metadata).await
     } else {
-        single(ctx, bucket, object, content).await
+        single(ctx, bucket, object, content, metadata).await
     };
     match written {
         Some((mode, op)) => {
@@ -59,6 +73,7 @@ async fn single(
     bucket: &BucketPlan,
     object: &ObjectPlan,
     content: ContentKey,
+    metadata: Option<Box<Metadata>>,
 ) -> Option<(WriteMode, crate::driver::Op)> {
     let body = Body { content, offset: 0, len: object.size };
     let request = Request::PutObject {
@@ -67,6 +82,7 @@ async fn single(
         body,
         checksum: None,
         precondition: None,
+        metadata,
     };
     let op = ctx.call(request).await;
     ctx.judge(&op, &subject(bucket, object), Assertion::Succeeded).await.then_some((WriteMode::Single, op))
@@ -78,6 +94,7 @@ async fn multipart_upload(
     bucket: &BucketPlan,
     object: &ObjectPlan,
     content: ContentKey,
+    metadata: Option<Box<Metadata>>,
 ) -> Option<(WriteMode, crate::driver::Op)> {
     let layout = object.parts;
     let part = |create_op: u64, number: u64, offset: u64, len: u64| Request::UploadPart {
@@ -87,23 +104,24 @@ async fn multipart_upload(
         part_number: number as u32,
         body: Body { content, offset, len },
     };
-    let complete = multipart(ctx, bucket, &object.key, layout, part).await?;
+    let complete = multipart(ctx, bucket, &object.key, layout, metadata, part).await?;
     Some((WriteMode::Multipart(layout), complete))
 }
 
-/// One multipart upload of `key` cut as `layout`: CreateMultipartUpload, one request per part from `part(create_op,
-/// number, offset, len)` with the parts in flight together, then CompleteMultipartUpload — or AbortMultipartUpload if
-/// any part failed. Every step is judged; returns the completing op.
+/// One multipart upload of `key` cut as `layout`: CreateMultipartUpload (with `metadata`, if any), one request per
+/// part from `part(create_op, number, offset, len)` with the parts in flight together, then CompleteMultipartUpload —
+/// or AbortMultipartUpload if any part failed. Every step is judged; returns the completing op.
 pub async fn multipart(
     ctx: &Ctx<'_>,
     bucket: &BucketPlan,
     key: &str,
     layout: crate::content::PartLayout,
+    metadata: Option<Box<Metadata>>,
     part: impl Fn(u64, u64, u64, u64) -> Request,
 ) -> Option<crate::driver::Op> {
     let name = format!("{}/{key}", bucket.name);
     let (b, k) = (bucket.name.clone(), key.to_string());
-    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone() }).await;
+    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata }).await;
     if !ctx.judge(&create, &name, Assertion::Succeeded).await {
         return None;
     }

@@ -334,7 +334,7 @@ impl World {
         hashes: &Hashes,
     ) -> Option<Prediction> {
         match request {
-            Request::PutObject { bucket, key, body, checksum, precondition } => {
+            Request::PutObject { bucket, key, body, checksum, precondition, .. } => {
                 if checksum.is_some_and(|c| c.wrong) {
                     let alternatives = CHECKSUM_MISMATCH_CODES
                         .iter()
@@ -791,7 +791,7 @@ impl World {
                     }
                 }
             }
-            Request::CopyObject { bucket, key, source_bucket, source_key } => {
+            Request::CopyObject { bucket, key, source_bucket, source_key, .. } => {
                 let source = self.current(source_bucket, source_key).ok().flatten().cloned();
                 match source {
                     Some(object) if settled && observed.succeeded() => {
@@ -802,7 +802,7 @@ impl World {
                     _ => self.forget(bucket, key),
                 }
             }
-            Request::CreateMultipartUpload { bucket, key } => {
+            Request::CreateMultipartUpload { bucket, key, .. } => {
                 if let (true, Some(model)) = (observed.succeeded(), self.buckets.get_mut(bucket)) {
                     let upload = Upload {
                         key: key.clone(),
@@ -991,7 +991,15 @@ mod tests {
 
     fn put(n: u32, key: &str, len: u64) -> Step {
         let body = Body { content: ContentKey([n as u8; 32]), offset: 0, len };
-        step(n, Request::PutObject { bucket: "b".into(), key: key.into(), body, checksum: None, precondition: None })
+        let request = Request::PutObject {
+            bucket: "b".into(),
+            key: key.into(),
+            body,
+            checksum: None,
+            precondition: None,
+            metadata: None,
+        };
+        step(n, request)
     }
 
     fn list(n: u32, prefix: &str, max_keys: u32, after_op: Option<u64>) -> Step {
@@ -1075,6 +1083,7 @@ mod tests {
                 body,
                 checksum: None,
                 precondition: Some(precondition),
+                metadata: None,
             };
             step(n, request)
         };
@@ -1166,7 +1175,7 @@ mod tests {
         let hashes = Hashes::default();
         let pages = BTreeMap::new();
         acked(&mut w, &put(1, "k", 3));
-        acked(&mut w, &step(2, Request::CreateMultipartUpload { bucket: "b".into(), key: "k".into() }));
+        acked(&mut w, &step(2, Request::CreateMultipartUpload { bucket: "b".into(), key: "k".into(), metadata: None }));
         let body = Body { content: ContentKey([3; 32]), offset: 0, len: 10 };
         let part = Request::UploadPart { bucket: "b".into(), key: "k".into(), create_op: 2, part_number: 1, body };
         let part_etag = hex::encode(hashes.of(&body).0);
