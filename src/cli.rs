@@ -109,7 +109,7 @@ pub struct RunArgs {
 pub struct CommonArgs {
     /// Start the embedded target with these seeded faults (comma-separated): corrupt-byte, lost-write, stale-read,
     /// wrong-etag, wrong-mpu-etag, list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored,
-    /// batch-delete-partial. Only without --endpoint.
+    /// batch-delete-partial, metadata-lost. Only without --endpoint.
     #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
     pub embedded_faults: Vec<String>,
     /// Seed deciding which keys the embedded faults hit.
@@ -328,7 +328,8 @@ pub struct ServeArgs {
     #[arg(long, visible_alias = "data", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Seeded faults to inject (comma-separated): corrupt-byte, lost-write, stale-read, wrong-etag, wrong-mpu-etag,
-    /// list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored; with --replicate-to: replicate-skip, replicate-corrupt, replicate-single-part; with
+    /// list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored, batch-delete-partial,
+    /// metadata-lost; with --replicate-to: replicate-skip, replicate-corrupt, replicate-single-part; with
     /// --lifecycle-day: expire-skip.
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,

@@ -106,8 +106,8 @@ pub fn failure_lines(failures: &[Failure], total: u64) -> String {
     out
 }
 
-/// Human summary of one run.
-pub fn human_run(report: &RunReport, repro: &str) -> String {
+/// Human summary of one run; `by_operation` adds a line per S3 operation (count, errors, latency percentiles).
+pub fn human_run(report: &RunReport, repro: &str, by_operation: bool) -> String {
     let mut out = format!(
         "{}  {}  seed {}  plan {}",
         tag(report.verdict),
@@ -120,6 +120,15 @@ pub fn human_run(report: &RunReport, repro: &str) -> String {
             "  {} ops  {:.0} ops/s  {:.1} MiB/s  p50 {:.1} ms  p99 {:.1} ms",
             report.counts.ops, timings.ops_per_s, timings.mib_per_s, timings.latency_ms.p50, timings.latency_ms.p99
         ));
+    }
+    if let (true, Some(timings)) = (by_operation, &report.timings) {
+        for op in &timings.operations {
+            let l = &op.latency_ms;
+            out.push_str(&format!(
+                "\n      {:<28} {:>8} ops {:>6} errors  p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1} ms",
+                op.operation, op.ops, op.errors, l.p50, l.p90, l.p99, l.max
+            ));
+        }
     }
     if let Some(reason) = &report.reason {
         out.push_str(&format!("\n      reason: {reason}"));

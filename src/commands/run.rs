@@ -101,7 +101,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
         }
         .line();
         if common.format == Format::Human {
-            crate::outln!("{}", report::human_run(&run, &repro));
+            crate::outln!("{}", report::human_run(&run, &repro, common.verbose > 0));
         }
         // What each run measured is printed; only the run's summary stays in memory for the end.
         run.histogram = None;

@@ -22,7 +22,7 @@ use inflight::{InFlight, InFlightOps, Stage, CURRENT};
 
 use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, PageCursor, Phase, Request};
 pub use inflight::StageTracker;
-pub use stats::{LatencyHistogram, LatencySummary, Stats, StatsSnapshot};
+pub use stats::{LatencyHistogram, LatencySummary, OperationStats, Stats, StatsSnapshot};
 pub use watchdog::{StallPolicy, DEFAULT_STALL_TIMEOUT};
 
 /// The error code of an op the driver gave up on without sending it (or while it was in flight) because the target

@@ -1,12 +1,13 @@
 //! Throughput and latency of a run: bytes moved, ops, and an HDR histogram of op latencies, mergeable exactly across
 //! runs and across workers ([`LatencyHistogram`] travels as HdrHistogram V2 bytes).
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::journal::{Outcome, Request};
 
@@ -22,6 +23,28 @@ struct Inner {
     bytes_written: u64,
     bytes_read: u64,
     latency_us: Histogram<u64>,
+    /// Per S3 operation ([`Request::name`]): a few dozen names at most, whatever the run length.
+    by_operation: BTreeMap<&'static str, Tally>,
+}
+
+/// One operation's counters. Its histogram keeps 2 significant digits (percentiles exact to 1 %), a tenth of the
+/// whole-run histogram's size, since there is one per operation.
+struct Tally {
+    ops: u64,
+    errors: u64,
+    latency_us: Histogram<u64>,
+}
+
+/// Count, errors and latency of one S3 operation in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationStats {
+    /// As S3 calls it (`PutObject`, `GetObject(version)`, …).
+    pub operation: String,
+    pub ops: u64,
+    /// Ops that did not succeed (after retries); many are expected (reads of deleted keys).
+    pub errors: u64,
+    pub latency_ms: LatencySummary,
 }
 
 /// A copy of the counters at one moment.
@@ -36,13 +59,15 @@ pub struct StatsSnapshot {
     pub ops_per_s: f64,
     pub mib_per_s: f64,
     pub latency_ms: LatencySummary,
+    /// The same per S3 operation, in name order.
+    pub operations: Vec<OperationStats>,
     /// The full latency distribution (µs), for merging with other runs; not part of the JSON output.
     #[serde(skip)]
     pub histogram: LatencyHistogram,
 }
 
 /// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySummary {
     pub p50: f64,
@@ -62,6 +87,7 @@ impl Stats {
                 bytes_written: 0,
                 bytes_read: 0,
                 latency_us: new_histogram(),
+                by_operation: BTreeMap::new(),
             }),
         }
     }
@@ -78,6 +104,14 @@ impl Stats {
         }
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
         inner.latency_us.saturating_record(us);
+        let tally = inner.by_operation.entry(request.name()).or_insert_with(|| Tally {
+            ops: 0,
+            errors: 0,
+            latency_us: histogram_with(OPERATION_DIGITS),
+        });
+        tally.ops += 1;
+        tally.errors += u64::from(!outcome.succeeded());
+        tally.latency_us.saturating_record(us);
     }
 
     /// Totals, rates and the latency histogram so far.
@@ -93,9 +127,20 @@ impl Stats {
                 ops_per_s: 0.0,
                 mib_per_s: 0.0,
                 latency_ms: LatencySummary::default(),
+                operations: Vec::new(),
                 histogram: LatencyHistogram::new(),
             };
         };
+        let operations = inner
+            .by_operation
+            .iter()
+            .map(|(name, tally)| OperationStats {
+                operation: name.to_string(),
+                ops: tally.ops,
+                errors: tally.errors,
+                latency_ms: summary_of(&tally.latency_us),
+            })
+            .collect();
         let histogram = LatencyHistogram(inner.latency_us.clone());
         StatsSnapshot {
             ops: inner.ops,
@@ -106,6 +151,7 @@ impl Stats {
             ops_per_s: inner.ops as f64 / elapsed,
             mib_per_s: (inner.bytes_written + inner.bytes_read) as f64 / (1024.0 * 1024.0) / elapsed,
             latency_ms: histogram.summary(),
+            operations,
             histogram,
         }
     }
@@ -118,9 +164,22 @@ impl Default for Stats {
 }
 
 fn new_histogram() -> Histogram<u64> {
-    // 1 µs .. 1 h at 3 significant digits; the bounds are constants, so this cannot fail.
-    Histogram::new_with_bounds(1, HIGHEST_US, SIGNIFICANT_DIGITS)
+    histogram_with(SIGNIFICANT_DIGITS)
+}
+
+fn histogram_with(digits: u8) -> Histogram<u64> {
+    // 1 µs .. 1 h at 2 or 3 significant digits; the bounds are constants, so this cannot fail.
+    Histogram::new_with_bounds(1, HIGHEST_US, digits)
         .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+/// Significant digits of the per-operation histograms.
+const OPERATION_DIGITS: u8 = 2;
+
+/// p50/p90/p99/max in milliseconds (zeros when empty).
+fn summary_of(histogram: &Histogram<u64>) -> LatencySummary {
+    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+    LatencySummary { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: histogram.max() as f64 / 1000.0 }
 }
 
 /// Highest latency a histogram tracks: one hour, in µs.
@@ -157,8 +216,7 @@ impl LatencyHistogram {
 
     /// p50/p90/p99/max in milliseconds (zeros when empty).
     pub fn summary(&self) -> LatencySummary {
-        let ms = |q: f64| self.0.value_at_quantile(q) as f64 / 1000.0;
-        LatencySummary { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: self.0.max() as f64 / 1000.0 }
+        summary_of(&self.0)
     }
 
     /// HdrHistogram V2 bytes (uncompressed; zero runs are already packed).
@@ -233,6 +291,25 @@ mod tests {
         merged.merge(&LatencyHistogram::decode(&b.encode()).unwrap());
         assert_eq!(merged.len(), 1000);
         assert_eq!(merged.0, all.0, "merging shipped histograms equals recording everything in one place");
+    }
+
+    #[test]
+    fn each_operation_is_counted_apart_in_name_order() {
+        let stats = Stats::new();
+        let head = Request::HeadObject { bucket: "b".into(), key: "k".into() };
+        let delete = Request::DeleteObject { bucket: "b".into(), key: "k".into() };
+        let ok = Outcome { status: 200, ..Outcome::default() };
+        let missing = Outcome { status: 404, error_code: Some("NoSuchKey".into()), ..Outcome::default() };
+        stats.record(&head, &ok, Duration::from_millis(2));
+        stats.record(&head, &missing, Duration::from_millis(4));
+        stats.record(&delete, &ok, Duration::from_millis(10));
+        let snapshot = stats.snapshot();
+        let names: Vec<&str> = snapshot.operations.iter().map(|o| o.operation.as_str()).collect();
+        assert_eq!(names, ["DeleteObject", "HeadObject"]);
+        let head = &snapshot.operations[1];
+        assert_eq!((head.ops, head.errors), (2, 1));
+        assert!((head.latency_ms.max - 4.0).abs() < 0.1, "{head:?}");
+        assert_eq!(snapshot.ops, 3);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{LatencyHistogram, LatencySummary, StatsSnapshot};
+use crate::driver::{LatencyHistogram, LatencySummary, OperationStats, StatsSnapshot};
 use crate::exec::Failure;
 use crate::journal::Verdict;
 
@@ -78,6 +78,9 @@ pub struct Timings {
     pub ops_per_s: f64,
     pub mib_per_s: f64,
     pub latency_ms: LatencySummary,
+    /// Count, errors and latency per S3 operation, in name order.
+    #[serde(default)]
+    pub operations: Vec<OperationStats>,
 }
 
 impl From<&StatsSnapshot> for Timings {
@@ -87,6 +90,7 @@ impl From<&StatsSnapshot> for Timings {
             ops_per_s: stats.ops_per_s,
             mib_per_s: stats.mib_per_s,
             latency_ms: stats.latency_ms.clone(),
+            operations: stats.operations.clone(),
         }
     }
 }
