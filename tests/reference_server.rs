@@ -26,7 +26,7 @@ fn client_with(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
 /// The reference server, and plain s3s-fs, each with a fresh bucket `bkt`.
 async fn both() -> [(EmbeddedServer, Client); 2] {
     let reference = EmbeddedServer::start().await.expect("reference server");
-    let plain = EmbeddedServer::start_with(|fs, _| fs).await.expect("plain s3s-fs");
+    let plain = EmbeddedServer::start_plain().await.expect("plain s3s-fs");
     [reference, plain].map(|server| {
         let client = client_of(server.endpoint());
         (server, client)
@@ -267,6 +267,40 @@ async fn a_refused_checksum_keeps_what_the_key_held() {
         let read = client.get_object().bucket("bkt").key("k").send().await.expect("Get");
         let bytes = read.body.collect().await.expect("body").into_bytes();
         assert_eq!(bytes.as_ref() == b"old", keeps, "{:?}", bytes);
+    }
+}
+
+/// A PutObject of an object with its own Content-Encoding and a trailing checksum: the SDK appends a second
+/// `Content-Encoding: aws-chunked` header. S3 stores the object's own encoding; s3s 0.14.1 refuses two headers with
+/// `400 InvalidRequest`. The reference server joins them and stores `gzip`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_encoding_beside_a_trailing_checksum_is_stored() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, stores) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        let body = ByteStream::from_body_1_x(http_body_util::Full::new(bytes::Bytes::from_static(b"zipped")));
+        let put = client
+            .put_object()
+            .bucket("bkt")
+            .key("k")
+            .content_encoding("gzip")
+            .content_length(6)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(body)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenSupported),
+            )
+            .send()
+            .await;
+        if !stores {
+            assert_eq!(put.map(|_| ()).map_err(|e| refusal(&e)), Err(("InvalidRequest".into(), 400)));
+            continue;
+        }
+        put.expect("PutObject with Content-Encoding and a trailer");
+        let head = client.head_object().bucket("bkt").key("k").send().await.expect("Head");
+        assert_eq!(head.content_encoding(), Some("gzip"));
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::cli::ServeArgs;
 use crate::exit::{Exit, Fatal};
-use crate::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
+use crate::target::embedded::{EmbeddedServer, Http, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
 use crate::target::faults::{Fault, FaultPlan, FaultyFs};
 use crate::target::fixtures::{Lifecycle, Replicator};
 
@@ -49,8 +49,8 @@ pub async fn serve(args: &ServeArgs) -> Result<Exit, Fatal> {
         faulty
     };
     let server = match args.plain {
-        true => EmbeddedServer::serve(listener, &root, |fs, _: &Path| fs, &access, &secret),
-        false => EmbeddedServer::serve(listener, &root, wrap, &access, &secret),
+        true => EmbeddedServer::serve(listener, &root, |fs, _: &Path| fs, &access, &secret, Http::AsPublished),
+        false => EmbeddedServer::serve(listener, &root, wrap, &access, &secret, Http::Reference),
     }
     .map_err(|e| Fatal::harness(format!("cannot start the server: {e}")))?;
     if let Some(lifecycle) = &lifecycle {

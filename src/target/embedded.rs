@@ -14,10 +14,21 @@ use s3s_fs::FileSystem;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use super::http_layer::JoinContentEncoding;
+
 /// Access key of the embedded server. Not a secret: the server only listens on loopback for this process.
 pub const EMBEDDED_ACCESS_KEY: &str = "sfko-embedded";
 /// Secret key of the embedded server (loopback only, see [`EMBEDDED_ACCESS_KEY`]).
 pub const EMBEDDED_SECRET_KEY: &str = "sfko-embedded-secret";
+
+/// What stands between the socket and s3s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http {
+    /// The reference server's HTTP layer ([`super::http_layer`]).
+    Reference,
+    /// Nothing: s3s as published (`sfko serve --plain`).
+    AsPublished,
+}
 
 /// A running in-process S3 server; stops when dropped.
 pub struct EmbeddedServer {
@@ -37,10 +48,22 @@ impl EmbeddedServer {
 
     /// Like [`start`](Self::start), but the s3s-fs backend is wrapped by `wrap` (which sees the data dir).
     pub async fn start_with<S: s3s::S3>(wrap: impl FnOnce(FileSystem, &Path) -> S) -> std::io::Result<EmbeddedServer> {
+        Self::start_on(wrap, Http::Reference).await
+    }
+
+    /// s3s-fs exactly as published: no layer of sfko's, over HTTP or S3.
+    pub async fn start_plain() -> std::io::Result<EmbeddedServer> {
+        Self::start_on(|fs, _| fs, Http::AsPublished).await
+    }
+
+    async fn start_on<S: s3s::S3>(
+        wrap: impl FnOnce(FileSystem, &Path) -> S,
+        http: Http,
+    ) -> std::io::Result<EmbeddedServer> {
         let tempdir = tempfile::Builder::new().prefix("sfko-embedded-").tempdir()?;
         let root = tempdir.path().to_path_buf();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let mut server = Self::serve(listener, &root, wrap, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY)?;
+        let mut server = Self::serve(listener, &root, wrap, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, http)?;
         server._tempdir = Some(tempdir);
         Ok(server)
     }
@@ -52,16 +75,18 @@ impl EmbeddedServer {
         wrap: impl FnOnce(FileSystem, &Path) -> S,
         access_key: &str,
         secret_key: &str,
+        http: Http,
     ) -> std::io::Result<EmbeddedServer> {
         std::fs::create_dir_all(root)?;
         let fs = FileSystem::new(root).map_err(|e| std::io::Error::other(format!("s3s-fs: {e:?}")))?;
         let mut builder = S3ServiceBuilder::new(wrap(fs, root));
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-        let service = builder.build();
+        let service = JoinContentEncoding(builder.build());
+        let join = http == Http::Reference;
         let addr: SocketAddr = listener.local_addr()?;
         let (shutdown, mut stop) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let http = ConnBuilder::new(TokioExecutor::new());
+            let connections = ConnBuilder::new(TokioExecutor::new());
             loop {
                 let (socket, _) = tokio::select! {
                     accepted = listener.accept() => match accepted {
@@ -77,10 +102,18 @@ impl EmbeddedServer {
                 };
                 // Without this every small GET waits ~40 ms for a delayed ACK (s3s-fs writes header and body apart).
                 let _ = socket.set_nodelay(true);
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                let io = TokioIo::new(socket);
+                if join {
+                    let conn = connections.serve_connection(io, service.clone()).into_owned();
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                } else {
+                    let conn = connections.serve_connection(io, service.0.clone()).into_owned();
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
             }
         });
         Ok(EmbeddedServer {

@@ -362,6 +362,7 @@ impl S3 for FaultyFs {
         if self.plan.hits(Fault::MetadataLost, &bucket, &key) {
             (req.input.metadata, req.input.cache_control) = (None, None);
         }
+        req.input.content_encoding = super::http_layer::without_aws_chunked(req.input.content_encoding.take());
         let guard = self.versions.lock(&bucket, &key).await;
         let layout = FsLayout::new(&self.root);
         let rollback = Rollback::before_put(&layout, &req.input, req.trailing_headers.is_some()).await;

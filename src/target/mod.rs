@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod faults;
 pub mod fixtures;
 mod fs_layout;
+pub mod http_layer;
 mod multipart;
 pub mod request_shape;
 mod rollback;

@@ -16,6 +16,7 @@ use super::program::Step;
 use crate::checksum::Algorithm;
 use crate::content::{self, ContentKey, Digest, MIN_PART_SIZE};
 use crate::journal::{Assertion, Body, Outcome, PageEntry, Precondition, ReadCondition, Request};
+use crate::metadata::Metadata;
 use crate::plan::BucketPlan;
 
 /// What the model requires of one answer, and the rule that requires it.
@@ -52,6 +53,8 @@ struct Object {
     digest: Digest,
     /// The checksum it was written with (algorithm and value); `None` = none was sent, or S3 leaves it open.
     checksum: Option<(Algorithm, String)>,
+    /// What its write stored with it (`None`: nothing; a HEAD or GET must then answer no `x-amz-meta-*`).
+    metadata: Option<Box<Metadata>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,8 @@ struct Upload {
     parts: BTreeMap<u32, Part>,
     /// MD5 of the body each UploadPart step sent (its ETag), by step.
     part_ops: BTreeMap<u64, [u8; 16]>,
+    /// What CreateMultipartUpload asked the completed object to carry.
+    metadata: Option<Box<Metadata>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +239,12 @@ fn segments_checksum(segments: &[Body], algorithm: Algorithm, hashes: &Hashes) -
 fn claimed(observed: &Outcome) -> Option<Algorithm> {
     let returned = observed.checksum.as_ref().filter(|c| !c.composite())?;
     Algorithm::parse(&returned.algorithm).ok()
+}
+
+/// A read of `object` answers the metadata its write stored: exactly its `x-amz-meta-*` (none if it was written with
+/// none) and every standard header it set.
+fn metadata_expectation(object: &Object) -> Assertion {
+    Assertion::Metadata(object.metadata.clone().unwrap_or_default())
 }
 
 /// What a full read of `object` may say about its checksum: the one it was written with, or (none was sent) a
@@ -377,6 +388,7 @@ impl World {
                     let mut expect =
                         vec![Assertion::Succeeded, Assertion::Size(object.size), Assertion::BodyDigest(object.digest)];
                     expect.extend(checksum_expectation(object, observed, hashes));
+                    expect.push(metadata_expectation(object));
                     Prediction::new("read-after-write", expect)
                 }
             },
@@ -386,6 +398,7 @@ impl World {
                     let mut expect = vec![Assertion::Succeeded, Assertion::Size(object.size)];
                     expect.extend(object.etag.clone().map(Assertion::Etag));
                     expect.extend(checksum_expectation(object, observed, hashes));
+                    expect.push(metadata_expectation(object));
                     Prediction::new("head-after-write", expect)
                 }
             },
@@ -459,6 +472,7 @@ impl World {
                             Assertion::BodyDigest(object.digest),
                         ];
                         expect.extend(checksum_expectation(object, observed, hashes));
+                        expect.push(metadata_expectation(object));
                         Prediction::new("version-read", expect)
                     }
                     None => Prediction::fails("deleted-version", "NoSuchVersion", 404),
@@ -631,6 +645,7 @@ impl World {
             size,
             etag: Some(etag.clone()),
             checksum: None,
+            metadata: upload.metadata.clone(),
         };
         Some((Prediction::new("complete-ack", vec![Assertion::Succeeded, Assertion::Etag(etag)])?, Some(object)))
     }
@@ -759,7 +774,7 @@ impl World {
     ) {
         let failed_cleanly = !observed.succeeded() && !ambiguous(observed);
         match request {
-            Request::PutObject { bucket, key, body, checksum, .. } => {
+            Request::PutObject { bucket, key, body, checksum, metadata, .. } => {
                 if settled && observed.succeeded() {
                     let (md5, digest) = hashes.of(body);
                     let checksum = checksum.map(|c| (c.algorithm, hashes.checksum(body, c.algorithm)));
@@ -769,6 +784,7 @@ impl World {
                         etag: Some(hex::encode(md5)),
                         digest,
                         checksum,
+                        metadata: metadata.clone(),
                     };
                     self.write(bucket, key, n, Some(object));
                 } else if !failed_cleanly {
@@ -791,24 +807,27 @@ impl World {
                     }
                 }
             }
-            Request::CopyObject { bucket, key, source_bucket, source_key, .. } => {
+            Request::CopyObject { bucket, key, source_bucket, source_key, metadata: replaced } => {
                 let source = self.current(source_bucket, source_key).ok().flatten().cloned();
                 match source {
                     Some(object) if settled && observed.succeeded() => {
-                        self.write(bucket, key, n, Some(Object { etag: None, checksum: None, ..object }))
+                        // No directive: the copy keeps the source's metadata; REPLACE: only the new set.
+                        let metadata = replaced.clone().or(object.metadata.clone());
+                        self.write(bucket, key, n, Some(Object { etag: None, checksum: None, metadata, ..object }))
                     }
                     _ if settled => {}
                     _ if failed_cleanly && !observed.succeeded() => {}
                     _ => self.forget(bucket, key),
                 }
             }
-            Request::CreateMultipartUpload { bucket, key, .. } => {
+            Request::CreateMultipartUpload { bucket, key, metadata } => {
                 if let (true, Some(model)) = (observed.succeeded(), self.buckets.get_mut(bucket)) {
                     let upload = Upload {
                         key: key.clone(),
                         state: UploadState::Open,
                         parts: BTreeMap::new(),
                         part_ops: BTreeMap::new(),
+                        metadata: metadata.clone(),
                     };
                     model.uploads.insert(n, upload);
                 }

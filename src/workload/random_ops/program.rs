@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use crate::checksum::{Algorithm, Carrier, Sent};
 use crate::content::{ContentKey, MIN_PART_SIZE};
 use crate::journal::{Body, CompletedPart, Precondition, ReadCondition, Request};
+use crate::metadata::Metadata;
 use crate::scenario::{RandomOpsSpec, OP_KINDS};
 use crate::seed::Stream;
 
@@ -195,6 +196,11 @@ impl Generator<'_> {
         Some((key, step))
     }
 
+    /// A seeded metadata set for a write, one time in `one_in`.
+    fn metadata(&mut self, one_in: u64) -> Option<Box<Metadata>> {
+        self.stream.chance(1, one_in).then(|| Box::new(Metadata::draw(&mut self.stream)))
+    }
+
     fn remember_version(&mut self, bucket: usize, key: &str, step: u32) {
         if self.buckets[bucket].versioned {
             self.versions.push((bucket, key.to_string(), step));
@@ -213,8 +219,8 @@ impl Generator<'_> {
                 let body = self.body(size);
                 let checksum = self.checksum();
                 let precondition = (kind == "put-if-absent").then_some(Precondition::Absent);
-                let request =
-                    Request::PutObject { bucket, key: key.clone(), body, checksum, precondition, metadata: None };
+                let metadata = self.metadata(3);
+                let request = Request::PutObject { bucket, key: key.clone(), body, checksum, precondition, metadata };
                 let n = self.push(kind, request);
                 self.remember_version(b, &key, n);
                 self.writes.push((b, key, n));
@@ -225,8 +231,8 @@ impl Generator<'_> {
                 let body = self.body(size);
                 let checksum = self.checksum();
                 let precondition = Some(Precondition::Matches { etag_op: u64::from(etag_op) });
-                let request =
-                    Request::PutObject { bucket, key: key.clone(), body, checksum, precondition, metadata: None };
+                let metadata = self.metadata(3);
+                let request = Request::PutObject { bucket, key: key.clone(), body, checksum, precondition, metadata };
                 let n = self.push(kind, request);
                 self.remember_version(b, &key, n);
                 self.writes.push((b, key, n));
@@ -298,7 +304,9 @@ impl Generator<'_> {
                 if source_b == b && source_key == key {
                     return self.step("put");
                 }
-                let copy = Request::CopyObject { bucket, key: key.clone(), source_bucket, source_key, metadata: None };
+                // Mostly no directive (the copy keeps the source's metadata), sometimes REPLACE with a new set.
+                let metadata = self.metadata(4);
+                let copy = Request::CopyObject { bucket, key: key.clone(), source_bucket, source_key, metadata };
                 let n = self.push(kind, copy);
                 self.remember_version(b, &key, n);
             }
@@ -306,8 +314,8 @@ impl Generator<'_> {
             "list-v1" => self.list(bucket, true),
             "mpu-create" => {
                 let key = self.key();
-                let create =
-                    self.push(kind, Request::CreateMultipartUpload { bucket, key: key.clone(), metadata: None });
+                let metadata = self.metadata(3);
+                let create = self.push(kind, Request::CreateMultipartUpload { bucket, key: key.clone(), metadata });
                 self.uploads.push(Upload { create, bucket: b, key, ..Upload::default() });
             }
             "mpu-part" => self.upload_part(false),
@@ -712,7 +720,7 @@ mod tests {
         assert_eq!(program_digest(&one), GOLDEN_PROGRAM);
     }
 
-    const GOLDEN_PROGRAM: &str = "8f6d007e2cf213ee3aae36896f98f184749c21081408ce524ee4c5e6b9ed6a0c";
+    const GOLDEN_PROGRAM: &str = "2d1b5310733e71e3449f4599bf363e98e722f63ca4b3d5443d040522bf901ac0";
 
     #[test]
     fn rounds_keep_dependencies_and_listings_apart() {

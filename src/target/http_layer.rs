@@ -1,0 +1,69 @@
+//! What the reference server does to a request before s3s sees it, where s3s 0.14.1 refuses what S3 accepts.
+//!
+//! An SDK that streams a body as `aws-chunked` (a trailing checksum) *appends* `Content-Encoding: aws-chunked` to
+//! the request, so an object with its own Content-Encoding (`gzip`) goes out with two Content-Encoding headers —
+//! the AWS Rust SDK does this, and botocore joins them into one. S3 accepts both and stores the object's own
+//! encoding. s3s answers the two headers `400 InvalidRequest`. This layer joins repeated Content-Encoding headers
+//! into one, comma-separated — exactly the value SigV4 signs for repeated headers, so the signature still holds —
+//! and [`without_aws_chunked`] later drops the transfer encoding from what is stored.
+
+use hyper::header::{HeaderValue, CONTENT_ENCODING};
+
+/// Wraps an HTTP service (s3s's) so that it sees one Content-Encoding header at most.
+#[derive(Clone)]
+pub struct JoinContentEncoding<S>(pub S);
+
+impl<S, B> hyper::service::Service<hyper::Request<B>> for JoinContentEncoding<S>
+where
+    S: hyper::service::Service<hyper::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut request: hyper::Request<B>) -> S::Future {
+        join_repeated(request.headers_mut());
+        self.0.call(request)
+    }
+}
+
+/// Joins repeated Content-Encoding headers into one, in order.
+fn join_repeated(headers: &mut hyper::HeaderMap) {
+    if headers.get_all(CONTENT_ENCODING).iter().count() < 2 {
+        return;
+    }
+    let values: Vec<&str> = headers.get_all(CONTENT_ENCODING).iter().filter_map(|v| v.to_str().ok()).collect();
+    if let Ok(joined) = HeaderValue::from_str(&values.join(",")) {
+        headers.insert(CONTENT_ENCODING, joined);
+    }
+}
+
+/// The object's own Content-Encoding: the request's, without the `aws-chunked` transfer encoding (S3 does not
+/// store it); `None` when nothing else is left.
+pub fn without_aws_chunked(encoding: Option<String>) -> Option<String> {
+    let encoding = encoding?;
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_content_encodings_become_one_and_aws_chunked_is_not_stored() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.append(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.append(CONTENT_ENCODING, HeaderValue::from_static("aws-chunked"));
+        join_repeated(&mut headers);
+        let all: Vec<&HeaderValue> = headers.get_all(CONTENT_ENCODING).iter().collect();
+        assert_eq!(all, [HeaderValue::from_static("gzip,aws-chunked")]);
+        assert_eq!(without_aws_chunked(Some("gzip,aws-chunked".into())), Some("gzip".into()));
+        assert_eq!(without_aws_chunked(Some("aws-chunked".into())), None);
+        assert_eq!(without_aws_chunked(None), None);
+    }
+}
