@@ -196,7 +196,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             })
         }
         Request::DeleteObjects { bucket, keys, quiet } => delete_objects(client, bucket, keys, *quiet).await,
-        Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op } => {
+        Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op, url } => {
             let token = match after_op {
                 Some(op) => match driver.cursor(*op).and_then(|c| c.token) {
                     Some(token) => Some(token),
@@ -211,9 +211,17 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .set_delimiter(delimiter.clone())
                 .set_max_keys(max_keys.map(|n| n as i32))
                 .set_start_after(start_after.clone())
-                .set_continuation_token(token);
+                .set_continuation_token(token)
+                .set_encoding_type(url.then_some(aws_sdk_s3::types::EncodingType::Url));
             done(call.send().await, |out| Outcome {
-                listing: Some(object_listing(out.contents(), out.common_prefixes(), out.is_truncated())),
+                listing: Some({
+                    let listing = object_listing(out.contents(), out.common_prefixes(), out.is_truncated());
+                    // As botocore does: decoded only when the answer says it is encoded.
+                    match out.encoding_type() {
+                        Some(aws_sdk_s3::types::EncodingType::Url) => url_decoded(listing),
+                        _ => listing,
+                    }
+                }),
                 next_page: out
                     .next_continuation_token()
                     .map(|t| PageCursor { token: Some(t.to_string()), ..PageCursor::default() }),
@@ -738,4 +746,18 @@ fn missing_reference(why: String) -> Outcome {
 /// An HTTP-date as the SDK's date type (what its `expires` setters take).
 fn http_date(text: &str) -> Option<aws_smithy_types::DateTime> {
     aws_smithy_types::DateTime::from_str(text, aws_smithy_types::date_time::Format::HttpDate).ok()
+}
+
+/// A listing whose keys and prefixes the server percent-encoded (`encoding-type=url`), decoded the way botocore
+/// decodes them (`+` is a space). A key that does not decode to UTF-8 stays as sent, so the model sees it is wrong.
+fn url_decoded(mut listing: Listing) -> Listing {
+    let decode = |text: &mut String| {
+        let spaced = text.replace('+', " ");
+        if let Ok(decoded) = percent_encoding::percent_decode_str(&spaced).decode_utf8() {
+            *text = decoded.into_owned();
+        }
+    };
+    listing.entries.iter_mut().for_each(|e| decode(&mut e.key));
+    listing.common_prefixes.iter_mut().for_each(decode);
+    listing
 }

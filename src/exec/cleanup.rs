@@ -74,6 +74,7 @@ async fn empty_bucket(driver: &Driver, bucket: &str, concurrency: usize) {
                 max_keys: Some(PAGE),
                 start_after: None,
                 after_op: None,
+                url: false,
             }
         };
         let op = driver.call(&Phase::Cleanup, request).await;

@@ -144,6 +144,7 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
             max_keys: Some(1),
             start_after: None,
             after_op: None,
+            url: false,
         };
         let op = driver.call(&Phase::Setup, look).await;
         if op.outcome.listing.as_ref().is_some_and(|l| !l.entries.is_empty()) {

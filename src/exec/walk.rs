@@ -36,6 +36,7 @@ pub async fn walk(ctx: &Ctx<'_>, bucket: &str, page: Option<u32>, versions: bool
                 max_keys: page,
                 start_after: None,
                 after_op,
+                url: false,
             }
         };
         let op = ctx.call(request).await;

@@ -246,6 +246,8 @@ pub enum Request {
         start_after: Option<String>,
         /// Continue from the page this op returned (its continuation token, whatever it was in this run).
         after_op: Option<u64>,
+        /// `encoding-type=url`: the server percent-encodes keys and prefixes in its answer (read back decoded).
+        url: bool,
     },
     /// ListObjects, version 1: continued (`after_op`) from the `NextMarker` the page before gave, or its last key
     /// where it gave none (as S3 documents it, and clients do).

@@ -1031,6 +1031,7 @@ mod tests {
                 max_keys: Some(max_keys),
                 start_after: None,
                 after_op,
+                url: false,
             },
         )
     }
