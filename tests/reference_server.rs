@@ -304,6 +304,34 @@ async fn an_object_encoding_beside_a_trailing_checksum_is_stored() {
     }
 }
 
+/// ListObjectsV2 with `encoding-type=url`: plain s3s-fs echoes `EncodingType: url` but sends the keys raw, so a
+/// client that decodes (as botocore does) reads `plus+1` as `plus 1`; the reference server encodes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_encoded_listing_is_encoded() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, encodes) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        client
+            .put_object()
+            .bucket("bkt")
+            .key("plus+1 ü")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect("Put");
+        let listing = client
+            .list_objects_v2()
+            .bucket("bkt")
+            .encoding_type(aws_sdk_s3::types::EncodingType::Url)
+            .send()
+            .await
+            .expect("ListObjectsV2");
+        assert_eq!(listing.encoding_type(), Some(&aws_sdk_s3::types::EncodingType::Url));
+        let key = listing.contents().first().and_then(|o| o.key()).unwrap_or_default();
+        assert_eq!(key, if encodes { "plus%2B1%20%C3%BC" } else { "plus+1 ü" });
+    }
+}
+
 /// CompleteMultipartUpload over a key that held an object written with a checksum: plain s3s-fs rewrites only the
 /// ETag of its stored info, so the new object claims the old one's checksum; the reference server claims none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

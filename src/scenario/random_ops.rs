@@ -66,8 +66,8 @@ pub struct RandomOpsSpec {
     pub concurrency: u64,
     /// Distinct keys per bucket: few, so operations collide.
     pub keys: u64,
-    /// Draw keys with unicode, spaces, `+`, `%`, `//`, `..`, trailing slashes and 1024-byte names.
-    pub nasty_keys: bool,
+    /// Which hard keys to draw besides plain ones.
+    pub nasty_keys: NastyKeys,
     /// One weight per entry of [`OP_KINDS`], in that order.
     pub weights: Vec<u32>,
 }
@@ -78,7 +78,7 @@ impl Default for RandomOpsSpec {
             ops: 200,
             concurrency: 4,
             keys: 8,
-            nasty_keys: false,
+            nasty_keys: NastyKeys::Plain,
             weights: OP_KINDS.iter().map(|(_, w)| *w).collect(),
         }
     }
@@ -102,9 +102,61 @@ pub(crate) struct RawRandomOps {
     #[serde(default)]
     keys: Option<InRange<1, MAX_KEYS>>,
     #[serde(default)]
-    nasty_keys: Option<bool>,
+    nasty_keys: Option<NastyKeysWritten>,
     #[serde(default)]
     weights: Option<Weights>,
+}
+
+/// `nasty_keys:` of a `random_ops:` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NastyKeys {
+    /// `false`: plain keys and `/`-separated prefixes only.
+    Plain,
+    /// `portable`: also spaces, `+`, `%`, unicode and emoji — keys every S3 implementation must store, whatever it
+    /// keeps them in (a file system included).
+    Portable,
+    /// `true`: also `//`, `..` segments, trailing slashes and 1024-byte keys (S3's limit), which file-system-backed
+    /// servers map onto paths and get wrong.
+    All,
+}
+
+impl NastyKeys {
+    /// As written in a scenario.
+    pub fn name(self) -> &'static str {
+        match self {
+            NastyKeys::Plain => "false",
+            NastyKeys::Portable => "portable",
+            NastyKeys::All => "true",
+        }
+    }
+}
+
+/// `nasty_keys:` as written: `true`, `false` or `portable`, checked where it is written (so the error has its line
+/// and column). The resolved [`NastyKeys`] keeps serde's own encoding, for the journal.
+struct NastyKeysWritten(NastyKeys);
+
+impl<'de> Deserialize<'de> for NastyKeysWritten {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NastyKeys;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true, false or portable")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<NastyKeys, E> {
+                Ok(if v { NastyKeys::All } else { NastyKeys::Plain })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NastyKeys, E> {
+                match v {
+                    "portable" => Ok(NastyKeys::Portable),
+                    "true" => Ok(NastyKeys::All),
+                    "false" => Ok(NastyKeys::Plain),
+                    _ => Err(E::custom(format!("nasty_keys '{v}': expected true, false or portable"))),
+                }
+            }
+        }
+        d.deserialize_any(V).map(NastyKeysWritten)
+    }
 }
 
 impl From<RawRandomOps> for RandomOpsSpec {
@@ -118,7 +170,7 @@ impl From<RawRandomOps> for RandomOpsSpec {
             ops: raw.ops.map_or(defaults.ops, |n| n.0),
             concurrency: raw.concurrency.map_or(defaults.concurrency, |n| n.0),
             keys: raw.keys.map_or(defaults.keys, |n| n.0),
-            nasty_keys: raw.nasty_keys.unwrap_or(defaults.nasty_keys),
+            nasty_keys: raw.nasty_keys.map_or(defaults.nasty_keys, |n| n.0),
             weights,
         }
     }

@@ -620,6 +620,7 @@ impl S3 for FaultyFs {
                 *count -= dropped;
             }
         }
+        super::http_layer::url_encode_listing(&mut out.output);
         Ok(out)
     }
     async fn create_multipart_upload(

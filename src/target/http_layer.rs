@@ -1,4 +1,9 @@
-//! What the reference server does to a request before s3s sees it, where s3s 0.14.1 refuses what S3 accepts.
+//! What the reference server does to a request before s3s sees it, and to an answer after s3s-fs gives it, where
+//! s3s 0.14.1 and s3s-fs 0.14.1 part from what S3 does on the wire.
+//!
+//! `encoding-type=url` on ListObjectsV2: s3s-fs echoes `EncodingType: url` but sends keys raw, so a client that
+//! decodes (botocore, sfko) reads `plus+1` as `plus 1` and `pct%251` as `pct%1`. [`url_encode_listing`] encodes what
+//! S3 encodes.
 //!
 //! An SDK that streams a body as `aws-chunked` (a trailing checksum) *appends* `Content-Encoding: aws-chunked` to
 //! the request, so an object with its own Content-Encoding (`gzip`) goes out with two Content-Encoding headers —
@@ -50,6 +55,27 @@ pub fn without_aws_chunked(encoding: Option<String>) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(","))
 }
 
+/// What S3 leaves as it is in a url-encoded listing: letters, digits, `-`, `_`, `.`, `~` and `/`.
+const URL_KEPT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
+/// Percent-encodes the keys and prefixes of a ListObjectsV2 answer that says it is url-encoded.
+pub fn url_encode_listing(out: &mut s3s::dto::ListObjectsV2Output) {
+    if out.encoding_type.as_ref().map(|e| e.as_str()) != Some(s3s::dto::EncodingType::URL) {
+        return;
+    }
+    let encode = |text: &mut String| *text = percent_encoding::utf8_percent_encode(text, URL_KEPT).to_string();
+    for object in out.contents.iter_mut().flatten() {
+        object.key.as_mut().map(encode);
+    }
+    for prefix in out.common_prefixes.iter_mut().flatten() {
+        prefix.prefix.as_mut().map(encode);
+    }
+    for text in [&mut out.prefix, &mut out.delimiter, &mut out.start_after].into_iter().flatten() {
+        encode(text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +91,17 @@ mod tests {
         assert_eq!(without_aws_chunked(Some("gzip,aws-chunked".into())), Some("gzip".into()));
         assert_eq!(without_aws_chunked(Some("aws-chunked".into())), None);
         assert_eq!(without_aws_chunked(None), None);
+    }
+
+    #[test]
+    fn a_url_encoded_listing_encodes_what_s3_encodes() {
+        let mut out = s3s::dto::ListObjectsV2Output {
+            encoding_type: Some(s3s::dto::EncodingType::from_static(s3s::dto::EncodingType::URL)),
+            contents: Some(vec![s3s::dto::Object { key: Some("sp ace/plus+1%ü".into()), ..Default::default() }]),
+            ..Default::default()
+        };
+        url_encode_listing(&mut out);
+        let key = out.contents.as_ref().and_then(|c| c[0].key.clone());
+        assert_eq!(key.as_deref(), Some("sp%20ace/plus%2B1%25%C3%BC"));
     }
 }

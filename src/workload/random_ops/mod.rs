@@ -95,9 +95,17 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             worlds = judge(ctx, &steps, &round, &ops, &orders, &races, worlds, &pages, &hashes).await;
             max_worlds = max_worlds.max(worlds.len());
         }
-        let keys = ctx.plan.random_ops.as_ref().map_or(8, |r| r.spec.keys);
+        let (keys, nasty) = ctx
+            .plan
+            .random_ops
+            .as_ref()
+            .map_or((8, crate::scenario::NastyKeys::Plain), |r| (r.spec.keys, r.spec.nasty_keys));
+        let nasty = match nasty {
+            crate::scenario::NastyKeys::Plain => String::new(),
+            other => format!(" (nasty keys: {})", other.name()),
+        };
         ctx.note(format!(
-            "{} ops on {keys} keys per bucket; at most {max_worlds} possible states at once",
+            "{} ops on {keys} keys per bucket{nasty}; at most {max_worlds} possible states at once",
             steps.len()
         ));
     })

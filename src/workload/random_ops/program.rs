@@ -11,7 +11,7 @@ use crate::checksum::{Algorithm, Carrier, Sent};
 use crate::content::{ContentKey, MIN_PART_SIZE};
 use crate::journal::{Body, CompletedPart, Precondition, ReadCondition, Request};
 use crate::metadata::Metadata;
-use crate::scenario::{RandomOpsSpec, OP_KINDS};
+use crate::scenario::{NastyKeys, RandomOpsSpec, OP_KINDS};
 use crate::seed::Stream;
 
 /// One drawn operation.
@@ -114,7 +114,11 @@ fn weighted(kinds: &[(&'static str, u64)], roll: u64) -> &'static str {
 pub fn key_space(spec: &RandomOpsSpec, stream: &mut Stream) -> Vec<String> {
     (0..spec.keys.clamp(1, crate::scenario::RANDOM_OPS_MAX_KEYS))
         .map(|i| {
-            let kind = if spec.nasty_keys { stream.below(11) } else { [0, 1, 10][stream.below(3) as usize] };
+            let kind = match spec.nasty_keys {
+                NastyKeys::All => stream.below(11),
+                NastyKeys::Portable => [0, 1, 2, 3, 4, 8, 10][stream.below(7) as usize],
+                NastyKeys::Plain => [0, 1, 10][stream.below(3) as usize],
+            };
             match kind {
                 1 => format!("d{}/k{i}", i % 3),
                 2 => format!("sp ace {i}"),
@@ -712,7 +716,7 @@ mod tests {
     /// Pins seed → program: if this changes, old seeds run different operations. Bump PLAN_FORMAT.
     #[test]
     fn the_program_is_a_function_of_the_seed() {
-        let spec = RandomOpsSpec { nasty_keys: true, ..RandomOpsSpec::default() };
+        let spec = RandomOpsSpec { nasty_keys: NastyKeys::All, ..RandomOpsSpec::default() };
         let one = draw(&spec, &buckets(), Algorithm::ALL, Seed(1).stream("random-ops", &[0]));
         let again = draw(&spec, &buckets(), Algorithm::ALL, Seed(1).stream("random-ops", &[0]));
         let other = draw(&spec, &buckets(), Algorithm::ALL, Seed(2).stream("random-ops", &[0]));
@@ -759,7 +763,7 @@ mod tests {
 
     #[test]
     fn nasty_keys_include_the_classics() {
-        let spec = RandomOpsSpec { keys: 200, nasty_keys: true, ..RandomOpsSpec::default() };
+        let spec = RandomOpsSpec { keys: 200, nasty_keys: NastyKeys::All, ..RandomOpsSpec::default() };
         let keys = key_space(&spec, &mut Seed(3).stream("keys", &[]));
         for needle in ["+", "%", "//", "/../", " ", "😀"] {
             assert!(keys.iter().any(|k| k.contains(needle)), "{needle}");
