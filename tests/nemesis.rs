@@ -18,7 +18,7 @@ const SCENARIOS: &str = "\
 - name: random
   required: {buckets: [{versioning: true}, {}]}
   tests: [random-ops]
-  random_ops: {ops: 200, concurrency: 4, keys: 5}
+  random_ops: {ops: 150, concurrency: 4, keys: 5}
 ";
 
 /// (window, first op, end op, fault) of every window a journal recorded.
@@ -46,7 +46,7 @@ fn network_faults_raise_no_false_alarm_and_a_replay_reapplies_them_at_the_same_p
     work.scenarios(SCENARIOS);
     let nemesis = ["--nemesis", "all", "--nemesis-every", "12", "--nemesis-length", "4"];
     let mut injected = 0u64;
-    for seed in ["1", "2", "3"] {
+    for seed in ["1", "2"] {
         let mut args = vec!["--seed", seed, "--format", "json"];
         args.extend(nemesis);
         let out = work.sfko(&args);
