@@ -42,6 +42,18 @@ impl Metadata {
         *self == Metadata::default()
     }
 
+    /// The standard headers, by name (Expires last).
+    pub fn standard(&self) -> [(&'static str, Option<&str>); 6] {
+        [
+            ("Content-Type", self.content_type.as_deref()),
+            ("Content-Encoding", self.content_encoding.as_deref()),
+            ("Content-Disposition", self.content_disposition.as_deref()),
+            ("Content-Language", self.content_language.as_deref()),
+            ("Cache-Control", self.cache_control.as_deref()),
+            ("Expires", self.expires.as_deref()),
+        ]
+    }
+
     /// A seeded set, one of three shapes: every standard header plus a few user keys; user keys only, many of them,
     /// close to the 2 KB limit; or a single standard header and one key.
     pub fn draw(stream: &mut Stream) -> Metadata {
@@ -96,24 +108,14 @@ impl Metadata {
         let empty = Metadata::default();
         let got = got.unwrap_or(&empty);
         let mut wrong = Vec::new();
-        let headers = [
-            ("Content-Type", &self.content_type, &got.content_type),
-            ("Content-Encoding", &self.content_encoding, &got.content_encoding),
-            ("Content-Disposition", &self.content_disposition, &got.content_disposition),
-            ("Content-Language", &self.content_language, &got.content_language),
-            ("Cache-Control", &self.cache_control, &got.cache_control),
-        ];
-        for (header, sent, answered) in headers {
-            if let Some(sent) = sent {
-                if answered.as_ref() != Some(sent) {
-                    wrong.push(format!("{header} {} (sent {sent:?})", shown(answered.as_deref())));
-                }
-            }
-        }
-        if let Some(sent) = &self.expires {
-            let same = got.expires.as_deref().is_some_and(|answered| same_date(sent, answered));
+        for ((header, sent), (_, answered)) in self.standard().into_iter().zip(got.standard()) {
+            let Some(sent) = sent else { continue };
+            let same = match header {
+                "Expires" => answered.is_some_and(|answered| same_date(sent, answered)),
+                _ => answered == Some(sent),
+            };
             if !same {
-                wrong.push(format!("Expires {} (sent {sent:?})", shown(got.expires.as_deref())));
+                wrong.push(format!("{header} {} (sent {sent:?})", shown(answered)));
             }
         }
         let lower = |pairs: &[(String, String)]| -> std::collections::BTreeMap<String, String> {

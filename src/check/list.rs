@@ -25,49 +25,36 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 continue;
             }
             let current = current_entries(ctx, &statuses).await;
-            judge(ctx, bucket, &current, page_size(drawn, current.len() as u64), false).await;
+            judge(ctx, bucket, &current, Some(page_size(drawn, current.len() as u64)), false).await;
             if current.len() > S3_MAX_PAGE {
-                judge_server_pages(ctx, bucket, &current, false).await;
+                judge(ctx, bucket, &current, None, false).await;
             }
             if bucket.versioning {
                 let versions = version_entries(ctx, &statuses).await;
-                judge(ctx, bucket, &versions, page_size(drawn, versions.len() as u64), true).await;
+                judge(ctx, bucket, &versions, Some(page_size(drawn, versions.len() as u64)), true).await;
                 if versions.len() > S3_MAX_PAGE {
-                    judge_server_pages(ctx, bucket, &versions, true).await;
+                    judge(ctx, bucket, &versions, None, true).await;
                 }
             }
         }
     })
 }
 
-/// Walks the listing and holds each page to its slice of `expected`.
-async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page: u32, versions: bool) {
-    let ops = walk(ctx, &bucket.name, Some(page), versions).await;
-    let page = page as usize;
-    let pages_needed = expected.len().div_ceil(page).max(1);
-    for (i, op) in ops.iter().enumerate().take(pages_needed.max(ops.len())) {
-        if !op.outcome.succeeded() {
-            return;
-        }
-        let start = (i * page).min(expected.len());
-        let end = ((i + 1) * page).min(expected.len());
-        let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
-        ctx.judge(op, &bucket.name, assertion).await;
-    }
-}
-
-/// Walks with the server's own page size (no `max-keys`) and holds each page to the next entries of `expected`,
-/// however many the server chose to send — S3 promises at most [`S3_MAX_PAGE`], not exactly that many — and to
-/// being truncated exactly while entries remain.
-async fn judge_server_pages(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], versions: bool) {
-    let ops = walk(ctx, &bucket.name, None, versions).await;
+/// Walks the listing — in pages of `page` entries, or (`None`, as most clients list) of the server's own size — and
+/// holds each page to the next entries of `expected`: exactly `page` of them, or as many as the server sent up to
+/// [`S3_MAX_PAGE`] (S3 promises at most that many, not exactly that many); truncated exactly while entries remain.
+async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page: Option<u32>, versions: bool) {
+    let ops = walk(ctx, &bucket.name, page, versions).await;
     let mut start = 0;
     for op in &ops {
         if !op.outcome.succeeded() {
             return;
         }
-        let sent = op.outcome.listing.as_ref().map_or(0, |l| l.entries.len());
-        let end = (start + sent.min(S3_MAX_PAGE)).min(expected.len());
+        let take = match page {
+            Some(page) => page as usize,
+            None => op.outcome.listing.as_ref().map_or(0, |l| l.entries.len()).min(S3_MAX_PAGE),
+        };
+        let end = (start + take).min(expected.len());
         let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
         ctx.judge(op, &bucket.name, assertion).await;
         start = end;

@@ -232,15 +232,7 @@ impl Assertion {
             Assertion::ChecksumIfAny { algorithm, value } => format!("checksum {algorithm} {value} or none"),
             Assertion::NoWholeChecksum => "no whole-object checksum".into(),
             Assertion::Metadata(sent) => {
-                let standard = [
-                    &sent.content_type,
-                    &sent.content_encoding,
-                    &sent.content_disposition,
-                    &sent.content_language,
-                    &sent.cache_control,
-                    &sent.expires,
-                ];
-                let set = standard.iter().filter(|h| h.is_some()).count();
+                let set = sent.standard().iter().filter(|(_, value)| value.is_some()).count();
                 let plural = if set == 1 { "header" } else { "headers" };
                 format!("the metadata sent ({set} standard {plural}, {} x-amz-meta-*)", sent.user.len())
             }

@@ -81,8 +81,7 @@ impl EmbeddedServer {
         let fs = FileSystem::new(root).map_err(|e| std::io::Error::other(format!("s3s-fs: {e:?}")))?;
         let mut builder = S3ServiceBuilder::new(wrap(fs, root));
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-        let service = JoinContentEncoding(builder.build());
-        let join = http == Http::Reference;
+        let service = JoinContentEncoding { inner: builder.build(), enabled: http == Http::Reference };
         let addr: SocketAddr = listener.local_addr()?;
         let (shutdown, mut stop) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -102,18 +101,10 @@ impl EmbeddedServer {
                 };
                 // Without this every small GET waits ~40 ms for a delayed ACK (s3s-fs writes header and body apart).
                 let _ = socket.set_nodelay(true);
-                let io = TokioIo::new(socket);
-                if join {
-                    let conn = connections.serve_connection(io, service.clone()).into_owned();
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                } else {
-                    let conn = connections.serve_connection(io, service.0.clone()).into_owned();
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                }
+                let conn = connections.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
             }
         });
         Ok(EmbeddedServer {

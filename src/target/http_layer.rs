@@ -14,9 +14,13 @@
 
 use hyper::header::{HeaderValue, CONTENT_ENCODING};
 
-/// Wraps an HTTP service (s3s's) so that it sees one Content-Encoding header at most.
+/// Wraps an HTTP service (s3s's) so that, when `enabled`, it sees one Content-Encoding header at most.
 #[derive(Clone)]
-pub struct JoinContentEncoding<S>(pub S);
+pub struct JoinContentEncoding<S> {
+    pub inner: S,
+    /// Off for `sfko serve --plain` (s3s as published).
+    pub enabled: bool,
+}
 
 impl<S, B> hyper::service::Service<hyper::Request<B>> for JoinContentEncoding<S>
 where
@@ -27,8 +31,10 @@ where
     type Future = S::Future;
 
     fn call(&self, mut request: hyper::Request<B>) -> S::Future {
-        join_repeated(request.headers_mut());
-        self.0.call(request)
+        if self.enabled {
+            join_repeated(request.headers_mut());
+        }
+        self.inner.call(request)
     }
 }
 
@@ -65,15 +71,10 @@ pub fn url_encode_listing(out: &mut s3s::dto::ListObjectsV2Output) {
         return;
     }
     let encode = |text: &mut String| *text = percent_encoding::utf8_percent_encode(text, URL_KEPT).to_string();
-    for object in out.contents.iter_mut().flatten() {
-        object.key.as_mut().map(encode);
-    }
-    for prefix in out.common_prefixes.iter_mut().flatten() {
-        prefix.prefix.as_mut().map(encode);
-    }
-    for text in [&mut out.prefix, &mut out.delimiter, &mut out.start_after].into_iter().flatten() {
-        encode(text);
-    }
+    let keys = out.contents.iter_mut().flatten().filter_map(|o| o.key.as_mut());
+    let prefixes = out.common_prefixes.iter_mut().flatten().filter_map(|p| p.prefix.as_mut());
+    let echoed = [&mut out.prefix, &mut out.delimiter, &mut out.start_after].into_iter().flatten();
+    keys.chain(prefixes).chain(echoed).for_each(encode);
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::write::{self, MULTIPART_THRESHOLD};
 use crate::content::WriteMode;
 use crate::exec::{subject, Ctx, ObjectStatus, Version};
 use crate::journal::{Assertion, Request};
+use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
 
 pub const ABOUT: &str =
@@ -25,38 +26,52 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             return;
         }
         let copied = if current.size < MULTIPART_THRESHOLD {
-            copy_object(ctx, bucket, source, target).await
+            copy_object(ctx, bucket, source, target, None).await
         } else {
             copy_parts(ctx, bucket, source, target, &current).await
         };
-        match copied {
-            Some((mode, op)) => {
-                let version = Version {
-                    content: current.content,
-                    size: current.size,
-                    mode,
-                    write: Box::new(op),
-                    delete_marker: false,
-                };
-                ctx.state.push_version(bucket.index, target.index, bucket.versioning, version);
-            }
-            None => ctx.state.set(bucket.index, target.index, ObjectStatus::Unknown),
-        }
+        record(ctx, bucket, target, &current, copied);
     }))
 }
 
-async fn copy_object(
+/// What the target now holds: the source's `current` content, written by the copy; unknown if the copy failed.
+pub(super) fn record(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    target: &ObjectPlan,
+    current: &Version,
+    copied: Option<(WriteMode, crate::driver::Op)>,
+) {
+    match copied {
+        Some((mode, op)) => {
+            let version = Version {
+                content: current.content,
+                size: current.size,
+                mode,
+                write: Box::new(op),
+                delete_marker: false,
+            };
+            ctx.state.push_version(bucket.index, target.index, bucket.versioning, version);
+        }
+        None => ctx.state.set(bucket.index, target.index, ObjectStatus::Unknown),
+    }
+}
+
+/// One CopyObject of `source` onto `target` in the same bucket — with `replace`: `MetadataDirective: REPLACE` and that
+/// metadata — judged to succeed.
+pub(super) async fn copy_object(
     ctx: &Ctx<'_>,
     bucket: &BucketPlan,
     source: &ObjectPlan,
     target: &ObjectPlan,
+    replace: Option<Box<Metadata>>,
 ) -> Option<(WriteMode, crate::driver::Op)> {
     let request = Request::CopyObject {
         bucket: bucket.name.clone(),
         key: target.key.clone(),
         source_bucket: bucket.name.clone(),
         source_key: source.key.clone(),
-        metadata: None,
+        metadata: replace,
     };
     let op = ctx.call(request).await;
     ctx.judge(&op, &subject(bucket, target), Assertion::Succeeded).await.then_some((WriteMode::Single, op))

@@ -13,8 +13,7 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 
 use super::write::{self, How, MULTIPART_THRESHOLD};
-use crate::content::WriteMode;
-use crate::exec::{subject, Ctx, Version};
+use crate::exec::{subject, Ctx};
 use crate::journal::{Assertion, Request};
 use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
@@ -110,26 +109,12 @@ async fn copy_and_read(
     if ctx.state.status(bucket.index, target.index).is_unknown() {
         return false;
     }
-    let request = Request::CopyObject {
-        bucket: bucket.name.clone(),
-        key: target.key.clone(),
-        source_bucket: bucket.name.clone(),
-        source_key: source.key.clone(),
-        metadata: replace.map(|m| Box::new(m.clone())),
-    };
-    let name = subject(bucket, target);
-    let op = ctx.call(request).await;
-    if !ctx.judge(&op, &name, Assertion::Succeeded).await {
-        ctx.state.set(bucket.index, target.index, crate::exec::ObjectStatus::Unknown);
+    let copied = super::copy::copy_object(ctx, bucket, source, target, replace.map(|m| Box::new(m.clone()))).await;
+    let passed = copied.is_some();
+    super::copy::record(ctx, bucket, target, &current, copied);
+    if !passed {
         return false;
     }
-    let version = Version {
-        content: current.content,
-        size: current.size,
-        mode: WriteMode::Single,
-        write: Box::new(op),
-        delete_marker: false,
-    };
-    ctx.state.push_version(bucket.index, target.index, bucket.versioning, version);
+    let name = subject(bucket, target);
     read_back(ctx, bucket, target, true, &name, expected).await
 }
