@@ -56,6 +56,13 @@ pub enum Mode {
     Clean(JournalArg),
     /// Print a journal in readable form: header, plan, every op and outcome, failed expectations, trailer.
     Show(ShowArgs),
+    /// Run the same seeded plans against the target and a reference server, op for op, and list every answer on
+    /// which the two differ, classified by the model (target wrong, reference wrong, both wrong, or just different).
+    /// Exit 1 when they differ anywhere.
+    Diff(DiffArgs),
+    /// Print the JSON Schema (draft 2020-12) of the scenario file format or of the config format, for editors and
+    /// validators (e.g. `# yaml-language-server: $schema=…` in a scenario file).
+    Schema(SchemaArgs),
     /// Compare two `--format json` results (a baseline and a new run): new failures, fixed ones, and throughput or
     /// latency changes beyond a threshold. Exit 1 when something got worse.
     Compare(CompareArgs),
@@ -298,6 +305,40 @@ pub struct ShowArgs {
     pub failures: bool,
 }
 
+/// `sfko diff` flags: which runs, and the reference to compare the target with (default: a fresh embedded server,
+/// healthy — sfko's reference S3 server).
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The reference is this S3 endpoint (credentials as for --endpoint).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["reference_config", "reference_journal"])]
+    pub reference_endpoint: Option<String>,
+    /// The reference is the target of this config file (its endpoint, credentials and region).
+    #[arg(long, value_name = "FILE", conflicts_with = "reference_journal")]
+    pub reference_config: Option<PathBuf>,
+    /// The reference is this recorded journal (its plan is the one run; the target replays it): no reference server.
+    #[arg(long, value_name = "FILE")]
+    pub reference_journal: Option<PathBuf>,
+}
+
+/// `sfko schema` flags.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which format.
+    #[arg(value_enum, default_value_t = SchemaOf::Scenario)]
+    pub of: SchemaOf,
+}
+
+/// The formats `sfko schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaOf {
+    /// Scenario files (`--scenarios-path`).
+    Scenario,
+    /// The config file (`--config`).
+    Config,
+}
+
 /// `sfko compare` flags.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -374,22 +415,22 @@ fn size(value: &str) -> Result<u64, String> {
 
 /// The global flags, by clap id, and the modes that use each (`None` = a standalone run).
 const GLOBAL_USES: &[(&str, &[&str])] = &[
-    ("embedded_faults", &["run", "worker", "replay", "shrink", "clean"]),
-    ("embedded_fault_seed", &["run", "worker", "replay", "shrink", "clean"]),
-    ("embedded_fault_one_in", &["run", "worker", "replay", "shrink", "clean"]),
-    ("scenarios_path", &["run", "controller", "list"]),
-    ("config", &["run", "worker", "replay", "shrink", "clean", "list"]),
-    ("endpoint", &["run", "worker", "replay", "shrink", "clean", "list"]),
-    ("region", &["run", "worker", "replay", "shrink", "clean"]),
-    ("corpus", &["run", "controller", "worker", "shrink"]),
-    ("journal_dir", &["run", "worker", "replay", "shrink", "clean", "selftest"]),
-    ("concurrency", &["run", "controller", "worker", "replay", "shrink", "clean"]),
-    ("stall_timeout", &["run", "worker", "replay", "shrink", "clean"]),
-    ("stall_wait", &["run", "worker", "replay", "shrink", "clean"]),
+    ("embedded_faults", &["run", "worker", "replay", "shrink", "clean", "diff"]),
+    ("embedded_fault_seed", &["run", "worker", "replay", "shrink", "clean", "diff"]),
+    ("embedded_fault_one_in", &["run", "worker", "replay", "shrink", "clean", "diff"]),
+    ("scenarios_path", &["run", "controller", "list", "diff"]),
+    ("config", &["run", "worker", "replay", "shrink", "clean", "list", "diff"]),
+    ("endpoint", &["run", "worker", "replay", "shrink", "clean", "list", "diff"]),
+    ("region", &["run", "worker", "replay", "shrink", "clean", "diff"]),
+    ("corpus", &["run", "controller", "worker", "shrink", "diff"]),
+    ("journal_dir", &["run", "worker", "replay", "shrink", "clean", "selftest", "diff"]),
+    ("concurrency", &["run", "controller", "worker", "replay", "shrink", "clean", "diff"]),
+    ("stall_timeout", &["run", "worker", "replay", "shrink", "clean", "diff"]),
+    ("stall_wait", &["run", "worker", "replay", "shrink", "clean", "diff"]),
     ("nemesis", &["run", "worker"]),
     ("nemesis_every", &["run", "worker"]),
     ("nemesis_length", &["run", "worker"]),
-    ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show", "compare"]),
+    ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show", "compare", "diff"]),
 ];
 
 /// The flags of a standalone run ([`RunArgs`]), by clap id: given with another mode, they would do nothing.
@@ -409,6 +450,8 @@ fn mode_key(mode: Option<&Mode>) -> &'static str {
         Some(Mode::Clean(_)) => "clean",
         Some(Mode::Show(_)) => "show",
         Some(Mode::Compare(_)) => "compare",
+        Some(Mode::Diff(_)) => "diff",
+        Some(Mode::Schema(_)) => "schema",
     }
 }
 
@@ -425,6 +468,8 @@ fn key_spelling(key: &str) -> &'static str {
         "clean" => "sfko clean",
         "show" => "sfko show",
         "compare" => "sfko compare",
+        "diff" => "sfko diff",
+        "schema" => "sfko schema",
         _ => "sfko (a standalone run)",
     }
 }

@@ -5,12 +5,13 @@
 
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Backend, Placement, Role, TargetSetup};
 
 /// The parsed config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -36,7 +37,7 @@ pub struct Config {
 
 /// The nemesis section:
 /// `nemesis: {network: [reset-after, truncate], every: 40, length: 8, actions: [{name: kill-2, run: "...", heal: "...", health: "..."}]}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NemesisConfig {
     /// Network faults (names, or `all`).
@@ -54,7 +55,7 @@ pub struct NemesisConfig {
 
 /// A user action: `run` breaks something, `heal` repairs it when the window ends, `health` (exit 0 = healthy) is
 /// polled after the heal; checks start only once it passes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     pub name: String,
@@ -66,7 +67,7 @@ pub struct ActionConfig {
 }
 
 /// The S3 endpoint under test.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     pub endpoint: Option<String>,
@@ -77,7 +78,7 @@ pub struct TargetConfig {
 }
 
 /// Where credentials come from: two environment variables, or an AWS profile. Absent = the AWS default chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSource {
     #[serde(default)]
@@ -89,7 +90,7 @@ pub struct CredentialSource {
 }
 
 /// One cloud location of the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     pub name: String,
@@ -108,7 +109,7 @@ pub struct BackendConfig {
 }
 
 /// How replication is switched on and how long to wait for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicationConfig {
     /// `aws` (PutBucketReplication to the destination bucket's ARN), `zenko` (destination StorageClass = location
@@ -121,6 +122,13 @@ pub struct ReplicationConfig {
     pub role: Option<String>,
 }
 
+/// The JSON Schema (draft 2020-12) of the config file, derived from the types it is parsed into.
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = schemars::SchemaGenerator::default().into_root_schema_for::<Config>();
+    schema.insert("title".into(), "sfko config file".into());
+    schema.to_value()
+}
+
 /// How long expiration checks wait past an object's due time when the config does not say.
 pub const DEFAULT_LIFECYCLE_DEADLINE_SECS: u64 = 60;
 
@@ -128,7 +136,7 @@ pub const DEFAULT_LIFECYCLE_DEADLINE_SECS: u64 = 60;
 pub const DEFAULT_REPLICATION_DEADLINE_SECS: u64 = 120;
 
 /// How long a lifecycle "day" lasts on this target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleConfig {
     pub day: String,

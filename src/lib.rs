@@ -30,6 +30,7 @@ pub mod commands;
 pub mod compare;
 pub mod config;
 pub mod content;
+pub mod diff;
 pub mod distribute;
 pub mod driver;
 pub mod exec;

@@ -41,6 +41,13 @@ pub struct Divergence {
     pub field: String,
     pub recorded: String,
     pub replayed: String,
+    /// The other fields that differ too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<FieldDifference>,
+    /// One side gave no usable answer (unavailable, or ambiguous after a retry): a difference of availability,
+    /// not of what the server stored.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unanswered: bool,
 }
 
 impl Divergence {
@@ -78,6 +85,24 @@ pub struct ReplayReport {
     /// The target gave no answer at all to the setup requests (nothing could be judged).
     #[serde(skip)]
     pub unreachable: bool,
+    /// Every divergent op, in op order (`sfko diff` lists them all; the replay report names the first).
+    #[serde(skip)]
+    pub divergences: Vec<Divergence>,
+    /// The expectations on each divergent op, judged on both sides.
+    #[serde(skip)]
+    pub judged: BTreeMap<u64, Vec<Judged>>,
+}
+
+/// One expectation on an op, as the recording and the replay each judged it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Judged {
+    /// The check or workload that asked.
+    pub by: String,
+    pub expected: String,
+    /// What the recording's answer violated (`None`: it held).
+    pub recorded: Option<String>,
+    /// What the replay's answer violated (`None`: it held, or there was no usable answer to judge).
+    pub replayed: Option<String>,
 }
 
 /// Removes every bucket of `plan` from the target (what a failing run keeps for inspection), recording the
@@ -177,12 +202,25 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
 
     // Judge the recorded expectations against the replayed answers.
     let sink = writer.sink();
+    let divergences: Vec<Divergence> =
+        replayed.divergences.lock().map(|d| d.values().cloned().collect()).unwrap_or_default();
+    let divergent: std::collections::BTreeSet<u64> = divergences.iter().map(|d| d.op).collect();
+    let mut judged: BTreeMap<u64, Vec<Judged>> = BTreeMap::new();
     let mut failures = Vec::new();
     let (mut failures_total, mut recorded_failures, mut same, mut unjudged_checks) = (0u64, 0u64, true, 0u64);
     for expectation in &replayed.expectations {
         let (outcome, ambiguous) = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
         recorded_failures += u64::from(expectation.violation.is_some());
-        if outcome.unavailable() || ambiguous {
+        let unusable = outcome.unavailable() || ambiguous;
+        if divergent.contains(&expectation.op) {
+            judged.entry(expectation.op).or_default().push(Judged {
+                by: expectation.by.clone(),
+                expected: expectation.assertion.describe(),
+                recorded: expectation.violation.clone(),
+                replayed: if unusable { None } else { expectation.assertion.violation(&outcome) },
+            });
+        }
+        if unusable {
             // No usable answer this time: judged by nothing, as in a run. It contradicts a recorded pass in nothing,
             // but cannot reproduce a recorded failure; a check that could not read leaves the replay incomplete.
             same &= expectation.violation.is_none();
@@ -214,7 +252,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         _ => Verdict::Fail,
     };
     let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);
-    let first_divergence = replayed.divergences.lock().ok().and_then(|d| d.values().next().cloned());
+    let first_divergence = divergences.first().cloned();
     // Reproduced: the same expectations failed (and held) and, when the recording judged nothing, nothing diverged.
     let reproduced = same && (!replayed.expectations.is_empty() || first_divergence.is_none());
     // Leave the target as the recording did not necessarily: remove what the replay created, unjudged.
@@ -224,7 +262,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         .finish(verdict, Some(format!("replay of {}", source.display())))
         .await
         .map_err(|e| Fatal::harness(format!("cannot finish journal {}: {e}", opts.journal_path.display())))?;
-    let divergent_ops = replayed.divergences.lock().map(|d| d.len() as u64).unwrap_or(0);
+    let divergent_ops = divergences.len() as u64;
     let stats = driver.stats();
     Ok(ReplayReport {
         source: source.to_path_buf(),
@@ -243,6 +281,8 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         counts: Counts::new(&stats, replayed.expectations.len() as u64, failures_total),
         timings: Timings::from(&stats),
         unreachable: replayed.setup_unanswered,
+        divergences,
+        judged,
     })
 }
 
@@ -366,14 +406,17 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                 if record.phase == Phase::Setup && op.outcome.status == 0 {
                     shared.setup_unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
-                if let Some((field, recorded, replayed)) = compare(&record.outcome, &op.outcome) {
+                let mut fields = differences(&record.outcome, &op.outcome).into_iter();
+                if let Some(first) = fields.next() {
                     let divergence = Divergence {
                         op: record.index,
                         request: record.request.name().into(),
                         subject: record.request.subject(),
-                        field,
-                        recorded,
-                        replayed,
+                        field: first.field,
+                        recorded: first.recorded,
+                        replayed: first.replayed,
+                        more: fields.collect(),
+                        unanswered: record.outcome.unavailable() || op.outcome.unavailable() || op.ambiguous,
                     };
                     if let Ok(mut d) = shared.divergences.lock() {
                         d.insert(record.index, divergence);
@@ -486,24 +529,45 @@ async fn wait_turn(mut progress: watch::Receiver<Progress>, completed_before: u6
 /// A listing as replay compares it: (key, size, ETag, is latest, delete marker) per entry, and truncation.
 type ComparableListing = (Vec<(String, u64, Option<String>, bool, bool)>, bool);
 
-/// The first field that legitimately must match and does not. Request ids, version ids, upload ids and timings may
-/// differ between runs and are ignored.
+/// `key 12B etag (noncurrent) (delete marker)`: a listed entry as compared.
+fn describe_entry((key, size, etag, latest, marker): &(String, u64, Option<String>, bool, bool)) -> String {
+    if *marker {
+        return format!("{key} (delete marker){}", if *latest { "" } else { " (noncurrent)" });
+    }
+    let etag = etag.as_deref().map(|e| format!(" {e}")).unwrap_or_default();
+    format!("{key} {size}B{etag}{}", if *latest { "" } else { " (noncurrent)" })
+}
+
+/// The first field that legitimately must match and does not (see [`differences`]).
+#[cfg(test)]
 fn compare(recorded: &Outcome, replayed: &Outcome) -> Option<(String, String, String)> {
-    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    differences(recorded, replayed).into_iter().next().map(|d| (d.field, d.recorded, d.replayed))
+}
+
+/// Every field of two answers to the same request that legitimately must match and does not, most telling first:
+/// status and error code, ETag, size, body digest, listing entries and truncation, common prefixes, part count,
+/// checksum, metadata, DeleteObjects answer. Request ids, version ids, upload ids, cursors and timings may differ
+/// between runs (and between servers) and are ignored.
+pub fn differences(recorded: &Outcome, replayed: &Outcome) -> Vec<FieldDifference> {
+    let mut out = Vec::new();
+    let mut differ = |field: &str, recorded: String, replayed: String| {
+        out.push(FieldDifference { field: field.into(), recorded, replayed })
+    };
+    let show = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     if recorded.status != replayed.status || recorded.error_code != replayed.error_code {
-        return Some(("status".into(), recorded.brief(), replayed.brief()));
+        differ("status", recorded.brief(), replayed.brief());
     }
     let etag = |o: &Outcome| o.etag.as_deref().map(|e| crate::content::normalize_etag(e).to_string());
     if etag(recorded) != etag(replayed) {
-        return Some(("etag".into(), show(&etag(recorded)), show(&etag(replayed))));
+        differ("etag", show(etag(recorded)), show(etag(replayed)));
     }
     if recorded.size != replayed.size {
         let size = |o: &Outcome| o.size.map(|s| s.to_string());
-        return Some(("size".into(), show(&size(recorded)), show(&size(replayed))));
+        differ("size", show(size(recorded)), show(size(replayed)));
     }
     if recorded.body_digest != replayed.body_digest {
         let digest = |o: &Outcome| o.body_digest.map(|d| d.to_string());
-        return Some(("body_digest".into(), show(&digest(recorded)), show(&digest(replayed))));
+        differ("body_digest", show(digest(recorded)), show(digest(replayed)));
     }
     // Listings compare without version and upload ids, which are new in every run.
     let listing = |o: &Outcome| {
@@ -511,7 +575,10 @@ fn compare(recorded: &Outcome, replayed: &Outcome) -> Option<(String, String, St
             let entries: Vec<_> = l
                 .entries
                 .iter()
-                .map(|e| (e.key.clone(), e.size, e.etag.clone(), e.is_latest, e.delete_marker))
+                .map(|e| {
+                    let etag = e.etag.as_deref().map(|t| crate::content::normalize_etag(t).to_string());
+                    (e.key.clone(), e.size, etag, e.is_latest, e.delete_marker)
+                })
                 .collect();
             (entries, l.truncated)
         })
@@ -525,18 +592,75 @@ fn compare(recorded: &Outcome, replayed: &Outcome) -> Option<(String, String, St
             None => "none".into(),
         };
         let first_difference = match (&recorded_listing, &replayed_listing) {
-            (Some((a, _)), Some((b, _))) => {
-                a.iter().zip(b).find(|(x, y)| x != y).map(|(x, y)| format!(" (first: {} vs {})", x.0, y.0))
-            }
+            (Some((a, _)), Some((b, _))) => a
+                .iter()
+                .zip(b)
+                .find(|(x, y)| x != y)
+                .map(|(x, y)| format!(" (first: {} vs {})", describe_entry(x), describe_entry(y)))
+                .or_else(|| match a.len().cmp(&b.len()) {
+                    std::cmp::Ordering::Less => b.get(a.len()).map(|e| format!(" (first extra: {})", e.0)),
+                    std::cmp::Ordering::Greater => a.get(b.len()).map(|e| format!(" (first missing: {})", e.0)),
+                    std::cmp::Ordering::Equal => None,
+                }),
             _ => None,
         };
-        return Some((
-            "listing".into(),
+        differ(
+            "listing",
             describe(&recorded_listing),
             format!("{}{}", describe(&replayed_listing), first_difference.unwrap_or_default()),
-        ));
+        );
     }
-    None
+    let prefixes = |o: &Outcome| o.listing.as_ref().map(|l| l.common_prefixes.clone()).unwrap_or_default();
+    if prefixes(recorded) != prefixes(replayed) {
+        let describe = |p: Vec<String>| format!("common prefixes [{}]", p.join(", "));
+        differ("common_prefixes", describe(prefixes(recorded)), describe(prefixes(replayed)));
+    }
+    if recorded.parts_count != replayed.parts_count {
+        let parts = |o: &Outcome| o.parts_count.map(|n| n.to_string());
+        differ("parts_count", show(parts(recorded)), show(parts(replayed)));
+    }
+    if recorded.checksum != replayed.checksum {
+        let checksum = |o: &Outcome| o.checksum.as_ref().map(|c| c.describe());
+        differ("checksum", show(checksum(recorded)), show(checksum(replayed)));
+    }
+    let stored = recorded.metadata.as_deref().cloned().unwrap_or_default();
+    if let Some(wrong) = stored.mismatch(replayed.metadata.as_deref()) {
+        let count = |o: &Outcome| {
+            o.metadata.as_deref().map_or(0, |m| m.standard().iter().filter(|(_, v)| v.is_some()).count() + m.user.len())
+        };
+        differ("metadata", format!("{} headers", count(recorded)), wrong);
+    }
+    // A DeleteObjects answer is a set of keys deleted and a set of errors: the order they are listed in is free.
+    type BatchSets<'a> = (std::collections::BTreeSet<&'a str>, std::collections::BTreeSet<(&'a str, &'a str)>);
+    fn batch(o: &Outcome) -> Option<BatchSets<'_>> {
+        o.batch.as_ref().map(|b| {
+            let deleted = b.deleted.iter().map(String::as_str).collect();
+            let errors = b.errors.iter().map(|(k, c)| (k.as_str(), c.as_str())).collect();
+            (deleted, errors)
+        })
+    }
+    if batch(recorded) != batch(replayed) {
+        let describe = |b: Option<BatchSets<'_>>| {
+            b.map_or_else(
+                || "none".to_string(),
+                |(deleted, errors)| {
+                    let errors: Vec<String> = errors.iter().map(|(k, c)| format!("{k}: {c}")).collect();
+                    let deleted: Vec<&str> = deleted.into_iter().collect();
+                    format!("deleted [{}], errors [{}]", deleted.join(", "), errors.join(", "))
+                },
+            )
+        };
+        differ("batch", describe(batch(recorded)), describe(batch(replayed)));
+    }
+    out
+}
+
+/// One field two answers disagree on, each side shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldDifference {
+    pub field: String,
+    pub recorded: String,
+    pub replayed: String,
 }
 
 #[cfg(test)]
@@ -588,6 +712,6 @@ mod tests {
         let (field, recorded_text, replayed_text) =
             compare(&recorded, &listing(vec![entry("a", "v1"), entry("c", "v1")])).unwrap_or_default();
         assert_eq!((field.as_str(), recorded_text.as_str()), ("listing", "2 entries"));
-        assert!(replayed_text.contains("first: b vs c"), "{replayed_text}");
+        assert!(replayed_text.contains("first: b 1B vs c 1B"), "{replayed_text}");
     }
 }

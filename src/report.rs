@@ -28,8 +28,13 @@ pub struct Repro<'a> {
 impl Repro<'_> {
     /// One line that reproduces the run, as the user would type it.
     pub fn line(&self) -> String {
+        self.line_for("sfko")
+    }
+
+    /// The same line for another command that takes a run's flags (`sfko diff`).
+    pub fn line_for(&self, command: &str) -> String {
         // The scenario is always quoted, as the README and DESIGN spell the line.
-        let mut line = format!("sfko --seed {} --scenario '{}'", self.seed, self.scenario.replace('\'', r"'\''"));
+        let mut line = format!("{command} --seed {} --scenario '{}'", self.seed, self.scenario.replace('\'', r"'\''"));
         if let Some(path) = self.scenarios_path.filter(|p| *p != Path::new(crate::cli::DEFAULT_SCENARIOS_PATH)) {
             line.push_str(&format!(" --scenarios-path {}", shell_quote(&path.display().to_string())));
         }

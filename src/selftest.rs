@@ -23,7 +23,7 @@ use crate::target::Target;
 /// s3s-fs is known to get wrong (see the README's findings: a HEAD racing a PUT can pair one version's ETag with the
 /// other's size; failed completions destroy the upload; closed uploads answer AccessDenied), so the clean run can
 /// pass.
-const SCENARIOS: &str = "\
+pub const SCENARIOS: &str = "\
 - name: selftest single puts
   objects: {count: 12, size: {min: 1K, max: 64K}}
   tests: [put, get]

@@ -19,6 +19,13 @@ if ! python3 -c "import junitparser, sys; sys.exit(junitparser.version != '$JUNI
   python3 -m pip install --quiet --disable-pip-version-check "junitparser==$JUNITPARSER_VERSION"
 fi
 
+JSONSCHEMA_VERSION=4.26.0   # the schema test validates `sfko schema` output with a real draft 2020-12 validator
+
+if ! python3 -c "import importlib.metadata as m, yaml, sys; sys.exit(m.version('jsonschema') != '$JSONSCHEMA_VERSION')" 2>/dev/null; then
+  say "installing jsonschema==$JSONSCHEMA_VERSION and PyYAML from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check "jsonschema==$JSONSCHEMA_VERSION" PyYAML
+fi
+
 # pip may put scripts outside PATH (user installs, pyenv without shims): look there first, so an installed moto is
 # found rather than installed again.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

@@ -3,6 +3,7 @@
 
 mod clean;
 mod compare;
+mod diff;
 mod list;
 mod replay;
 mod run;
@@ -28,6 +29,16 @@ pub async fn main(cli: Cli) -> Result<Exit, Fatal> {
         Some(Mode::Serve(args)) => serve::serve(args).await,
         Some(Mode::Selftest(args)) => selftest::selftest(args.seeds, &args.faults, common).await,
         Some(Mode::Clean(args)) => clean::clean(&args.journal, common).await,
+        Some(Mode::Diff(args)) => diff::diff(args, common).await,
+        Some(Mode::Schema(args)) => {
+            let schema = match args.of {
+                crate::cli::SchemaOf::Scenario => crate::scenario::json_schema(&crate::catalogue::known()),
+                crate::cli::SchemaOf::Config => crate::config::json_schema(),
+            };
+            let text = serde_json::to_string_pretty(&schema).map_err(|e| Fatal::harness(e.to_string()))?;
+            crate::outln!("{text}");
+            Ok(Exit::Pass)
+        }
         Some(Mode::Compare(args)) => compare::compare(args, common.format),
         Some(Mode::Show(args)) => {
             let out = &mut std::io::stdout().lock();

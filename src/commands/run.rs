@@ -15,24 +15,24 @@ use crate::scenario::{self, Scenario};
 use crate::seed::Seed;
 
 /// The runs a standalone invocation makes: seeds N … N+K-1, each over the selected scenarios, in that order.
-struct Runs<'a> {
-    first: Seed,
-    count: u64,
-    scenarios: &'a [&'a Scenario],
-    backends: &'a [Placement],
-    bucket_prefix: &'a str,
-    setup: &'a TargetSetup,
+pub(super) struct Runs<'a> {
+    pub first: Seed,
+    pub count: u64,
+    pub scenarios: &'a [&'a Scenario],
+    pub backends: &'a [Placement],
+    pub bucket_prefix: &'a str,
+    pub setup: &'a TargetSetup,
 }
 
 impl Runs<'_> {
     /// How many runs there are (seeds past `u64::MAX` are not made).
-    fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         let seeds = self.count.min(u64::MAX - self.first.0 + 1);
         seeds.saturating_mul(self.scenarios.len() as u64)
     }
 
     /// Each run's plan, resolved when it is reached, with its scenario's source digest.
-    fn plans(&self) -> impl Iterator<Item = (Plan, &str)> + '_ {
+    pub fn plans(&self) -> impl Iterator<Item = (Plan, &str)> + '_ {
         let seeds = (0..self.count).map_while(|i| self.first.0.checked_add(i).map(Seed));
         seeds.flat_map(move |seed| {
             self.scenarios.iter().map(move |sc| {

@@ -215,7 +215,7 @@ async fn execute(
 }
 
 /// Copies a failing journal to `corpus/<digest>.bin` (first 16 hex digits of its blake3), atomically.
-fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<PathBuf, Fatal> {
+pub fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<PathBuf, Fatal> {
     let name = format!("{}.bin", &digest[..16.min(digest.len())]);
     let target = corpus.join(&name);
     let temp = corpus.join(format!(".{name}.partial"));

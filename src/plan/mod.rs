@@ -36,7 +36,7 @@ pub struct Backend {
 
 /// What a configured backend is for: where buckets may live (`home`), where replicas are read (`replica`), or both
 /// (the default). A multisite zone that only receives replicas is `replica`, so no bucket is created there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Home,

@@ -26,7 +26,7 @@ pub use load::{load_path, parse_str, select};
 pub use random_ops::{
     NastyKeys, RandomOpsSpec, MAX_KEYS as RANDOM_OPS_MAX_KEYS, MAX_OPS as RANDOM_OPS_MAX_OPS, OP_KINDS,
 };
-pub use schema::{MAX_BUCKETS, MAX_OBJECT_COUNT};
+pub use schema::{json_schema, MAX_BUCKETS, MAX_OBJECT_COUNT};
 pub use units::{format_size, parse_duration_secs, parse_size, MAX_OBJECT_SIZE};
 
 use serde::{Deserialize, Serialize};

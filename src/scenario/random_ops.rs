@@ -92,17 +92,22 @@ impl RandomOpsSpec {
 }
 
 /// The section as written.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping (keys: ops, concurrency, keys, nasty_keys, weights)")]
 pub(crate) struct RawRandomOps {
+    /// Operations to issue.
     #[serde(default)]
     ops: Option<InRange<1, MAX_OPS>>,
+    /// Operations in flight at once (races on one key are issued on purpose).
     #[serde(default)]
     concurrency: Option<InRange<1, MAX_CONCURRENCY>>,
+    /// Keys the operations share.
     #[serde(default)]
     keys: Option<InRange<1, MAX_KEYS>>,
+    /// `false`: plain keys; `portable`: also spaces, `+`, `%`, unicode; `true`: also `//`, `..`, trailing `/`, 1024 bytes.
     #[serde(default)]
     nasty_keys: Option<NastyKeysWritten>,
+    /// Operation kind → weight.
     #[serde(default)]
     weights: Option<Weights>,
 }
@@ -253,3 +258,26 @@ impl<'de> Deserialize<'de> for Weights {
         d.deserialize_map(V)
     }
 }
+
+super::schema::leaf_schema!(NastyKeysWritten, "NastyKeys", |_g| schemars::json_schema!({
+    "oneOf": [{"type": "boolean"}, {"enum": ["true", "false", "portable"]}]
+}));
+
+impl<const LO: u64, const HI: u64> schemars::JsonSchema for InRange<LO, HI> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("Integer{LO}To{HI}").into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": LO, "maximum": HI})
+    }
+}
+
+super::schema::leaf_schema!(Weights, "Weights", |_g| {
+    let weight = serde_json::json!({"type": "integer", "minimum": 0, "maximum": 1000});
+    let kinds: serde_json::Map<String, serde_json::Value> =
+        OP_KINDS.iter().map(|(kind, _)| (kind.to_string(), weight.clone())).collect();
+    schemars::json_schema!({"type": "object", "properties": kinds, "additionalProperties": false})
+});

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -129,57 +130,71 @@ impl<'de> Visitor<'de> for RawFileVisitor {
 }
 
 /// One scenario as written; converted to [`super::Scenario`] by the loader.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a scenario mapping (keys: name, required, objects, tests, checks, random_ops)"
 )]
 pub(crate) struct RawScenario {
+    /// Unique within the scenario set; `--scenario NAME` selects it.
     pub name: ScenarioName,
+    /// What the buckets must be (default: one plain bucket).
     #[serde(default)]
     pub required: Option<RawRequired>,
+    /// How many objects per bucket, and how big (default: none).
     #[serde(default)]
     pub objects: Option<RawObjects>,
+    /// The workloads that drive the cluster, in order (`sfko list` names them).
     pub tests: NameList<TestKind>,
+    /// The checks that verify what the workloads did, in order (`sfko list` names them).
     #[serde(default)]
     pub checks: Option<NameList<CheckKind>>,
+    /// Settings of the `random-ops` workload.
     #[serde(default)]
     pub random_ops: Option<super::random_ops::RawRandomOps>,
 }
 
 /// The `required:` section.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with a 'buckets' key")]
 pub(crate) struct RawRequired {
+    /// A bucket count, or one spec per bucket.
     #[serde(default)]
     pub buckets: Option<Buckets>,
 }
 
 /// The `objects:` section.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with 'count' and/or 'size'")]
 pub(crate) struct RawObjects {
+    /// Objects per bucket.
     #[serde(default)]
     pub count: Option<Count>,
+    /// One size, or a `{min, max}` range each object's size is drawn from.
     #[serde(default)]
     pub size: Option<Size>,
 }
 
 /// One entry of a `buckets:` list.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a bucket spec mapping (keys: replication, clouds, transient, expiration, versioning)"
 )]
 struct RawBucket {
+    /// `true` (to any other cloud), `false`, or the clouds to replicate to.
     #[serde(default)]
     replication: Option<ReplicationField>,
+    /// The clouds the bucket may live on (default: any).
     #[serde(default)]
     clouds: Option<CloudList>,
+    /// Created on the target's transient-source location (Zenko).
     #[serde(default)]
     transient: Option<bool>,
+    /// A lifecycle rule expiring objects after this long, e.g. `1d`.
     #[serde(default)]
     expiration: Option<Expiration>,
+    /// Versioning enabled.
     #[serde(default)]
     versioning: Option<bool>,
 }
@@ -625,4 +640,168 @@ fn size_range<'de, A: MapAccess<'de>>(mut map: A) -> Result<(u64, u64), A::Error
     let min = min.ok_or_else(|| de::Error::missing_field("min"))?;
     let max = max.ok_or_else(|| de::Error::missing_field("max"))?;
     Ok((min, max))
+}
+
+// JSON Schema of the format (`sfko schema`). Each hand-written visitor above is described here by a schema of its
+// own, next to the parser it mirrors; the structs derive theirs from the same serde attributes the parser uses. The
+// parser stays the authority: the schema cannot say everything it checks (a size's 5T cap, a zero duration).
+
+/// A `JsonSchema` impl whose schema is `body` (for the leaf types with hand-written visitors).
+macro_rules! leaf_schema {
+    ($ty:ty, $name:literal, |$generator:ident| $body:expr) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema($generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $body
+            }
+        }
+    };
+}
+pub(crate) use leaf_schema;
+
+/// `^\s*(...)\s*$` matching any of `words`, in any case (JSON Schema patterns have no flags).
+fn any_case(words: &[&str]) -> String {
+    let alternatives: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.chars()
+                .map(|c| match (c.to_ascii_lowercase(), c.to_ascii_uppercase()) {
+                    (l, u) if l != u => format!("[{l}{u}]"),
+                    _ => c.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    format!("^\\s*({})\\s*$", alternatives.join("|"))
+}
+
+/// A size string as [`parse_size`] reads it: digits and an optional binary unit, any case.
+pub(crate) const SIZE_PATTERN: &str = "^\\s*[0-9]+\\s*([bB]|[kKmMgGtT]([bB]|[iI][bB])?)?\\s*$";
+
+/// A duration as [`parse_duration_secs`] reads it: `<integer><unit>` terms.
+const DURATION_PATTERN: &str = "^\\s*([0-9]+\\s*[smhdw]\\s*)+$";
+
+/// The whole file: a list of scenarios, a `scenarios:` mapping (with `clouds:` for YAML anchors), or nothing.
+impl JsonSchema for RawFile {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ScenarioFile".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let scenario = generator.subschema_for::<RawScenario>();
+        json_schema!({
+            "description": "An sfko scenario file: a list of scenarios, or a mapping with a `scenarios` list.",
+            "oneOf": [
+                {"type": "array", "items": scenario},
+                {
+                    "type": "object",
+                    "properties": {
+                        "scenarios": {"type": "array", "items": scenario},
+                        "clouds": {"description": "Free-form: a place for YAML anchors the scenarios refer to."}
+                    },
+                    "required": ["scenarios"],
+                    "additionalProperties": false
+                },
+                {"type": "null"}
+            ]
+        })
+    }
+}
+
+leaf_schema!(ScenarioName, "ScenarioName", |_g| json_schema!({
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_NAME_LEN,
+    "pattern": "^[^\\u0000-\\u001f\\u007f]*\\S[^\\u0000-\\u001f\\u007f]*$"
+}));
+
+impl<K: NameKind> JsonSchema for NameList<K> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("{}Names", K::KIND).into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<String> = KNOWN.with(|k| match k.borrow().as_ref() {
+            Some(n) if K::KIND == "test" => n.tests.clone(),
+            Some(n) => n.checks.clone(),
+            None => Vec::new(),
+        });
+        json_schema!({
+            "type": "array",
+            "items": {"enum": names},
+            "minItems": u64::from(K::NON_EMPTY)
+        })
+    }
+}
+
+leaf_schema!(Buckets, "Buckets", |generator| {
+    let bucket = generator.subschema_for::<RawBucket>();
+    json_schema!({
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_BUCKETS, "description": "that many plain buckets"},
+            {"type": "array", "items": bucket, "minItems": 1, "maxItems": MAX_BUCKETS}
+        ]
+    })
+});
+
+leaf_schema!(CloudList, "Clouds", |_g| json_schema!({
+    "type": "array",
+    "items": {"type": "string", "pattern": any_case(KNOWN_CLOUDS)},
+    "uniqueItems": true
+}));
+
+leaf_schema!(ReplicationField, "Replication", |generator| {
+    let clouds = generator.subschema_for::<CloudList>();
+    json_schema!({
+        "oneOf": [
+            {"type": "boolean"},
+            {"allOf": [clouds, {"minItems": 1}]}
+        ]
+    })
+});
+
+leaf_schema!(Expiration, "Duration", |_g| json_schema!({
+    "type": "string",
+    "pattern": DURATION_PATTERN,
+    "examples": ["90s", "5h 30m", "2d"]
+}));
+
+leaf_schema!(Count, "ObjectCount", |_g| json_schema!({
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_OBJECT_COUNT
+}));
+
+leaf_schema!(FixedSize, "Size", |_g| json_schema!({
+    "oneOf": [
+        {"type": "integer", "minimum": 0, "maximum": MAX_OBJECT_SIZE},
+        {"type": "string", "pattern": SIZE_PATTERN, "examples": ["0B", "512K", "10M"]}
+    ]
+}));
+
+leaf_schema!(Size, "SizeOrRange", |generator| {
+    let fixed = generator.subschema_for::<FixedSize>();
+    json_schema!({
+        "oneOf": [
+            fixed,
+            {
+                "type": "object",
+                "properties": {"min": fixed, "max": fixed},
+                "required": ["min", "max"],
+                "additionalProperties": false
+            }
+        ]
+    })
+});
+
+/// The JSON Schema (draft 2020-12) of a scenario file, with the test and check names of `known`.
+pub fn json_schema(known: &Known) -> serde_json::Value {
+    with_known(known, || {
+        let mut schema = SchemaGenerator::default().into_root_schema_for::<RawFile>();
+        schema.insert("title".into(), "sfko scenario file".into());
+        schema.to_value()
+    })
 }
