@@ -282,6 +282,9 @@ pub struct ShrinkArgs {
     /// Candidate runs to try at most.
     #[arg(long, default_value_t = 400)]
     pub max_runs: u64,
+    /// Then replay the minimal journal this many times and say how often the failure came back (0: do not).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub verify: u64,
 }
 
 /// `sfko selftest` flags.

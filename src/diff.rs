@@ -24,15 +24,18 @@ pub enum Class {
     ReferenceWrong,
     /// Both broke it, with different answers.
     BothWrong,
-    /// The model has no expectation on this op, or accepts both answers: the two servers just differ.
+    /// The model has no expectation on this op: the two servers differ, and sfko cannot say which is right.
     Differ,
+    /// Both answers meet every expectation on this op: a difference S3 allows (e.g. a quiet DeleteObjects answer
+    /// that lists the deleted keys anyway, 404 or 412 for If-Match on a missing key).
+    Allowed,
     /// One side gave no usable answer (unavailable, or ambiguous after a retry): nothing to say about what it stored.
     Unanswered,
 }
 
 impl Class {
-    pub const ALL: [Class; 5] =
-        [Class::TargetWrong, Class::ReferenceWrong, Class::BothWrong, Class::Differ, Class::Unanswered];
+    pub const ALL: [Class; 6] =
+        [Class::TargetWrong, Class::ReferenceWrong, Class::BothWrong, Class::Differ, Class::Allowed, Class::Unanswered];
 
     /// The name used in output and JSON.
     pub fn as_str(self) -> &'static str {
@@ -41,8 +44,15 @@ impl Class {
             Class::ReferenceWrong => "reference-wrong",
             Class::BothWrong => "both-wrong",
             Class::Differ => "differ",
+            Class::Allowed => "allowed",
             Class::Unanswered => "unanswered",
         }
+    }
+
+    /// Whether it counts as a finding (exit 1): a side the model finds wrong, or a difference it cannot judge. A
+    /// difference S3 allows, or one side not answering, is shown but is not one.
+    pub fn is_finding(self) -> bool {
+        !matches!(self, Class::Allowed | Class::Unanswered)
     }
 }
 
@@ -57,7 +67,8 @@ pub fn classify(divergence: &Divergence, judged: &[Judged]) -> Class {
         (true, false) => Class::TargetWrong,
         (false, true) => Class::ReferenceWrong,
         (true, true) => Class::BothWrong,
-        (false, false) => Class::Differ,
+        (false, false) if judged.is_empty() => Class::Differ,
+        (false, false) => Class::Allowed,
     }
 }
 
@@ -180,14 +191,15 @@ impl DiffReport {
         }
     }
 
-    /// What this plan's diff adds to the exit code: differing answers are findings; a reference that could not
-    /// finish is a harness failure; a skip is neither.
+    /// What this plan's diff adds to the exit code: differing answers are findings (except those S3 allows and
+    /// those one side did not answer); a reference that could not finish is a harness failure; a skip is neither.
     pub fn verdict(&self) -> Verdict {
-        match (&self.skipped, self.divergences.is_empty()) {
+        let findings = self.divergences.iter().any(|d| d.class.is_finding());
+        match (&self.skipped, findings) {
             (Some(_), _) if self.reference_verdict == Verdict::Skipped => Verdict::Skipped,
             (Some(_), _) => Verdict::Incomplete,
-            (None, true) => Verdict::Pass,
-            (None, false) => Verdict::Fail,
+            (None, false) => Verdict::Pass,
+            (None, true) => Verdict::Fail,
         }
     }
 }
@@ -332,7 +344,7 @@ mod tests {
         assert_eq!(classify(&divergence(false), &[judged(None, Some("b"))]), Class::TargetWrong);
         assert_eq!(classify(&divergence(false), &[judged(Some("a"), None)]), Class::ReferenceWrong);
         assert_eq!(classify(&divergence(false), &[judged(Some("a"), Some("b"))]), Class::BothWrong);
-        assert_eq!(classify(&divergence(false), &[judged(None, None)]), Class::Differ);
+        assert_eq!(classify(&divergence(false), &[judged(None, None)]), Class::Allowed);
         assert_eq!(classify(&divergence(false), &[]), Class::Differ);
         // No usable answer on one side says nothing about what either stored.
         assert_eq!(classify(&divergence(true), &[judged(None, Some("b"))]), Class::Unanswered);

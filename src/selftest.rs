@@ -91,6 +91,9 @@ pub const SHRUNK_OPS_GOAL: u64 = 5;
 /// Most hunts (or clean runs) at once; fewer on a machine with fewer cores.
 const MAX_AT_ONCE: usize = 4;
 
+/// Replays of each minimal journal, to measure how reproducible it is (the goal: every one, every time).
+const VERIFY_REPLAYS: u64 = 10;
+
 /// Candidate runs one shrink may try.
 const SHRINK_RUNS: u64 = 200;
 
@@ -110,6 +113,12 @@ pub struct Row {
     pub shrunk_journal: Option<String>,
     /// Candidate runs the shrink took.
     pub shrink_runs: u64,
+    /// How often replays of the minimal journal failed the same way again: `10/10`.
+    pub reproduced: Option<String>,
+    /// The minimal journal ran one request at a time (no race left in it).
+    pub serialized: bool,
+    /// The command that replays the minimal journal against the same faults.
+    pub replay: Option<String>,
 }
 
 /// The whole self-test.
@@ -169,6 +178,9 @@ async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Pa
         shrunk_ops: None,
         shrunk_journal: None,
         shrink_runs: 0,
+        reproduced: None,
+        serialized: false,
+        replay: None,
     };
     for seed in 1..=max_seeds {
         if !row.detected {
@@ -198,6 +210,8 @@ async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Pa
                 corpus: workdir.join("shrunk"),
                 max_runs: SHRINK_RUNS,
                 concurrency: None,
+                // Only the journal the row ends with is replayed (below), not every one shrunk on the way.
+                verify: 0,
             };
             match shrink(&faulty(plan.clone()).await?, &journal, &opts).await {
                 Ok(Shrunk::NotReproduced(why)) => {
@@ -208,6 +222,8 @@ async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Pa
                         row.ops = shrunk.ops_before;
                         row.shrunk_ops = Some(shrunk.ops_after);
                         row.shrunk_journal = Some(shrunk.journal.display().to_string());
+                        row.serialized = shrunk.serialized;
+                        row.replay = Some(format!("sfko replay {} {}", shrunk.journal.display(), plan.flags()));
                     }
                     row.shrink_runs += shrunk.runs;
                 }
@@ -219,6 +235,14 @@ async fn hunt(fault: Fault, scenarios: &[Scenario], max_seeds: u64, workdir: &Pa
         }
         // Detected, but no run shrank to the goal: another seed may fail more simply.
         if row.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL) {
+            let journal = row.shrunk_journal.clone().unwrap_or_default();
+            let dir = workdir.join(format!("verify-{}", fault.name()));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let target = faulty(plan.clone()).await?;
+            let came_back = crate::shrink::verify(&target, Path::new(&journal), &dir, VERIFY_REPLAYS)
+                .await
+                .map_err(|e| e.message)?;
+            row.reproduced = Some(format!("{came_back}/{VERIFY_REPLAYS}"));
             break;
         }
     }
@@ -255,21 +279,25 @@ async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Pat
 
 /// The table, for people.
 pub fn human(result: &SelfTest) -> String {
-    let mut out =
-        format!("{:<19} {:<9} {:<52} {:>6} {:>6} {:>7}\n", "fault", "detected", "by", "seeds", "ops", "shrunk");
+    let mut out = format!(
+        "{:<20} {:<9} {:<52} {:>6} {:>6} {:>7} {:>8}\n",
+        "fault", "detected", "by", "seeds", "ops", "shrunk", "replays"
+    );
     for row in &result.rows {
         out.push_str(&format!(
-            "{:<19} {:<9} {:<52} {:>6} {:>6} {:>7}\n",
+            "{:<20} {:<9} {:<52} {:>6} {:>6} {:>7} {:>8}\n",
             row.fault,
             if row.detected { "yes" } else { "NO" },
             row.by.join(", "),
             row.seeds,
             row.ops,
             row.shrunk_ops.map_or("-".to_string(), |n| n.to_string()),
+            row.reproduced.as_deref().unwrap_or("-"),
         ));
     }
     out.push_str(&format!(
-        "(ops: workload and check ops of the failing run that was shrunk; shrunk: after `sfko shrink`, goal <= {SHRUNK_OPS_GOAL})\n\
+        "(ops: workload and check ops of the failing run that was shrunk; shrunk: after `sfko shrink`, goal <= {SHRUNK_OPS_GOAL}; \
+         replays: how often {VERIFY_REPLAYS} replays of the shrunk journal failed the same way again)\n\
          clean runs: {} against a healthy server, {} false alarms\nselftest: {}",
         result.clean_runs,
         result.false_alarms,

@@ -6,6 +6,12 @@
 //! that are in it (dropping a PUT cannot leave behind a GET that "expects" its bytes). A candidate is kept when the
 //! run fails the same way: a failed expectation by the same workload or check, on the same S3 operation, of the same
 //! kind (for `random-ops`, the same model rule).
+//!
+//! Before anything is dropped, shrinking tries to make the failure **deterministic**: the same plan with one request
+//! in flight at a time (and `random-ops` issuing one op per round). When that still fails, every later candidate runs
+//! that way, so the minimal journal has no race left to lose. When it does not, the failure needs ops to overlap, and
+//! the report says so. Last, the minimal journal is replayed `verify` times, and the report says how often the
+//! failure came back.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +54,14 @@ pub struct ShrinkReport {
     pub ops: Vec<String>,
     /// Its failed expectations, readable.
     pub failures: Vec<String>,
+    /// The minimal run issued one request at a time: no race is left in it.
+    pub serialized: bool,
+    /// Why it could not be serialized (the failure did not come back with one request at a time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_serialized: Option<String>,
+    /// Replays of the minimal journal, and how many of them failed the same way again.
+    pub replays: u64,
+    pub reproduced: u64,
 }
 
 /// How a shrink ended when it could be carried out.
@@ -65,6 +79,8 @@ pub struct ShrinkOptions {
     pub corpus: PathBuf,
     pub max_runs: u64,
     pub concurrency: Option<usize>,
+    /// Replays of the minimal journal that measure how reproducible it is (0: none).
+    pub verify: u64,
 }
 
 /// What one recorded run shows: its failure signatures, op count, and readable ops and failures.
@@ -118,6 +134,9 @@ struct Tester<'a> {
     signature: Signature,
     opts: &'a ShrinkOptions,
     concurrency: usize,
+    /// Requests in flight while the target is emptied between candidates (the recorded concurrency: cleaning is
+    /// not what is being shrunk, so it need not be serialized).
+    clean_concurrency: usize,
     runs: u64,
     /// The smallest failing run so far: its journal and evidence.
     best: Option<(PathBuf, Evidence)>,
@@ -139,7 +158,7 @@ impl Tester<'_> {
         }
         let plan = &plan;
         self.runs += 1;
-        let left = crate::replay::clean(self.target, plan, &self.opts.workdir, self.concurrency).await?;
+        let left = crate::replay::clean(self.target, plan, &self.opts.workdir, self.clean_concurrency).await?;
         if !left.is_empty() {
             return Err(format!(
                 "cannot reset the target between candidate runs: {} could not be removed (the clean journals are under \
@@ -192,8 +211,16 @@ pub async fn shrink(target: &Target, journal: &Path, opts: &ShrinkOptions) -> Re
     let mut plan = reader.plan.clone();
     let concurrency = opts.concurrency.unwrap_or(reader.header.concurrency.max(1) as usize);
     drop(reader);
-    let mut tester = Tester { target, signature: signature.clone(), opts, concurrency, runs: 0, best: None };
-    shrink_plan(&mut plan, &mut tester, journal).await.map_err(Fatal::harness)?;
+    let mut tester = Tester {
+        target,
+        signature: signature.clone(),
+        opts,
+        concurrency,
+        clean_concurrency: concurrency,
+        runs: 0,
+        best: None,
+    };
+    let serialized = shrink_plan(&mut plan, &mut tester, journal).await.map_err(Fatal::harness)?;
     let Some((minimal, evidence)) = tester.best.take() else {
         return Ok(Shrunk::NotReproduced(format!(
             "{} does not fail the same way ({signature}) when run again on {}: not reproducible here, so not shrinkable",
@@ -201,21 +228,73 @@ pub async fn shrink(target: &Target, journal: &Path, opts: &ShrinkOptions) -> Re
             target.label
         )));
     };
-    finish(target, &plan, opts, concurrency, signature, &original, tester.runs, minimal, evidence)
+    let concurrency = tester.clean_concurrency;
+    let mut report = finish(target, &plan, opts, concurrency, signature, &original, tester.runs, minimal, evidence)
         .await
-        .map(Shrunk::Minimal)
-        .map_err(Fatal::harness)
+        .map_err(Fatal::harness)?;
+    match serialized {
+        Ok(()) => report.serialized = true,
+        Err(why) => report.not_serialized = Some(why),
+    }
+    report.replays = opts.verify;
+    report.reproduced = verify(target, &report.journal, &opts.workdir, opts.verify).await?;
+    Ok(Shrunk::Minimal(report))
 }
 
-/// Re-runs the recorded plan, then shrinks it if it still fails.
-async fn shrink_plan(plan: &mut Plan, tester: &mut Tester<'_>, journal: &Path) -> Result<(), String> {
+/// Replays `journal` `times` times against `target` at its recorded concurrency (journals under `workdir`); how many
+/// replays failed the same way again.
+pub async fn verify(target: &Target, journal: &Path, workdir: &Path, times: u64) -> Result<u64, Fatal> {
+    let concurrency = JournalReader::open(journal)?.header.concurrency.max(1) as usize;
+    let mut reproduced = 0;
+    for i in 1..=times {
+        let replay_opts = crate::replay::ReplayOptions {
+            concurrency,
+            journal_path: workdir.join(format!("verify-{i}.bin")),
+            progress: false,
+            nemesis: None,
+        };
+        let replayed = crate::replay::replay(target, journal, &replay_opts).await?;
+        reproduced += u64::from(replayed.reproduced);
+    }
+    Ok(reproduced)
+}
+
+/// Re-runs the recorded plan, then shrinks it if it still fails: serialized first if it fails that way too. The
+/// inner result says whether the minimal run is serialized, or why not.
+async fn shrink_plan(plan: &mut Plan, tester: &mut Tester<'_>, journal: &Path) -> Result<Result<(), String>, String> {
     std::fs::create_dir_all(&tester.opts.workdir)
         .map_err(|e| format!("cannot create {}: {e}", tester.opts.workdir.display()))?;
     if !tester.fails(plan).await? {
         tracing::info!(journal = %journal.display(), "the recorded plan no longer fails the same way");
-        return Ok(());
+        return Ok(Err("the recorded plan no longer fails".into()));
     }
-    shrink_steps(plan, tester).await
+    let serialized = serialize(plan, tester).await?;
+    shrink_steps(plan, tester).await?;
+    Ok(serialized)
+}
+
+/// Makes every later candidate issue one request at a time (and `random-ops` one op per round), if the plan still
+/// fails the same way like that.
+async fn serialize(plan: &mut Plan, tester: &mut Tester<'_>) -> Result<Result<(), String>, String> {
+    let mut candidate = plan.clone();
+    if let Some(random_ops) = candidate.random_ops.as_mut() {
+        random_ops.spec.concurrency = 1;
+    }
+    let already = tester.concurrency == 1 && candidate == *plan;
+    if already {
+        return Ok(Ok(()));
+    }
+    let (concurrency, best) = (tester.concurrency, tester.best.take());
+    tester.concurrency = 1;
+    if tester.fails(&candidate).await? {
+        *plan = candidate;
+        return Ok(Ok(()));
+    }
+    tester.concurrency = concurrency;
+    tester.best = best;
+    Ok(Err(format!(
+        "it did not fail the same way with one request at a time: it needs ops to overlap (concurrency {concurrency})"
+    )))
 }
 
 /// Cleans up and copies the minimal journal into the corpus.
@@ -245,6 +324,10 @@ async fn finish(
         journal: target_path,
         ops: evidence.lines,
         failures: evidence.failures,
+        serialized: false,
+        not_serialized: None,
+        replays: 0,
+        reproduced: 0,
     })
 }
 
@@ -394,6 +477,13 @@ pub fn human(report: &ShrinkReport) -> String {
         out.push_str("  FAIL  ");
         out.push_str(failure);
         out.push('\n');
+    }
+    match &report.not_serialized {
+        None => out.push_str("deterministic: it fails with one request in flight at a time\n"),
+        Some(why) => out.push_str(&format!("racing: {why}\n")),
+    }
+    if report.replays > 0 {
+        out.push_str(&format!("replayed {} times: the failure came back in {}\n", report.replays, report.reproduced));
     }
     out.push_str(&format!(
         "minimal journal: {}\nreplay: sfko replay {}",

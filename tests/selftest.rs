@@ -44,6 +44,19 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
         assert!(row["shrunk_ops"].as_u64().unwrap_or(99) <= 5, "{row}");
         let shrunk = row["shrunk_journal"].as_str().expect("shrunk journal");
         assert!(work.path().join(shrunk).exists(), "{shrunk}");
+        // Shrinking serializes a failure that does not need a race, so the shrunk journal fails every time.
+        assert_eq!(row["reproduced"], "10/10", "{row}");
+    }
+    // The row's replay command, as a user types it with --times: the same count.
+    for fault in ["corrupt-byte", "conditional-ignored"] {
+        let row = doc["rows"].as_array().and_then(|rows| rows.iter().find(|r| r["fault"] == fault)).expect("row");
+        let command = row["replay"].as_str().expect("replay command");
+        let mut args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        args.extend(["--times", "10", "-q"]);
+        let out = work.sfko(&args);
+        assert_eq!(code(&out), 1, "{command}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("the recorded failure came back in 10 of 10 replays"), "{command}:\n{text}");
     }
     assert!(work.corpus_files().is_empty(), "selftest keeps its journals out of the user's corpus");
 }

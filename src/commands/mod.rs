@@ -24,7 +24,7 @@ pub async fn main(cli: Cli) -> Result<Exit, Fatal> {
         Some(Mode::Controller(args)) => crate::distribute::controller::run(args, common).await,
         Some(Mode::Worker(args)) => crate::distribute::worker::run(args, common).await,
         Some(Mode::Replay(args)) => replay::replay(&args.journal, args.times, common).await,
-        Some(Mode::Shrink(args)) => shrink::shrink(&args.journal, args.max_runs, common).await,
+        Some(Mode::Shrink(args)) => shrink::shrink(&args.journal, args.max_runs, args.verify, common).await,
         Some(Mode::List) => list::list(common),
         Some(Mode::Serve(args)) => serve::serve(args).await,
         Some(Mode::Selftest(args)) => selftest::selftest(args.seeds, &args.faults, common).await,

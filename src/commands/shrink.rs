@@ -6,7 +6,7 @@ use crate::cli::{CommonArgs, Format};
 use crate::exit::{Exit, Fatal};
 use crate::shrink::{ShrinkOptions, Shrunk};
 
-pub async fn shrink(journal: &Path, max_runs: u64, common: &CommonArgs) -> Result<Exit, Fatal> {
+pub async fn shrink(journal: &Path, max_runs: u64, verify: u64, common: &CommonArgs) -> Result<Exit, Fatal> {
     let config = crate::inputs::config(common)?;
     crate::journal::JournalReader::summarize(journal, true)?;
     let target = crate::inputs::connect(common, &config).await?;
@@ -16,6 +16,7 @@ pub async fn shrink(journal: &Path, max_runs: u64, common: &CommonArgs) -> Resul
         corpus: common.corpus.clone(),
         max_runs,
         concurrency: common.concurrency(),
+        verify,
     };
     match crate::shrink::shrink(&target, journal, &opts).await? {
         Shrunk::Minimal(report) => {

@@ -16,6 +16,14 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// sfko could not issue the request at all: it names an id (version, upload, listing cursor) that an earlier
+    /// answer never gave. Nothing was asked, so nothing is judged; the earlier answer is where the difference is.
+    pub fn not_issued(&self) -> bool {
+        self.status == 0 && self.error_code.as_deref() == Some("SfkoMissingReference")
+    }
+}
+
 impl PageEntry {
     pub(crate) fn describe(&self) -> String {
         let kind = if self.delete_marker { " (delete marker)" } else { "" };
