@@ -90,6 +90,13 @@ pub struct Entry {
     pub fields: Vec<Field>,
     /// The run's expectations on this op, as each side's answer met them (`None`: met).
     pub judged: Vec<JudgedBoth>,
+    /// The first earlier divergent op on the same key (or, for a listing, in the same bucket): from there on the two
+    /// servers hold different state, and this op's difference may only follow from that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follows: Option<u64>,
+    /// `bucket/key` of the objects the answer depends on.
+    #[serde(skip)]
+    pub depends_on: Vec<String>,
 }
 
 /// An expectation, judged on both answers.
@@ -154,9 +161,12 @@ impl DiffReport {
                             target: j.replayed.clone(),
                         })
                         .collect(),
+                    follows: None,
+                    depends_on: d.depends_on.clone(),
                 }
             })
             .collect();
+        let divergences = follow_roots(divergences);
         DiffReport {
             seed: replay.seed,
             scenario: replay.scenario.clone(),
@@ -204,6 +214,42 @@ impl DiffReport {
     }
 }
 
+/// Links each divergence to the first earlier one on the same key (a listing: in the same bucket). The model's
+/// expectations were set by the reference's run: once the reference went wrong on a key (or the two differed where
+/// the model has no opinion), its later expectations on that key describe a state the target never had, so a later
+/// "wrong" there is only a difference. When the first one was the target's fault, what follows stays its fault.
+fn follow_roots(mut entries: Vec<Entry>) -> Vec<Entry> {
+    let bucket = |subject: &str| subject.split('/').next().unwrap_or("").to_string();
+    // The first finding on each object, and in each bucket: (op, class).
+    let mut by_object: BTreeMap<String, (u64, Class)> = BTreeMap::new();
+    let mut by_bucket: BTreeMap<String, (u64, Class)> = BTreeMap::new();
+    for entry in &mut entries {
+        if !entry.class.is_finding() {
+            continue;
+        }
+        let root = if entry.request.starts_with("List") {
+            by_bucket.get(&bucket(&entry.subject)).copied()
+        } else {
+            entry.depends_on.iter().filter_map(|o| by_object.get(o).copied()).min_by_key(|(op, _)| *op)
+        };
+        match root {
+            Some((op, class)) => {
+                entry.follows = Some(op);
+                if class != Class::TargetWrong {
+                    entry.class = Class::Differ;
+                }
+            }
+            None => {
+                for object in &entry.depends_on {
+                    by_object.entry(object.clone()).or_insert((entry.op, entry.class));
+                }
+                by_bucket.entry(bucket(&entry.subject)).or_insert((entry.op, entry.class));
+            }
+        }
+    }
+    entries
+}
+
 fn count(entries: &[Entry]) -> BTreeMap<&'static str, u64> {
     let mut classes = BTreeMap::new();
     for entry in entries {
@@ -233,7 +279,14 @@ pub fn human(report: &DiffReport) -> String {
         classes_text(&report.classes)
     );
     for entry in report.divergences.iter().take(SHOWN) {
-        out.push_str(&format!("\n      op {} {} {}  {}", entry.op, entry.request, entry.subject, entry.class.as_str()));
+        let follows = entry.follows.map(|op| format!(" (after op {op} on the same key)")).unwrap_or_default();
+        out.push_str(&format!(
+            "\n      op {} {} {}  {}{follows}",
+            entry.op,
+            entry.request,
+            entry.subject,
+            entry.class.as_str()
+        ));
         for field in &entry.fields {
             out.push_str(&format!(
                 "\n          {}: reference {}, target {}",
@@ -327,6 +380,7 @@ mod tests {
             replayed: "b".into(),
             more: vec![],
             unanswered,
+            depends_on: vec!["b/k".into()],
         }
     }
 
@@ -348,6 +402,43 @@ mod tests {
         assert_eq!(classify(&divergence(false), &[]), Class::Differ);
         // No usable answer on one side says nothing about what either stored.
         assert_eq!(classify(&divergence(true), &[judged(None, Some("b"))]), Class::Unanswered);
+    }
+
+    fn entry(op: u64, request: &str, subject: &str, class: Class) -> Entry {
+        let depends_on = if request.starts_with("List") { vec![] } else { vec![subject.to_string()] };
+        Entry {
+            op,
+            request: request.into(),
+            subject: subject.into(),
+            class,
+            fields: vec![],
+            judged: vec![],
+            follows: None,
+            depends_on,
+        }
+    }
+
+    #[test]
+    fn what_follows_a_reference_error_on_the_same_key_is_only_a_difference() {
+        let entries = follow_roots(vec![
+            entry(3, "PutObject", "b/k", Class::ReferenceWrong),
+            entry(8, "HeadObject", "b/k", Class::TargetWrong),
+            entry(9, "HeadObject", "b/other", Class::TargetWrong),
+            entry(12, "ListObjectsV2", "b/", Class::TargetWrong),
+            entry(14, "GetObject", "b/other", Class::TargetWrong),
+        ]);
+        let shown: Vec<(u64, Class, Option<u64>)> = entries.iter().map(|e| (e.op, e.class, e.follows)).collect();
+        assert_eq!(
+            shown,
+            vec![
+                (3, Class::ReferenceWrong, None),
+                (8, Class::Differ, Some(3)),
+                (9, Class::TargetWrong, None),
+                (12, Class::Differ, Some(3)),
+                // The target went wrong on this key first: what follows stays its fault.
+                (14, Class::TargetWrong, Some(9)),
+            ]
+        );
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Divergence {
     /// not of what the server stored.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unanswered: bool,
+    /// `bucket/key` of every object the answer depends on (a copy's source too).
+    #[serde(skip)]
+    pub depends_on: Vec<String>,
 }
 
 impl Divergence {
@@ -418,6 +421,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                         more: fields.collect(),
                         unanswered: [&record.outcome, &op.outcome].iter().any(|o| o.unavailable() || o.not_issued())
                             || op.ambiguous,
+                        depends_on: record.request.depends_on(),
                     };
                     if let Ok(mut d) = shared.divergences.lock() {
                         d.insert(record.index, divergence);

@@ -134,3 +134,47 @@ fn moto_accepts_a_wrong_checksum() {
     assert_eq!(first["request"], "PutObject", "{doc}");
     assert!(first["expected"].as_str().unwrap_or("").starts_with("bad-checksum-refused"), "{first}");
 }
+
+/// `sfko diff` of moto against sfko's reference server: plain writes, reads, deletes and metadata round trips agree
+/// answer for answer; the wrong checksum moto stores is `target-wrong`, with both answers shown.
+#[test]
+fn diff_against_the_reference_server_shows_moto_findings_only() {
+    let work = Workdir::new();
+    work.scenarios(&format!(
+        "{SCENARIOS}- name: bad checksums\n  tests: [random-ops]\n  random_ops: {{ops: 20, concurrency: 1, keys: 2, \
+         weights: {{put: 2, get: 2, bad-checksum: 2, put-if-absent: 0, put-if-match: 0, head: 0, get-range: 0, \
+         bad-range: 0, delete: 0, delete-batch: 0, copy: 0, list: 0, mpu-create: 0, mpu-part: 0, mpu-complete: 0, \
+         mpu-complete-if-absent: 0, get-if: 0, list-v1: 0, bad-complete: 0, mpu-abort: 0, mpu-late: 0}}}}\n"
+    ));
+    let moto = Server::moto();
+    let agree = ["--scenario", "moto mixed", "--scenario", "moto metadata"];
+    let mut args = vec!["diff", "--seed", "11", "--endpoint", &moto.endpoint, "--format", "json", "-q"];
+    args.extend(agree);
+    let out = work.sfko(&args);
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    let doc = json(&out);
+    for plan in doc["plans"].as_array().expect("plans") {
+        assert_eq!(plan["divergences"].as_array().map(Vec::len), Some(0), "{plan}");
+    }
+    let out = work.sfko(&[
+        "diff",
+        "--seed",
+        "1",
+        "--scenario",
+        "bad checksums",
+        "--endpoint",
+        &moto.endpoint,
+        "--format",
+        "json",
+        "-q",
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json(&out);
+    let entries = doc["plans"][0]["divergences"].as_array().cloned().unwrap_or_default();
+    let stored = entries.iter().find(|e| e["class"] == "target-wrong" && e["request"] == "PutObject");
+    let stored = stored.unwrap_or_else(|| panic!("moto's stored wrong checksum: {doc}"));
+    assert_eq!(stored["fields"][0]["field"], "status", "{stored}");
+    assert!(stored["fields"][0]["reference"].as_str().unwrap_or("").starts_with("400"), "{stored}");
+    assert!(stored["fields"][0]["target"].as_str().unwrap_or("").starts_with("200"), "{stored}");
+    assert_eq!(doc["plans"][0]["classes"]["reference-wrong"], serde_json::Value::Null, "{doc}");
+}

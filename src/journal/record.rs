@@ -404,6 +404,15 @@ impl Request {
 
     /// `bucket/key` of each object the request reads or writes (not a bucket, a listing or an upload's parts):
     /// what two racing requests must share to race.
+    /// The objects an answer depends on: those it writes or reads ([`Request::objects`]) and a copy's source.
+    pub fn depends_on(&self) -> Vec<String> {
+        let mut objects = self.objects();
+        if let Request::CopyObject { source_bucket, source_key, .. } = self {
+            objects.push(format!("{source_bucket}/{source_key}"));
+        }
+        objects
+    }
+
     pub fn objects(&self) -> Vec<String> {
         match self {
             Request::PutObject { bucket, key, .. }
