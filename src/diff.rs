@@ -24,10 +24,12 @@ pub enum Class {
     ReferenceWrong,
     /// Both broke it, with different answers.
     BothWrong,
-    /// The model has no expectation on this op: the two servers differ, and sfko cannot say which is right.
+    /// The model has no expectation on this op, or none on a field that differs: the two servers differ, and sfko
+    /// cannot say which is right.
     Differ,
-    /// Both answers meet every expectation on this op: a difference S3 allows (e.g. a quiet DeleteObjects answer
-    /// that lists the deleted keys anyway, 404 or 412 for If-Match on a missing key).
+    /// Both answers meet every expectation on this op, and those expectations speak to every field that differs: a
+    /// difference S3 allows (e.g. a quiet DeleteObjects answer that lists the deleted keys anyway, 404 or 412 for
+    /// If-Match on a missing key).
     Allowed,
     /// One side gave no usable answer (unavailable, or ambiguous after a retry): nothing to say about what it stored.
     Unanswered,
@@ -67,8 +69,18 @@ pub fn classify(divergence: &Divergence, judged: &[Judged]) -> Class {
         (true, false) => Class::TargetWrong,
         (false, true) => Class::ReferenceWrong,
         (true, true) => Class::BothWrong,
-        (false, false) if judged.is_empty() => Class::Differ,
-        (false, false) => Class::Allowed,
+        // Both met every expectation: allowed only if the expectations speak to every field that differs.
+        (false, false) => {
+            let fields =
+                std::iter::once(divergence.field.as_str()).chain(divergence.more.iter().map(|f| f.field.as_str()));
+            let covered = |field: &str| judged.iter().any(|j| j.fields.contains(&field));
+            let all_covered = fields.clone().all(covered);
+            if all_covered && !judged.is_empty() {
+                Class::Allowed
+            } else {
+                Class::Differ
+            }
+        }
     }
 }
 
@@ -214,7 +226,7 @@ impl DiffReport {
     }
 }
 
-/// Links each divergence to the first earlier one on the same key (a listing: in the same bucket). The model's
+/// Links each divergence to the first earlier divergent *write* on the same key (a listing: in the same bucket). The model's
 /// expectations were set by the reference's run: once the reference went wrong on a key (or the two differed where
 /// the model has no opinion), its later expectations on that key describe a state the target never had, so a later
 /// "wrong" there is only a difference. When the first one was the target's fault, what follows stays its fault.
@@ -239,6 +251,8 @@ fn follow_roots(mut entries: Vec<Entry>) -> Vec<Entry> {
                     entry.class = Class::Differ;
                 }
             }
+            // A read changes nothing: only a write that answered differently can leave the servers apart.
+            None if is_read(&entry.request) => {}
             None => {
                 for object in &entry.depends_on {
                     by_object.entry(object.clone()).or_insert((entry.op, entry.class));
@@ -248,6 +262,11 @@ fn follow_roots(mut entries: Vec<Entry>) -> Vec<Entry> {
         }
     }
     entries
+}
+
+/// GET, HEAD and listing requests (including their version, part and conditional forms).
+fn is_read(request: &str) -> bool {
+    ["Get", "Head", "List"].iter().any(|prefix| request.starts_with(prefix))
 }
 
 fn count(entries: &[Entry]) -> BTreeMap<&'static str, u64> {
@@ -390,6 +409,7 @@ mod tests {
             expected: "body blake3 a".into(),
             recorded: recorded.map(String::from),
             replayed: replayed.map(String::from),
+            fields: vec!["status", "body_digest", "size"],
         }
     }
 
@@ -399,6 +419,9 @@ mod tests {
         assert_eq!(classify(&divergence(false), &[judged(Some("a"), None)]), Class::ReferenceWrong);
         assert_eq!(classify(&divergence(false), &[judged(Some("a"), Some("b"))]), Class::BothWrong);
         assert_eq!(classify(&divergence(false), &[judged(None, None)]), Class::Allowed);
+        // Met, but by expectations that say nothing of the field that differs: only a difference.
+        let etag_only = Divergence { field: "etag".into(), ..divergence(false) };
+        assert_eq!(classify(&etag_only, &[judged(None, None)]), Class::Differ);
         assert_eq!(classify(&divergence(false), &[]), Class::Differ);
         // No usable answer on one side says nothing about what either stored.
         assert_eq!(classify(&divergence(true), &[judged(None, Some("b"))]), Class::Unanswered);
@@ -423,7 +446,9 @@ mod tests {
         let entries = follow_roots(vec![
             entry(3, "PutObject", "b/k", Class::ReferenceWrong),
             entry(8, "HeadObject", "b/k", Class::TargetWrong),
-            entry(9, "HeadObject", "b/other", Class::TargetWrong),
+            entry(9, "PutObject", "b/other", Class::TargetWrong),
+            entry(10, "GetObject", "b/read", Class::ReferenceWrong),
+            entry(11, "HeadObject", "b/read", Class::TargetWrong),
             entry(12, "ListObjectsV2", "b/", Class::TargetWrong),
             entry(14, "GetObject", "b/other", Class::TargetWrong),
         ]);
@@ -434,6 +459,9 @@ mod tests {
                 (3, Class::ReferenceWrong, None),
                 (8, Class::Differ, Some(3)),
                 (9, Class::TargetWrong, None),
+                // A read that answered differently leaves nothing behind for later ops to follow.
+                (10, Class::ReferenceWrong, None),
+                (11, Class::TargetWrong, None),
                 (12, Class::Differ, Some(3)),
                 // The target went wrong on this key first: what follows stays its fault.
                 (14, Class::TargetWrong, Some(9)),

@@ -106,6 +106,9 @@ pub struct Judged {
     pub recorded: Option<String>,
     /// What the replay's answer violated (`None`: it held, or there was no usable answer to judge).
     pub replayed: Option<String>,
+    /// The answer fields the expectation speaks to.
+    #[serde(skip)]
+    pub fields: Vec<&'static str>,
 }
 
 /// Removes every bucket of `plan` from the target (what a failing run keeps for inspection), recording the
@@ -221,6 +224,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
                 expected: expectation.assertion.describe(),
                 recorded: expectation.violation.clone(),
                 replayed: if unusable { None } else { expectation.assertion.violation(&outcome) },
+                fields: expectation.assertion.fields(),
             });
         }
         if unusable {

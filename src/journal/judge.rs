@@ -136,6 +136,29 @@ fn group<'a, T>(entries: &'a [T], key: impl Fn(&T) -> &str) -> Vec<(&'a str, Vec
 }
 
 impl Assertion {
+    /// The answer fields (as [`crate::replay::differences`] names them) this assertion speaks to: a difference in
+    /// any other field is one it has no opinion on.
+    pub fn fields(&self) -> Vec<&'static str> {
+        match self {
+            Assertion::Succeeded | Assertion::Fails { .. } | Assertion::Refused => vec!["status"],
+            Assertion::Etag(_) => vec!["status", "etag"],
+            Assertion::Size(_) => vec!["status", "size"],
+            Assertion::BodyDigest(_) => vec!["status", "body_digest", "size"],
+            Assertion::Page { .. } => vec!["status", "listing"],
+            Assertion::PartsCount(_) => vec!["status", "parts_count"],
+            Assertion::Prefixes(_) => vec!["status", "common_prefixes"],
+            Assertion::ChecksumIfAny { .. } | Assertion::NoWholeChecksum => vec!["checksum"],
+            Assertion::BatchDeleted { .. } => vec!["status", "batch"],
+            Assertion::Metadata(_) => vec!["status", "metadata"],
+            Assertion::Model { alternatives, .. } => {
+                let mut fields: Vec<&'static str> = alternatives.iter().flatten().flat_map(Assertion::fields).collect();
+                fields.sort_unstable();
+                fields.dedup();
+                fields
+            }
+        }
+    }
+
     /// A read of something that must not exist.
     pub fn not_found() -> Assertion {
         Assertion::Fails { code: "NoSuchKey".into(), status: 404 }
