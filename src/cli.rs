@@ -58,7 +58,7 @@ pub enum Mode {
     Show(ShowArgs),
     /// Run the same seeded plans against the target and a reference server, op for op, and list every answer on
     /// which the two differ, classified by the model (target wrong, reference wrong, both wrong, or just different).
-    /// Exit 1 when they differ anywhere.
+    /// Exit 1 on any difference but those S3 allows and those one side did not answer.
     Diff(DiffArgs),
     /// Print the JSON Schema (draft 2020-12) of the scenario file format or of the config format, for editors and
     /// validators (e.g. `# yaml-language-server: $schema=…` in a scenario file).

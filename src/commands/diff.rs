@@ -24,6 +24,10 @@ use crate::target::Target;
 use super::run::Runs;
 
 pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
+    if args.select.junit.is_some() {
+        // Refused rather than ignored: a flag that does nothing is bad input everywhere in sfko.
+        return Err(Fatal::bad_input("--junit does nothing in `sfko diff` (yet): use --format json"));
+    }
     let config = crate::inputs::config(common)?;
     if let Some(journal) = &args.reference_journal {
         return against_journal(journal, common, &config).await;
