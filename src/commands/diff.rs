@@ -39,14 +39,7 @@ pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
     let seed = args.select.seed.map(Seed).unwrap_or_else(Seed::from_os);
     let backends = config.plan_backends();
     let setup = config.target_setup()?;
-    let runs = Runs {
-        first: seed,
-        count: args.select.runs,
-        scenarios: &selected,
-        backends: &backends,
-        bucket_prefix: &args.select.bucket_prefix,
-        setup: &setup,
-    };
+    let runs = Runs::new(seed, &args.select, &selected, &backends, &setup);
     let faults = crate::inputs::embedded_faults(common)?;
     let target = crate::inputs::connect(common, &config).await?;
     let reference = connect_reference(args, common).await?;

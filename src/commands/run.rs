@@ -16,15 +16,26 @@ use crate::seed::Seed;
 
 /// The runs a standalone invocation makes: seeds N … N+K-1, each over the selected scenarios, in that order.
 pub(super) struct Runs<'a> {
-    pub first: Seed,
-    pub count: u64,
-    pub scenarios: &'a [&'a Scenario],
-    pub backends: &'a [Placement],
-    pub bucket_prefix: &'a str,
-    pub setup: &'a TargetSetup,
+    first: Seed,
+    count: u64,
+    scenarios: &'a [&'a Scenario],
+    backends: &'a [Placement],
+    bucket_prefix: &'a str,
+    setup: &'a TargetSetup,
 }
 
-impl Runs<'_> {
+impl<'a> Runs<'a> {
+    /// Seeds `first` … over `scenarios`, as `select` (`--runs`, `--bucket-prefix`) asks.
+    pub fn new(
+        first: Seed,
+        select: &'a crate::cli::SelectArgs,
+        scenarios: &'a [&'a Scenario],
+        backends: &'a [Placement],
+        setup: &'a TargetSetup,
+    ) -> Runs<'a> {
+        Runs { first, count: select.runs, scenarios, backends, bucket_prefix: &select.bucket_prefix, setup }
+    }
+
     /// How many runs there are (seeds past `u64::MAX` are not made).
     pub fn len(&self) -> u64 {
         let seeds = self.count.min(u64::MAX - self.first.0 + 1);
@@ -55,14 +66,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
     }
     let backends = config.plan_backends();
     let setup = config.target_setup()?;
-    let runs = Runs {
-        first: seed,
-        count: args.select.runs,
-        scenarios: &selected,
-        backends: &backends,
-        bucket_prefix: &args.select.bucket_prefix,
-        setup: &setup,
-    };
+    let runs = Runs::new(seed, &args.select, &selected, &backends, &setup);
     if args.journal.is_some() && runs.len() != 1 {
         return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", runs.len())));
     }
