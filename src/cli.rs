@@ -87,6 +87,10 @@ pub struct SelectArgs {
     /// Run seeds N, N+1, ... N+K-1.
     #[arg(long, default_value_t = 1, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: u64,
+    /// Keep running seeds N, N+1, … (each over the selected scenarios) until this much time has passed, instead of
+    /// a fixed --runs; the run in progress at the deadline finishes, so its checks still judge it.
+    #[arg(long, value_name = "DURATION", value_parser = duration, conflicts_with = "runs")]
+    pub duration: Option<Duration>,
     /// Leave buckets and objects in place after the run.
     #[arg(long)]
     pub keep: bool,
@@ -165,6 +169,13 @@ pub struct CommonArgs {
     /// Op positions one nemesis window lasts.
     #[arg(long, global = true, value_name = "OPS", value_parser = clap::value_parser!(u64).range(1..))]
     pub nemesis_length: Option<u64>,
+    /// Also write throughput, errors and latency percentiles (whole run and per S3 operation) per interval to this
+    /// file, as JSON lines; `sfko show FILE` prints them, `sfko show FILE --plot OUT.svg` draws them.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub timeseries: Option<PathBuf>,
+    /// The length of one --timeseries interval.
+    #[arg(long, global = true, default_value = "1s", value_name = "DURATION", value_parser = duration)]
+    pub timeseries_interval: Duration,
     /// Output format on stdout (progress and logs always go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -302,10 +313,15 @@ pub struct SelftestArgs {
 /// `sfko show` flags.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// A journal, or a --timeseries file (told apart by their content).
     pub journal: PathBuf,
     /// Only failed ops and expectations.
     #[arg(long)]
     pub failures: bool,
+    /// For a --timeseries file: draw it into this SVG file (throughput, errors, latency percentiles, p99 per
+    /// operation over time; self-contained, opens in any browser) instead of printing the table.
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `sfko diff` flags: which runs, and the reference to compare the target with (default: a fresh embedded server,
@@ -433,11 +449,14 @@ const GLOBAL_USES: &[(&str, &[&str])] = &[
     ("nemesis", &["run", "worker"]),
     ("nemesis_every", &["run", "worker"]),
     ("nemesis_length", &["run", "worker"]),
+    ("timeseries", &["run", "replay"]),
+    ("timeseries_interval", &["run", "replay"]),
     ("format", &["run", "controller", "replay", "shrink", "list", "selftest", "show", "compare", "diff"]),
 ];
 
 /// The flags of a standalone run ([`RunArgs`]), by clap id: given with another mode, they would do nothing.
-const RUN_FLAGS: &[&str] = &["seed", "scenarios", "runs", "keep", "bucket_prefix", "junit", "dry_run", "journal"];
+const RUN_FLAGS: &[&str] =
+    &["seed", "scenarios", "runs", "duration", "keep", "bucket_prefix", "junit", "dry_run", "journal"];
 
 /// The key of a mode in [`GLOBAL_USES`].
 fn mode_key(mode: Option<&Mode>) -> &'static str {

@@ -12,6 +12,7 @@
 //! execution     exec (setup → steps → cleanup; Ctx, Entry, Step) ← workload, check (one file each)
 //! registry      catalogue (every workload and check; names → steps) · inputs (flags → config, target)
 //! after a run   replay (re-issue and judge again) · shrink (smallest failing plan) · show (readable journal)
+//!               · timeseries_view (a --timeseries file as a table or an SVG plot)
 //! output        report (human and JSON, verdicts → exit code) · junit (JUnit XML for CI) · compare (baselines)
 //!               · selftest (the oracles prove themselves)
 //! scale-out     distribute (controller and workers over NATS)
@@ -49,6 +50,7 @@ pub mod selftest;
 pub mod show;
 pub mod shrink;
 pub mod target;
+pub mod timeseries_view;
 pub mod workload;
 
 /// `println!` for sfko's output: when whoever reads stdout has gone away (`sfko list | head`), stop quietly with

@@ -30,6 +30,8 @@ pub struct ReplayOptions {
     /// The recording's nemesis schedule, re-applied at the same op positions (the target must then go through
     /// its proxy: [`Target::route_through_proxy`]).
     pub nemesis: Option<crate::plan::nemesis::NemesisPlan>,
+    /// `--timeseries`: the invocation's per-interval counters, which the replay's ops are counted in too.
+    pub timeseries: Option<Arc<crate::driver::timeseries::TimeSeries>>,
 }
 
 /// The first op whose outcome differs from the recording.
@@ -156,7 +158,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     };
     let writer = JournalWriter::create(&opts.journal_path, &header, &plan)
         .map_err(|e| Fatal::harness(format!("cannot write journal {}: {e}", opts.journal_path.display())))?;
-    let progress = if opts.progress { indicatif::ProgressBar::new_spinner() } else { indicatif::ProgressBar::hidden() };
+    let progress = crate::exec::progress_bar(opts.progress, &format!("replay {}", plan.scenario));
     let nemesis = match &opts.nemesis {
         Some(schedule) => {
             let actions = target.nemesis.as_ref().map(|n| n.actions.clone()).unwrap_or_default();
@@ -168,7 +170,8 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
             .with_backends(target.backend_clients.clone())
             .with_stall(target.stall)
-            .with_observer(nemesis.clone().map(|n| n as Arc<dyn crate::driver::OpObserver>)),
+            .with_observer(nemesis.clone().map(|n| n as Arc<dyn crate::driver::OpObserver>))
+            .with_timeseries(opts.timeseries.clone()),
     );
 
     let (frames_tx, frames_rx) = mpsc::channel(1024);

@@ -59,6 +59,13 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
+/// The progress line's rate, rounded as a person reads it (`1234 ops/s`, `8.5 ops/s`), where indicatif's own
+/// `{per_sec}` prints four decimals.
+pub fn progress_rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let rate = state.per_sec();
+    let _ = if rate >= 10.0 { write!(w, "{rate:.0} ops/s") } else { write!(w, "{rate:.1} ops/s") };
+}
+
 /// The verdict of several runs: fail beats incomplete beats pass; skipped runs count as passing (their reason is
 /// printed).
 pub fn overall(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {

@@ -271,6 +271,7 @@ async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Pat
         corpus_dir: workdir.join("corpus"),
         keep: false,
         progress: false,
+        timeseries: None,
     };
     let (_tx, cancel) = watch::channel(false);
     let steps = crate::catalogue::steps(&plan).map_err(|e| e.message)?;

@@ -175,6 +175,7 @@ impl Tester<'_> {
             corpus_dir: self.opts.workdir.join("corpus"),
             keep: false,
             progress: false,
+            timeseries: None,
         };
         let (_stop, cancel) = watch::channel(false);
         let steps = crate::catalogue::steps(plan).map_err(|e| e.message)?;
@@ -251,6 +252,7 @@ pub async fn verify(target: &Target, journal: &Path, workdir: &Path, times: u64)
             concurrency,
             journal_path: workdir.join(format!("verify-{i}.bin")),
             progress: false,
+            timeseries: None,
             nemesis: None,
         };
         let replayed = crate::replay::replay(target, journal, &replay_opts).await?;

@@ -64,6 +64,7 @@ pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
             // The reference is cleaned below whatever its verdict: it is not the system under test.
             keep: true,
             progress,
+            timeseries: None,
         };
         let recorded = run_plan(&reference, &plan, &steps, &opts, cancel.clone()).await?;
         if !args.select.keep {
@@ -127,7 +128,7 @@ async fn compare(
     repro: String,
     common: &CommonArgs,
 ) -> Result<DiffReport, Fatal> {
-    let opts = ReplayOptions { concurrency, journal_path: target_journal, progress, nemesis: None };
+    let opts = ReplayOptions { concurrency, journal_path: target_journal, progress, nemesis: None, timeseries: None };
     let replayed = crate::replay::replay(target, journal, &opts).await?;
     if replayed.unreachable {
         return Err(Fatal::harness(format!(

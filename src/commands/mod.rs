@@ -40,7 +40,14 @@ pub async fn main(cli: Cli) -> Result<Exit, Fatal> {
             Ok(Exit::Pass)
         }
         Some(Mode::Compare(args)) => compare::compare(args, common.format),
+        Some(Mode::Show(args)) if is_timeseries(&args.journal) => show_timeseries(args, common.format),
         Some(Mode::Show(args)) => {
+            if args.plot.is_some() {
+                return Err(Fatal::bad_input(format!(
+                    "--plot draws a --timeseries file; {} is a journal",
+                    args.journal.display()
+                )));
+            }
             let out = &mut std::io::stdout().lock();
             match common.format {
                 Format::Human => crate::show::show(&args.journal, args.failures, out),
@@ -66,4 +73,40 @@ fn cancel_on_ctrl_c() -> watch::Receiver<bool> {
         std::future::pending::<()>().await;
     });
     rx
+}
+
+/// `--timeseries FILE`: starts recording intervals into it (a file that cannot be created is bad input, before
+/// anything is sent).
+fn start_timeseries(common: &crate::cli::CommonArgs) -> Result<Option<crate::driver::timeseries::Recording>, Fatal> {
+    common
+        .timeseries
+        .as_ref()
+        .map(|path| crate::driver::timeseries::TimeSeries::start(path, common.timeseries_interval))
+        .transpose()
+        .map_err(Fatal::bad_input)
+}
+
+/// Whether `path` is a `--timeseries` file (JSON lines) rather than a journal: its first byte tells.
+fn is_timeseries(path: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).unwrap_or(0);
+    crate::timeseries_view::looks_like_timeseries(&head[..n])
+}
+
+/// `sfko show FILE` for a time series: its table, its intervals as JSON, or its plot.
+fn show_timeseries(args: &crate::cli::ShowArgs, format: Format) -> Result<Exit, Fatal> {
+    let intervals = crate::driver::timeseries::read(&args.journal).map_err(Fatal::bad_input)?;
+    if let Some(out) = &args.plot {
+        let title = format!("sfko time series {}", args.journal.display());
+        let svg = crate::timeseries_view::svg(&intervals, &title);
+        std::fs::write(out, svg).map_err(|e| Fatal::harness(format!("cannot write {}: {e}", out.display())))?;
+        eprintln!("sfko: plotted {} intervals into {}", intervals.len(), out.display());
+        return Ok(Exit::Pass);
+    }
+    match format {
+        Format::Human => crate::outln!("{}", crate::timeseries_view::table(&intervals)),
+        Format::Json => crate::outln!("{}", serde_json::to_string(&intervals).unwrap_or_else(|_| "[]".into())),
+    }
+    Ok(Exit::Pass)
 }

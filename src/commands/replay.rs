@@ -19,6 +19,7 @@ pub async fn replay(journal: &Path, times: u64, common: &CommonArgs) -> Result<E
         target.route_through_proxy().await?;
     }
     let stem = journal.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "journal".into());
+    let series = super::start_timeseries(common)?;
     let mut results = Vec::new();
     for i in 1..=times {
         let name = if times == 1 { format!("replay-{stem}.bin") } else { format!("replay-{stem}-{i}.bin") };
@@ -28,6 +29,7 @@ pub async fn replay(journal: &Path, times: u64, common: &CommonArgs) -> Result<E
             journal_path: common.journal_dir.join(name),
             progress: !common.quiet && common.format == Format::Human,
             nemesis: summary.nemesis.clone(),
+            timeseries: series.as_ref().map(|r| r.sink.clone()),
         };
         let result = crate::replay::replay(&target, journal, &opts).await?;
         if result.unreachable {
@@ -42,6 +44,9 @@ pub async fn replay(journal: &Path, times: u64, common: &CommonArgs) -> Result<E
             crate::outln!("{i:>3}/{times} {}", text.lines().next().unwrap_or_default());
         }
         results.push(result);
+    }
+    if let Some(series) = series {
+        series.finish();
     }
     match (common.format, results.as_slice()) {
         (Format::Json, [only]) => crate::outln!("{}", report::json_replay(only)),

@@ -14,10 +14,14 @@ use crate::report::{self, Repro};
 use crate::scenario::{self, Scenario};
 use crate::seed::Seed;
 
-/// The runs a standalone invocation makes: seeds N … N+K-1, each over the selected scenarios, in that order.
+/// The runs a standalone invocation makes: seeds N … N+K-1 (or N, N+1, … until `--duration` is up), each over the
+/// selected scenarios, in that order. Which plans run is a function of the seed; with a duration only how many of
+/// them fit depends on the clock.
 pub(super) struct Runs<'a> {
     first: Seed,
     count: u64,
+    /// `--duration`: no run starts after this much time from the first one.
+    duration: Option<std::time::Duration>,
     scenarios: &'a [&'a Scenario],
     backends: &'a [Placement],
     bucket_prefix: &'a str,
@@ -25,7 +29,7 @@ pub(super) struct Runs<'a> {
 }
 
 impl<'a> Runs<'a> {
-    /// Seeds `first` … over `scenarios`, as `select` (`--runs`, `--bucket-prefix`) asks.
+    /// Seeds `first` … over `scenarios`, as `select` (`--runs` or `--duration`, `--bucket-prefix`) asks.
     pub fn new(
         first: Seed,
         select: &'a crate::cli::SelectArgs,
@@ -33,24 +37,45 @@ impl<'a> Runs<'a> {
         backends: &'a [Placement],
         setup: &'a TargetSetup,
     ) -> Runs<'a> {
-        Runs { first, count: select.runs, scenarios, backends, bucket_prefix: &select.bucket_prefix, setup }
+        let count = if select.duration.is_some() { u64::MAX } else { select.runs };
+        Runs {
+            first,
+            count,
+            duration: select.duration,
+            scenarios,
+            backends,
+            bucket_prefix: &select.bucket_prefix,
+            setup,
+        }
     }
 
-    /// How many runs there are (seeds past `u64::MAX` are not made).
-    pub fn len(&self) -> u64 {
+    /// How many runs there are (seeds past `u64::MAX` are not made); `None` with `--duration`, where the clock
+    /// decides.
+    pub fn len(&self) -> Option<u64> {
+        if self.duration.is_some() {
+            return None;
+        }
         let seeds = self.count.min(u64::MAX - self.first.0 + 1);
-        seeds.saturating_mul(self.scenarios.len() as u64)
+        Some(seeds.saturating_mul(self.scenarios.len() as u64))
     }
 
-    /// Each run's plan, resolved when it is reached, with its scenario's source digest.
+    /// Each run's plan, resolved when it is reached, with its scenario's source digest. With `--duration` the clock
+    /// starts at the first plan and none is made once it has run out.
     pub fn plans(&self) -> impl Iterator<Item = (Plan, &str)> + '_ {
         let seeds = (0..self.count).map_while(|i| self.first.0.checked_add(i).map(Seed));
-        seeds.flat_map(move |seed| {
-            self.scenarios.iter().map(move |sc| {
-                let plan = resolve(sc, seed, self.backends, self.bucket_prefix, self.setup);
-                (plan, sc.origin.source_digest.as_str())
+        let mut started: Option<std::time::Instant> = None;
+        let within_time = move |_: &(Plan, &str)| {
+            let Some(duration) = self.duration else { return true };
+            started.get_or_insert_with(std::time::Instant::now).elapsed() < duration
+        };
+        seeds
+            .flat_map(move |seed| {
+                self.scenarios.iter().map(move |sc| {
+                    let plan = resolve(sc, seed, self.backends, self.bucket_prefix, self.setup);
+                    (plan, sc.origin.source_digest.as_str())
+                })
             })
-        })
+            .take_while(within_time)
     }
 }
 
@@ -67,8 +92,14 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
     let backends = config.plan_backends();
     let setup = config.target_setup()?;
     let runs = Runs::new(seed, &args.select, &selected, &backends, &setup);
-    if args.journal.is_some() && runs.len() != 1 {
-        return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {}", runs.len())));
+    match runs.len() {
+        _ if args.journal.is_none() => {}
+        Some(1) => {}
+        Some(n) => return Err(Fatal::bad_input(format!("--journal needs exactly one run; this command makes {n}"))),
+        None => return Err(Fatal::bad_input("--journal needs exactly one run; --duration makes as many as fit")),
+    }
+    if args.dry_run && runs.len().is_none() {
+        return Err(Fatal::bad_input("--dry-run lists a fixed set of plans: give --runs K, not --duration"));
     }
     if args.dry_run {
         dry_run(seed, &runs, common.format)?;
@@ -81,6 +112,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
     }
     let cancel = super::cancel_on_ctrl_c();
     let concurrency = common.concurrency().unwrap_or(crate::exec::DEFAULT_CONCURRENCY);
+    let series = super::start_timeseries(common)?;
     let mut reports: Vec<(RunReport, String)> = Vec::new();
     for (plan, scenario_digest) in runs.plans() {
         if *cancel.borrow() {
@@ -94,6 +126,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
             corpus_dir: common.corpus.clone(),
             keep: args.select.keep,
             progress: !common.quiet && common.format == Format::Human,
+            timeseries: series.as_ref().map(|r| r.sink.clone()),
         };
         let mut run = run_plan(&target, &plan, &steps, &opts, cancel.clone()).await?;
         let repro = Repro {
@@ -113,12 +146,16 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
         reports.push((run, repro));
         if gone {
             // Each further run would wait out the stall timeout again on the same dead target.
-            let left = runs.len().saturating_sub(reports.len() as u64);
-            if left > 0 && !common.quiet {
-                eprintln!("sfko: the target stopped answering; the {left} remaining runs were not started");
+            let left = runs.len().map(|n| n.saturating_sub(reports.len() as u64));
+            if left != Some(0) && !common.quiet {
+                let left = left.map_or_else(|| "remaining".to_string(), |n| format!("{n} remaining"));
+                eprintln!("sfko: the target stopped answering; the {left} runs were not started");
             }
             break;
         }
+    }
+    if let Some(series) = series {
+        series.finish();
     }
     let verdict = report::overall(reports.iter().map(|(r, _)| r.verdict));
     if let Some(path) = &args.select.junit {

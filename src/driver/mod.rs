@@ -8,6 +8,7 @@
 mod inflight;
 mod s3;
 mod stats;
+pub mod timeseries;
 pub mod watchdog;
 
 use std::collections::HashMap;
@@ -93,6 +94,8 @@ pub struct Driver {
     gave_up: watch::Receiver<Option<String>>,
     /// Told about every op before it is sent and once it has its answer (the nemesis schedules faults by op).
     observer: Option<Arc<dyn OpObserver>>,
+    /// `--timeseries`: the invocation's per-interval counters, which every op is counted in too.
+    timeseries: Option<Arc<timeseries::TimeSeries>>,
 }
 
 /// Something that follows the ops of a run by position: `before` runs before an op's first attempt (and may wait,
@@ -129,7 +132,14 @@ impl Driver {
             stall,
             gave_up,
             observer: None,
+            timeseries: None,
         }
+    }
+
+    /// Counts every op in `series` too (`--timeseries`).
+    pub fn with_timeseries(mut self, series: Option<Arc<timeseries::TimeSeries>>) -> Driver {
+        self.timeseries = series;
+        self
     }
 
     /// Tells `observer` about every op from now on.
@@ -273,6 +283,9 @@ impl Driver {
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
         self.stats.record(&request, &outcome, latency);
+        if let Some(series) = &self.timeseries {
+            series.record(&request, &outcome, latency);
+        }
         self.show_progress(&request, &outcome, completion);
         let record = OpRecord {
             index,

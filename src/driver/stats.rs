@@ -14,15 +14,16 @@ use crate::journal::{Outcome, Request};
 /// Live counters behind a mutex (held for a few hundred nanoseconds per op).
 pub struct Stats {
     started: Instant,
-    inner: Mutex<Inner>,
+    inner: Mutex<Tallies>,
 }
 
-struct Inner {
-    ops: u64,
-    errors: u64,
-    bytes_written: u64,
-    bytes_read: u64,
-    latency_us: Histogram<u64>,
+/// Counters of some ops: a whole run's ([`Stats`]) or one interval's ([`super::timeseries::TimeSeries`]).
+pub(super) struct Tallies {
+    pub ops: u64,
+    pub errors: u64,
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+    pub latency_us: Histogram<u64>,
     /// Per S3 operation ([`Request::name`]): a few dozen names at most, whatever the run length.
     by_operation: BTreeMap<&'static str, Tally>,
 }
@@ -33,6 +34,62 @@ struct Tally {
     ops: u64,
     errors: u64,
     latency_us: Histogram<u64>,
+}
+
+impl Tallies {
+    pub fn new() -> Tallies {
+        Tallies {
+            ops: 0,
+            errors: 0,
+            bytes_written: 0,
+            bytes_read: 0,
+            latency_us: new_histogram(),
+            by_operation: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one finished op: bytes moved if it succeeded, an error otherwise, and its latency either way.
+    pub fn record(&mut self, request: &Request, outcome: &Outcome, us: u64) {
+        self.ops += 1;
+        if outcome.succeeded() {
+            self.bytes_written += request.body_len();
+            self.bytes_read += outcome.body_digest.and(outcome.size).unwrap_or(0);
+        } else {
+            self.errors += 1;
+        }
+        self.latency_us.saturating_record(us);
+        let tally = self.by_operation.entry(request.name()).or_insert_with(|| Tally {
+            ops: 0,
+            errors: 0,
+            latency_us: histogram_with(OPERATION_DIGITS),
+        });
+        tally.ops += 1;
+        tally.errors += u64::from(!outcome.succeeded());
+        tally.latency_us.saturating_record(us);
+    }
+
+    /// Each operation's count, errors and percentiles, in name order.
+    pub fn operations(&self) -> Vec<OperationStats> {
+        self.by_operation
+            .iter()
+            .map(|(name, tally)| OperationStats {
+                operation: name.to_string(),
+                ops: tally.ops,
+                errors: tally.errors,
+                latency_ms: summary_of(&tally.latency_us),
+            })
+            .collect()
+    }
+
+    /// MiB/s over `elapsed_s`.
+    pub fn mib_per_s(&self, elapsed_s: f64) -> f64 {
+        (self.bytes_written + self.bytes_read) as f64 / (1024.0 * 1024.0) / elapsed_s
+    }
+}
+
+/// An op's latency as the histograms count it: whole µs, at least 1.
+pub(super) fn micros_of(latency: Duration) -> u64 {
+    u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 
 /// Count, errors and latency of one S3 operation in a run.
@@ -79,39 +136,13 @@ pub struct LatencySummary {
 impl Stats {
     /// Counters starting now (the run's clock for ops/s).
     pub fn new() -> Stats {
-        Stats {
-            started: Instant::now(),
-            inner: Mutex::new(Inner {
-                ops: 0,
-                errors: 0,
-                bytes_written: 0,
-                bytes_read: 0,
-                latency_us: new_histogram(),
-                by_operation: BTreeMap::new(),
-            }),
-        }
+        Stats { started: Instant::now(), inner: Mutex::new(Tallies::new()) }
     }
 
-    /// Counts one finished op: bytes moved if it succeeded, an error otherwise, and its latency either way.
+    /// Counts one finished op.
     pub fn record(&self, request: &Request, outcome: &Outcome, latency: Duration) {
         let Ok(mut inner) = self.inner.lock() else { return };
-        inner.ops += 1;
-        if outcome.succeeded() {
-            inner.bytes_written += request.body_len();
-            inner.bytes_read += outcome.body_digest.and(outcome.size).unwrap_or(0);
-        } else {
-            inner.errors += 1;
-        }
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
-        inner.latency_us.saturating_record(us);
-        let tally = inner.by_operation.entry(request.name()).or_insert_with(|| Tally {
-            ops: 0,
-            errors: 0,
-            latency_us: histogram_with(OPERATION_DIGITS),
-        });
-        tally.ops += 1;
-        tally.errors += u64::from(!outcome.succeeded());
-        tally.latency_us.saturating_record(us);
+        inner.record(request, outcome, micros_of(latency));
     }
 
     /// Totals, rates and the latency histogram so far.
@@ -131,16 +162,6 @@ impl Stats {
                 histogram: LatencyHistogram::new(),
             };
         };
-        let operations = inner
-            .by_operation
-            .iter()
-            .map(|(name, tally)| OperationStats {
-                operation: name.to_string(),
-                ops: tally.ops,
-                errors: tally.errors,
-                latency_ms: summary_of(&tally.latency_us),
-            })
-            .collect();
         let histogram = LatencyHistogram(inner.latency_us.clone());
         StatsSnapshot {
             ops: inner.ops,
@@ -149,9 +170,9 @@ impl Stats {
             bytes_read: inner.bytes_read,
             elapsed_s: elapsed,
             ops_per_s: inner.ops as f64 / elapsed,
-            mib_per_s: (inner.bytes_written + inner.bytes_read) as f64 / (1024.0 * 1024.0) / elapsed,
+            mib_per_s: inner.mib_per_s(elapsed),
             latency_ms: histogram.summary(),
-            operations,
+            operations: inner.operations(),
             histogram,
         }
     }
@@ -191,7 +212,7 @@ const SIGNIFICANT_DIGITS: u8 = 3;
 /// bucket, so merged percentiles are exactly what one process recording every op would report — averaging
 /// per-worker percentiles would not be.
 #[derive(Debug, Clone)]
-pub struct LatencyHistogram(Histogram<u64>);
+pub struct LatencyHistogram(pub(super) Histogram<u64>);
 
 impl LatencyHistogram {
     /// An empty histogram with sfko's bounds (1 µs .. 1 h, 3 significant digits).

@@ -44,6 +44,8 @@ pub struct RunOptions {
     /// Leave buckets and objects in place after the run.
     pub keep: bool,
     pub progress: bool,
+    /// `--timeseries`: the invocation's per-interval counters, which this run's ops are counted in too.
+    pub timeseries: Option<std::sync::Arc<crate::driver::timeseries::TimeSeries>>,
 }
 
 /// Resolves nothing, only executes: `plan`'s `steps` (its workloads, then its checks, as the catalogue
@@ -92,7 +94,8 @@ pub async fn run_plan(
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
         .with_backends(target.backend_clients.clone())
         .with_stall(target.stall)
-        .with_observer(nemesis.clone().map(|n| n as std::sync::Arc<dyn crate::driver::OpObserver>));
+        .with_observer(nemesis.clone().map(|n| n as std::sync::Arc<dyn crate::driver::OpObserver>))
+        .with_timeseries(opts.timeseries.clone());
     let state = RunState::new(plan);
     let findings = Findings::default();
     let created = setup::Created::default();
@@ -226,15 +229,16 @@ pub fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<Pat
     Ok(target)
 }
 
-fn progress_bar(visible: bool, scenario: &str) -> indicatif::ProgressBar {
+/// The live progress line of a run or replay: ops so far and their rate, rounded for a person to read.
+pub fn progress_bar(visible: bool, scenario: &str) -> indicatif::ProgressBar {
     if !visible {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix}: {pos} ops ({per_sec}), {msg}")
-    {
-        bar.set_style(style);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {prefix}: {human_pos} ops ({rate}), {msg}",
+    ) {
+        bar.set_style(style.with_key("rate", crate::report::progress_rate));
     }
     bar.set_prefix(scenario.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));

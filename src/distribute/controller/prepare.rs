@@ -87,6 +87,12 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
     if args.broadcast && select.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX {
         return Err(Fatal::bad_input("--bucket-prefix: with --broadcast every worker uses a prefix of its own"));
     }
+    if select.duration.is_some() {
+        return Err(Fatal::bad_input(
+            "--duration is a standalone run's flag for now: the controller publishes a fixed set of jobs (give --runs K \
+             or --jobs N)",
+        ));
+    }
     let count = scenarios.len() as u64;
     let jobs_total = args.jobs.unwrap_or_else(|| select.runs.saturating_mul(count));
     if jobs_total > crate::cli::MAX_JOBS {
