@@ -168,6 +168,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     };
     let driver = Arc::new(
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
+            .with_object_etags(plan.random_ops.is_some())
             .with_backends(target.backend_clients.clone())
             .with_stall(target.stall)
             .with_observer(nemesis.clone().map(|n| n as Arc<dyn crate::driver::OpObserver>))

@@ -18,7 +18,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let name = subject(bucket, object);
         let etag = ctx.state.expected_version(current).await.etag;
         // The write that made the current version names itself: PutObject, CompleteMultipartUpload or CopyObject.
-        ctx.judge(&current.write, &name, Assertion::Etag(etag.clone())).await;
+        ctx.judge(&current.write.op(), &name, Assertion::Etag(etag.clone())).await;
 
         let (b, k) = (bucket.name.clone(), object.key.clone());
         let head = ctx.call(Request::HeadObject { bucket: b.clone(), key: k.clone() }).await;

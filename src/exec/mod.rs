@@ -17,7 +17,7 @@ pub use cleanup::remove_everything;
 pub use ctx::{subject, Ctx, Failure, Findings, Unavailable, KEPT_FAILURES};
 pub use run_report::{Counts, RunReport, Timings};
 pub use setup::{expiration_days, unsupported};
-pub use state::{ObjectStatus, RunState, Version};
+pub use state::{ObjectStatus, RunState, Version, Written};
 pub use step::{Entry, Needs, RunFn, Step};
 pub use walk::{page_size, walk, S3_MAX_PAGE};
 
@@ -92,6 +92,7 @@ pub async fn run_plan(
         None => None,
     };
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
+        .with_object_etags(plan.random_ops.is_some())
         .with_backends(target.backend_clients.clone())
         .with_stall(target.stall)
         .with_observer(nemesis.clone().map(|n| n as std::sync::Arc<dyn crate::driver::OpObserver>))

@@ -3,13 +3,14 @@
 //! An object is a list of versions in write order (the last is current; it may be a delete marker). On a bucket
 //! without versioning a write replaces the list and a delete empties it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::OnceCell;
 
 use crate::content::{self, ContentKey, Expected, WriteMode};
 use crate::driver::Op;
+use crate::journal::Outcome;
 use crate::plan::Plan;
 
 /// One version of an object (or a delete marker).
@@ -19,8 +20,43 @@ pub struct Version {
     pub size: u64,
     pub mode: WriteMode,
     /// The op that created it (PutObject, CompleteMultipartUpload, CopyObject, or the DeleteObject of a marker).
-    pub write: Box<Op>,
+    pub write: Written,
     pub delete_marker: bool,
+}
+
+/// What believed state keeps of the op that wrote a version: enough to name it, time from it and judge its ETag
+/// again — not its whole answer. A run holds one per object it wrote, so this is what a million-object run pays
+/// per object (tens of bytes, where the full op cost about half a kilobyte).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub index: u64,
+    /// The S3 operation (`PutObject`, `CompleteMultipartUpload` …), as failures name it.
+    pub request: &'static str,
+    /// When it completed (this process's clock): time-to-replicate and time-to-expire count from here.
+    pub at: Instant,
+    status: u16,
+    etag: Option<Box<str>>,
+    ambiguous: bool,
+}
+
+impl Written {
+    pub fn of(op: &Op) -> Written {
+        Written {
+            index: op.index,
+            request: op.request,
+            at: op.at,
+            status: op.outcome.status,
+            etag: op.outcome.etag.as_deref().map(Box::from),
+            ambiguous: op.ambiguous,
+        }
+    }
+
+    /// The op as far as it is kept: its status and ETag, which is what judging the write's ETag again reads.
+    pub fn op(&self) -> Op {
+        let outcome =
+            Outcome { status: self.status, etag: self.etag.as_deref().map(String::from), ..Outcome::default() };
+        Op { index: self.index, request: self.request, outcome, ambiguous: self.ambiguous, at: self.at }
+    }
 }
 
 /// The believed state of one object.
@@ -68,14 +104,20 @@ type ExpectedKey = (ContentKey, u64, Option<(u64, u64)>);
 /// Believed state of every object of a plan, indexed like the plan.
 pub struct RunState {
     buckets: Vec<Vec<Mutex<ObjectStatus>>>,
-    expected: Mutex<HashMap<ExpectedKey, Arc<OnceCell<Expected>>>>,
+    /// Expected answers by content, most recently used kept: a check right after the write that made a version
+    /// finds it here; a pass over more objects than this holds computes some again rather than growing with the run.
+    expected: Mutex<lru::LruCache<ExpectedKey, Arc<OnceCell<Expected>>>>,
 }
+
+/// How many computed expectations [`RunState`] keeps (a few hundred bytes each).
+const EXPECTED_CACHED: usize = 16 * 1024;
 
 impl RunState {
     pub fn new(plan: &Plan) -> RunState {
         let buckets =
             plan.buckets.iter().map(|b| b.objects.iter().map(|_| Mutex::new(ObjectStatus::Absent)).collect()).collect();
-        RunState { buckets, expected: Mutex::new(HashMap::new()) }
+        let cached = std::num::NonZeroUsize::new(EXPECTED_CACHED).unwrap_or(std::num::NonZeroUsize::MIN);
+        RunState { buckets, expected: Mutex::new(lru::LruCache::new(cached)) }
     }
 
     fn slot(&self, bucket: u32, object: u32) -> Option<&Mutex<ObjectStatus>> {
@@ -109,7 +151,7 @@ impl RunState {
             WriteMode::Multipart(layout) => Some((layout.size, layout.part_size)),
         };
         let cell = match self.expected.lock() {
-            Ok(mut cache) => cache.entry((content, size, layout)).or_default().clone(),
+            Ok(mut cache) => cache.get_or_insert((content, size, layout), Default::default).clone(),
             Err(_) => Arc::new(OnceCell::new()),
         };
         cell.get_or_init(|| async move {

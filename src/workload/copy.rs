@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use super::write::{self, MULTIPART_THRESHOLD};
 use crate::content::WriteMode;
-use crate::exec::{subject, Ctx, ObjectStatus, Version};
+use crate::exec::{subject, Ctx, ObjectStatus, Version, Written};
 use crate::journal::{Assertion, Request};
 use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
@@ -48,7 +48,7 @@ pub(super) fn record(
                 content: current.content,
                 size: current.size,
                 mode,
-                write: Box::new(op),
+                write: Written::of(&op),
                 delete_marker: false,
             };
             ctx.state.push_version(bucket.index, target.index, bucket.versioning, version);

@@ -3,7 +3,7 @@
 use futures::StreamExt;
 
 use crate::content::{self, ContentKey, WriteMode};
-use crate::exec::{subject, Ctx, ObjectStatus, Version};
+use crate::exec::{subject, Ctx, ObjectStatus, Version, Written};
 use crate::journal::{Assertion, Body, CompletedPart, Request};
 use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
@@ -48,7 +48,7 @@ pub async fn version_with(
     };
     match written {
         Some((mode, op)) => {
-            let version = Version { content, size: object.size, mode, write: Box::new(op), delete_marker: false };
+            let version = Version { content, size: object.size, mode, write: Written::of(&op), delete_marker: false };
             ctx.state.push_version(bucket.index, object.index, bucket.versioning, version);
             true
         }
@@ -169,7 +169,7 @@ pub async fn plain_delete(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPla
             content: object.content,
             size: 0,
             mode: WriteMode::Single,
-            write: Box::new(op),
+            write: Written::of(&op),
             delete_marker: true,
         };
         ctx.state.push_version(bucket.index, object.index, true, marker);
