@@ -91,6 +91,11 @@ pub struct SelectArgs {
     /// a fixed --runs; the run in progress at the deadline finishes, so its checks still judge it.
     #[arg(long, value_name = "DURATION", value_parser = duration, conflicts_with = "runs")]
     pub duration: Option<Duration>,
+    /// Issue ops at this rate on an open-loop schedule drawn from the seed (`50/s`, `3000/m`, `20` = per second),
+    /// each run from its start; latency then counts from each op's intended start (coordinated omission corrected)
+    /// and the report gives intended against achieved rate. Which ops run is the seed's either way.
+    #[arg(long, value_name = "N/s", value_parser = rate)]
+    pub rate: Option<f64>,
     /// Leave buckets and objects in place after the run.
     #[arg(long)]
     pub keep: bool,
@@ -419,6 +424,24 @@ fn duration(value: &str) -> Result<Duration, String> {
     crate::scenario::parse_duration_secs(value).map(Duration::from_secs)
 }
 
+/// A rate flag: `50/s`, `3000/m`, `2/h`, or a plain number per second; positive and finite.
+fn rate(value: &str) -> Result<f64, String> {
+    let (number, per) = match value.trim().rsplit_once('/') {
+        Some((number, unit)) => (number.trim(), unit.trim()),
+        None => (value.trim(), "s"),
+    };
+    let seconds = match per {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown rate unit /{other}: expected /s, /m or /h (e.g. 50/s)")),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n / seconds),
+        _ => Err(format!("expected a positive number of ops per second, like 50/s, not {value:?}")),
+    }
+}
+
 /// A duration flag that may also be `0` / `0s` (none at all).
 fn duration_or_zero(value: &str) -> Result<Duration, String> {
     match value.trim() {
@@ -456,7 +479,7 @@ const GLOBAL_USES: &[(&str, &[&str])] = &[
 
 /// The flags of a standalone run ([`RunArgs`]), by clap id: given with another mode, they would do nothing.
 const RUN_FLAGS: &[&str] =
-    &["seed", "scenarios", "runs", "duration", "keep", "bucket_prefix", "junit", "dry_run", "journal"];
+    &["seed", "scenarios", "runs", "duration", "rate", "keep", "bucket_prefix", "junit", "dry_run", "journal"];
 
 /// The key of a mode in [`GLOBAL_USES`].
 fn mode_key(mode: Option<&Mode>) -> &'static str {

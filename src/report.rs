@@ -132,6 +132,16 @@ pub fn human_run(report: &RunReport, repro: &str, by_operation: bool) -> String 
             "  {} ops  {:.0} ops/s  {:.1} MiB/s  p50 {:.1} ms  p99 {:.1} ms",
             report.counts.ops, timings.ops_per_s, timings.mib_per_s, timings.latency_ms.p50, timings.latency_ms.p99
         ));
+        if let Some(rate) = &timings.rate {
+            out.push_str(&format!(
+                "\n      rate: {:.1}/s intended, {:.1}/s achieved; latency from each op's intended start (coordinated \
+                 omission corrected); sent to answered p50 {:.1} ms  p99 {:.1} ms",
+                rate.intended_ops_per_s,
+                rate.achieved_ops_per_s,
+                rate.service_latency_ms.p50,
+                rate.service_latency_ms.p99
+            ));
+        }
     }
     if let (true, Some(timings)) = (by_operation, &report.timings) {
         for op in &timings.operations {

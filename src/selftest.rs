@@ -272,6 +272,7 @@ async fn run_once(target: &Target, scenario: &Scenario, seed: u64, workdir: &Pat
         keep: false,
         progress: false,
         timeseries: None,
+        rate: None,
     };
     let (_tx, cancel) = watch::channel(false);
     let steps = crate::catalogue::steps(&plan).map_err(|e| e.message)?;

@@ -176,6 +176,7 @@ impl Tester<'_> {
             keep: false,
             progress: false,
             timeseries: None,
+            rate: None,
         };
         let (_stop, cancel) = watch::channel(false);
         let steps = crate::catalogue::steps(plan).map_err(|e| e.message)?;

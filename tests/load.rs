@@ -46,7 +46,7 @@ fn duration_runs_and_the_time_series_accounts_for_every_op() {
 }
 
 #[test]
-fn duration_refuses_what_it_cannot_honour() {
+fn duration_and_rate_refuse_what_they_cannot_honour() {
     let work = Workdir::new();
     work.scenarios(SCENARIOS);
     for args in [
@@ -54,6 +54,10 @@ fn duration_refuses_what_it_cannot_honour() {
         &["--duration", "1s", "--journal", "one.bin"][..],
         &["--duration", "1s", "--dry-run"][..],
         &["--duration", "soon"][..],
+        &["--rate", "0/s"][..],
+        &["--rate", "5/day"][..],
+        &["--rate", "5/s", "--dry-run"][..],
+        &["diff", "--endpoint", "http://127.0.0.1:9", "--rate", "5/s"][..],
     ] {
         let out = work.sfko(args);
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
@@ -73,4 +77,25 @@ fn a_broken_time_series_is_named_by_line_and_a_journal_does_not_plot() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = work.sfko(&["show", "run.bin", "--plot", "x.svg"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+}
+
+#[test]
+fn a_paced_run_says_intended_against_achieved_and_where_latency_counts_from() {
+    let work = Workdir::new();
+    work.scenarios(SCENARIOS);
+    let out = work.sfko(&["--seed", "6", "--rate", "2400/m", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let rate = &doc["timings"]["rate"];
+    assert_eq!(rate["intended_ops_per_s"].as_f64(), Some(40.0), "{doc}");
+    assert_eq!(rate["latency_from"], "intended start");
+    // Open loop: ops wait for their arrivals, so the run cannot outpace its schedule by much (a Poisson schedule of
+    // a few dozen arrivals spans its mean within tens of percent), whatever the target's speed.
+    let achieved = rate["achieved_ops_per_s"].as_f64().unwrap_or(f64::MAX);
+    assert!(achieved > 0.0 && achieved < 80.0, "{rate}");
+    assert!(rate["service_latency_ms"]["p50"].as_f64().is_some(), "{rate}");
+    // An unpaced run says nothing about a rate.
+    let out = work.sfko(&["--seed", "6", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(json(&out)["timings"].get("rate").is_none());
 }

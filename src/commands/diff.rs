@@ -24,6 +24,12 @@ use crate::target::Target;
 use super::run::Runs;
 
 pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
+    if args.select.rate.is_some() {
+        return Err(Fatal::bad_input(
+            "--rate does nothing useful in `sfko diff`: the reference run and the target's replay compare answers, \
+             not timing",
+        ));
+    }
     if args.select.junit.is_some() {
         // Refused rather than ignored: a flag that does nothing is bad input everywhere in sfko.
         return Err(Fatal::bad_input("--junit does nothing in `sfko diff` (yet): use --format json"));
@@ -65,6 +71,7 @@ pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
             keep: true,
             progress,
             timeseries: None,
+            rate: None,
         };
         let recorded = run_plan(&reference, &plan, &steps, &opts, cancel.clone()).await?;
         if !args.select.keep {

@@ -101,6 +101,9 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
     if args.dry_run && runs.len().is_none() {
         return Err(Fatal::bad_input("--dry-run lists a fixed set of plans: give --runs K, not --duration"));
     }
+    if args.dry_run && args.select.rate.is_some() {
+        return Err(Fatal::bad_input("--rate paces requests, and --dry-run sends none: drop one of them"));
+    }
     if args.dry_run {
         dry_run(seed, &runs, common.format)?;
         return Ok(Exit::Pass);
@@ -127,6 +130,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
             keep: args.select.keep,
             progress: !common.quiet && common.format == Format::Human,
             timeseries: series.as_ref().map(|r| r.sink.clone()),
+            rate: args.select.rate,
         };
         let mut run = run_plan(&target, &plan, &steps, &opts, cancel.clone()).await?;
         let repro = Repro {
@@ -137,6 +141,11 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
             faults: faults.as_ref(),
         }
         .line();
+        // The ops are the seed's at any rate, but a timing-dependent failure wants the same pace again.
+        let repro = match args.select.rate {
+            Some(per_s) => format!("{repro} --rate {per_s}/s"),
+            None => repro,
+        };
         if common.format == Format::Human {
             crate::outln!("{}", report::human_run(&run, &repro, common.verbose > 0));
         }

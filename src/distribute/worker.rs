@@ -281,6 +281,7 @@ impl Worker {
             keep: job.options.keep,
             progress: false,
             timeseries: None,
+            rate: None,
         };
         let ack_subject = message.reply.as_ref().map(|r| r.to_string()).unwrap_or_default();
         self.set_busy(Some(Busy { run: job.run.clone(), job: job.job, seed: job.seed, ack: ack_subject }));

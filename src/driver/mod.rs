@@ -6,6 +6,7 @@
 //! content key and range, never stored.
 
 mod inflight;
+pub mod pacer;
 mod s3;
 mod stats;
 pub mod timeseries;
@@ -98,6 +99,8 @@ pub struct Driver {
     observer: Option<Arc<dyn OpObserver>>,
     /// `--timeseries`: the invocation's per-interval counters, which every op is counted in too.
     timeseries: Option<Arc<timeseries::TimeSeries>>,
+    /// `--rate`: each op waits for its arrival, and its latency counts from then.
+    pacer: Option<pacer::Pacer>,
 }
 
 /// Something that follows the ops of a run by position: `before` runs before an op's first attempt (and may wait,
@@ -136,6 +139,7 @@ impl Driver {
             gave_up,
             observer: None,
             timeseries: None,
+            pacer: None,
         }
     }
 
@@ -145,6 +149,17 @@ impl Driver {
     pub fn with_object_etags(mut self, keep: bool) -> Driver {
         self.object_etags = keep;
         self
+    }
+
+    /// Issues ops on `pacer`'s open-loop schedule (`--rate`) instead of as fast as the workloads ask.
+    pub fn with_pacer(mut self, pacer: Option<pacer::Pacer>) -> Driver {
+        self.pacer = pacer;
+        self
+    }
+
+    /// The intended rate, when ops are paced.
+    pub fn intended_rate(&self) -> Option<f64> {
+        self.pacer.as_ref().map(pacer::Pacer::per_s)
     }
 
     /// Counts every op in `series` too (`--timeseries`).
@@ -195,12 +210,17 @@ impl Driver {
 
     /// Issues `request` to `backend` (a config name; `None` = the target) as the next op.
     pub async fn call_on(&self, backend: Option<&str>, phase: &Phase, request: Request) -> Op {
+        // Open loop: the arrival comes first, then the wait for a slot, which counts as latency.
+        let intended = match &self.pacer {
+            Some(pacer) => Some(pacer.arrive().await),
+            None => None,
+        };
         let permit = self.in_flight.acquire().await;
         // Read the completion count *before* taking an index: every op counted there then has a smaller index,
         // which is what lets a replay wait for exactly those.
         let completed_before = self.completed.load(Ordering::SeqCst);
         let index = self.issued.fetch_add(1, Ordering::SeqCst);
-        let op = self.perform(index, completed_before, phase, request, backend).await;
+        let op = self.perform(index, completed_before, phase, request, backend, intended).await;
         drop(permit);
         op
     }
@@ -210,7 +230,7 @@ impl Driver {
         let _permit = self.in_flight.acquire().await;
         let completed_before = self.completed.load(Ordering::SeqCst);
         self.issued.fetch_max(index.saturating_add(1), Ordering::SeqCst);
-        self.perform(index, completed_before, phase, request, backend).await
+        self.perform(index, completed_before, phase, request, backend, None).await
     }
 
     /// Waits until `issued_at_us` after this driver started (replay's pacing).
@@ -225,6 +245,7 @@ impl Driver {
         phase: &Phase,
         request: Request,
         backend: Option<&str>,
+        intended: Option<Instant>,
     ) -> Op {
         if let Some(reason) = self.gave_up() {
             // Given up on the target before this op was sent: nothing reaches the network, and nothing is recorded
@@ -286,6 +307,8 @@ impl Driver {
         registered.answered = outcome.status != 0;
         drop(registered);
         let latency = started.elapsed();
+        // What a user of a paced (`--rate`) run waits: from the op's intended start, queueing included.
+        let waited = intended.map_or(latency, |due| due.elapsed());
         let name = request.name();
         let ambiguous = echoes_an_earlier_attempt(&request, &attempts, &outcome);
         if let Some(observer) = &self.observer {
@@ -293,9 +316,9 @@ impl Driver {
         }
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
-        self.stats.record(&request, &outcome, latency);
+        self.stats.record(&request, &outcome, waited, latency);
         if let Some(series) = &self.timeseries {
-            series.record(&request, &outcome, latency);
+            series.record(&request, &outcome, waited);
         }
         self.show_progress(&request, &outcome, completion);
         let record = OpRecord {

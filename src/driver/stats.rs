@@ -14,7 +14,14 @@ use crate::journal::{Outcome, Request};
 /// Live counters behind a mutex (held for a few hundred nanoseconds per op).
 pub struct Stats {
     started: Instant,
-    inner: Mutex<Tallies>,
+    inner: Mutex<Live>,
+}
+
+/// The run's tallies, whose latency is what a user waited (from the intended start under `--rate`), and the
+/// service time alone (from when the op was sent), which differ only in a paced run.
+struct Live {
+    tallies: Tallies,
+    service_us: Histogram<u64>,
 }
 
 /// Counters of some ops: a whole run's ([`Stats`]) or one interval's ([`super::timeseries::TimeSeries`]).
@@ -118,6 +125,9 @@ pub struct StatsSnapshot {
     pub latency_ms: LatencySummary,
     /// The same per S3 operation, in name order.
     pub operations: Vec<OperationStats>,
+    /// Latency from when each op was sent; differs from `latency_ms` only under `--rate`, which counts from the
+    /// intended start.
+    pub service_latency_ms: LatencySummary,
     /// The full latency distribution (µs), for merging with other runs; not part of the JSON output.
     #[serde(skip)]
     pub histogram: LatencyHistogram,
@@ -136,19 +146,23 @@ pub struct LatencySummary {
 impl Stats {
     /// Counters starting now (the run's clock for ops/s).
     pub fn new() -> Stats {
-        Stats { started: Instant::now(), inner: Mutex::new(Tallies::new()) }
+        Stats {
+            started: Instant::now(),
+            inner: Mutex::new(Live { tallies: Tallies::new(), service_us: new_histogram() }),
+        }
     }
 
-    /// Counts one finished op.
-    pub fn record(&self, request: &Request, outcome: &Outcome, latency: Duration) {
-        let Ok(mut inner) = self.inner.lock() else { return };
-        inner.record(request, outcome, micros_of(latency));
+    /// Counts one finished op: `waited` from its intended start, `service` from when it was sent.
+    pub fn record(&self, request: &Request, outcome: &Outcome, waited: Duration, service: Duration) {
+        let Ok(mut live) = self.inner.lock() else { return };
+        live.tallies.record(request, outcome, micros_of(waited));
+        live.service_us.saturating_record(micros_of(service));
     }
 
     /// Totals, rates and the latency histogram so far.
     pub fn snapshot(&self) -> StatsSnapshot {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
-        let Ok(inner) = self.inner.lock() else {
+        let Ok(live) = self.inner.lock() else {
             return StatsSnapshot {
                 ops: 0,
                 op_errors: 0,
@@ -159,9 +173,11 @@ impl Stats {
                 mib_per_s: 0.0,
                 latency_ms: LatencySummary::default(),
                 operations: Vec::new(),
+                service_latency_ms: LatencySummary::default(),
                 histogram: LatencyHistogram::new(),
             };
         };
+        let inner = &live.tallies;
         let histogram = LatencyHistogram(inner.latency_us.clone());
         StatsSnapshot {
             ops: inner.ops,
@@ -173,6 +189,7 @@ impl Stats {
             mib_per_s: inner.mib_per_s(elapsed),
             latency_ms: histogram.summary(),
             operations: inner.operations(),
+            service_latency_ms: summary_of(&live.service_us),
             histogram,
         }
     }
@@ -321,12 +338,14 @@ mod tests {
         let delete = Request::DeleteObject { bucket: "b".into(), key: "k".into() };
         let ok = Outcome { status: 200, ..Outcome::default() };
         let missing = Outcome { status: 404, error_code: Some("NoSuchKey".into()), ..Outcome::default() };
-        stats.record(&head, &ok, Duration::from_millis(2));
-        stats.record(&head, &missing, Duration::from_millis(4));
-        stats.record(&delete, &ok, Duration::from_millis(10));
+        stats.record(&head, &ok, Duration::from_millis(2), Duration::from_millis(1));
+        stats.record(&head, &missing, Duration::from_millis(4), Duration::from_millis(1));
+        stats.record(&delete, &ok, Duration::from_millis(10), Duration::from_millis(1));
         let snapshot = stats.snapshot();
         let names: Vec<&str> = snapshot.operations.iter().map(|o| o.operation.as_str()).collect();
         assert_eq!(names, ["DeleteObject", "HeadObject"]);
+        // Waited (from the intended start) and service time (from sending) are kept apart.
+        assert!(snapshot.latency_ms.max >= 9.9 && snapshot.service_latency_ms.max < 1.1, "{snapshot:?}");
         let head = &snapshot.operations[1];
         assert_eq!((head.ops, head.errors), (2, 1));
         assert!((head.latency_ms.max - 4.0).abs() < 0.1, "{head:?}");

@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// `--timeseries`: the invocation's per-interval counters, which this run's ops are counted in too.
     pub timeseries: Option<std::sync::Arc<crate::driver::timeseries::TimeSeries>>,
+    /// `--rate`: ops per second on an open-loop schedule drawn from the run's seed (`None`: as fast as they go).
+    pub rate: Option<f64>,
 }
 
 /// Resolves nothing, only executes: `plan`'s `steps` (its workloads, then its checks, as the catalogue
@@ -93,6 +95,7 @@ pub async fn run_plan(
     };
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
         .with_object_etags(plan.random_ops.is_some())
+        .with_pacer(opts.rate.map(|per_s| crate::driver::pacer::Pacer::new(per_s, plan.seed)))
         .with_backends(target.backend_clients.clone())
         .with_stall(target.stall)
         .with_observer(nemesis.clone().map(|n| n as std::sync::Arc<dyn crate::driver::OpObserver>))
@@ -179,7 +182,7 @@ pub async fn run_plan(
     report.journal = Some(finished.path);
     let stats = driver.stats();
     report.counts = Counts::new(&stats, expectations, failures_total);
-    report.timings = Some(Timings::from(&stats));
+    report.timings = Some(Timings::from(&stats).paced(driver.intended_rate(), &stats));
     report.histogram = Some(stats.histogram);
     Ok(report)
 }

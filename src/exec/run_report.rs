@@ -81,6 +81,34 @@ pub struct Timings {
     /// Count, errors and latency per S3 operation, in name order.
     #[serde(default)]
     pub operations: Vec<OperationStats>,
+    /// Under `--rate`: the intended and achieved rates. `latency_ms` then counts from each op's intended start
+    /// (coordinated omission corrected); `service_latency_ms` from when it was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateTimings>,
+}
+
+/// How a paced (`--rate`) run kept to its schedule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateTimings {
+    pub intended_ops_per_s: f64,
+    pub achieved_ops_per_s: f64,
+    /// Always `"intended start"`: what `latency_ms` is measured from.
+    pub latency_from: String,
+    pub service_latency_ms: LatencySummary,
+}
+
+impl Timings {
+    /// A paced run's timings: says the rate it was asked for beside the one it achieved.
+    pub fn paced(mut self, intended: Option<f64>, stats: &StatsSnapshot) -> Timings {
+        self.rate = intended.map(|intended_ops_per_s| RateTimings {
+            intended_ops_per_s,
+            achieved_ops_per_s: stats.ops_per_s,
+            latency_from: "intended start".into(),
+            service_latency_ms: stats.service_latency_ms.clone(),
+        });
+        self
+    }
 }
 
 impl From<&StatsSnapshot> for Timings {
@@ -91,6 +119,7 @@ impl From<&StatsSnapshot> for Timings {
             mib_per_s: stats.mib_per_s,
             latency_ms: stats.latency_ms.clone(),
             operations: stats.operations.clone(),
+            rate: None,
         }
     }
 }

@@ -87,6 +87,12 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
     if args.broadcast && select.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX {
         return Err(Fatal::bad_input("--bucket-prefix: with --broadcast every worker uses a prefix of its own"));
     }
+    if select.rate.is_some() {
+        return Err(Fatal::bad_input(
+            "--rate is a standalone run's flag for now: workers run their jobs as fast as they go (a controller-wide \
+             rate split across workers is not built yet)",
+        ));
+    }
     if select.duration.is_some() {
         return Err(Fatal::bad_input(
             "--duration is a standalone run's flag for now: the controller publishes a fixed set of jobs (give --runs K \
