@@ -205,6 +205,8 @@ pub struct FaultyFs {
     keys: Stripes,
     /// Multipart answers as S3 gives them (see [`super::multipart`]).
     uploads: Uploads,
+    /// ListObjectsV2 pages from a snapshot of key names (s3s-fs walks and stats the whole bucket per page).
+    listings: super::listing::Listings,
 }
 
 impl FaultyFs {
@@ -219,6 +221,7 @@ impl FaultyFs {
             versions: Versioning::new(root),
             keys: Stripes::default(),
             uploads: Uploads::new(FsLayout::new(root)),
+            listings: super::listing::Listings::default(),
         }
     }
 
@@ -347,6 +350,7 @@ fn wrong_etag(key: &str) -> String {
 #[async_trait::async_trait]
 impl S3 for FaultyFs {
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let _touching = self.listings.touching();
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let _held = self.keys.write(&bucket, &key).await;
         let previous = match self.plan.hits(Fault::StaleRead, &bucket, &key) {
@@ -402,6 +406,7 @@ impl S3 for FaultyFs {
         &self,
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let _touching = self.listings.touching();
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         if self.plan.hits(Fault::ConditionalIgnored, &bucket, &key) {
             (req.input.if_none_match, req.input.if_match) = (None, None);
@@ -440,6 +445,7 @@ impl S3 for FaultyFs {
     }
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        let _touching = self.listings.touching();
         self.inner.create_bucket(req).await
     }
     async fn put_bucket_lifecycle_configuration(
@@ -462,6 +468,7 @@ impl S3 for FaultyFs {
         Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
     }
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        let _touching = self.listings.touching();
         let bucket = req.input.bucket.clone();
         self.forget_stale(&bucket, None);
         if self.versions.holds_versions(&bucket) {
@@ -475,6 +482,7 @@ impl S3 for FaultyFs {
         &self,
         req: S3Request<PutBucketVersioningInput>,
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let _touching = self.listings.touching();
         let status = req.input.versioning_configuration.status.as_ref();
         self.versions.set_mode(&req.input.bucket, status).await?;
         Ok(S3Response::new(PutBucketVersioningOutput::default()))
@@ -545,6 +553,8 @@ impl S3 for FaultyFs {
         Ok(out)
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        // Deleting a version may restore an older one under the key (a name added); a plain delete only removes.
+        let _touching = req.input.version_id.is_some().then(|| self.listings.touching());
         let _held = self.keys.write(&req.input.bucket, &req.input.key).await;
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
         match self.versions.lock(&req.input.bucket, &req.input.key).await {
@@ -558,6 +568,8 @@ impl S3 for FaultyFs {
         &self,
         mut req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let _touching =
+            req.input.delete.objects.iter().any(|o| o.version_id.is_some()).then(|| self.listings.touching());
         let bucket = req.input.bucket.clone();
         let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
         let _held = self.keys.write_all(&bucket, &keys).await;
@@ -588,6 +600,7 @@ impl S3 for FaultyFs {
         Ok(S3Response::new(out))
     }
     async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let _touching = self.listings.touching();
         let source = match &req.input.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
             _ => (String::new(), String::new()),
@@ -611,7 +624,12 @@ impl S3 for FaultyFs {
     }
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         let bucket = req.input.bucket.clone();
-        let mut out = self.inner.list_objects_v2(req).await?;
+        let mut out = if req.input.delimiter.is_none() {
+            let root = FsLayout::new(&self.root).object_path(&bucket, "")?;
+            S3Response::new(self.listings.list_v2(root, req.input).await?)
+        } else {
+            self.inner.list_objects_v2(req).await?
+        };
         if let Some(contents) = out.output.contents.as_mut() {
             let before = contents.len();
             contents.retain(|o| !o.key.as_deref().is_some_and(|key| self.plan.hits(Fault::ListDrop, &bucket, key)));

@@ -8,6 +8,7 @@ pub mod faults;
 pub mod fixtures;
 mod fs_layout;
 pub mod http_layer;
+mod listing;
 mod multipart;
 pub mod request_shape;
 mod rollback;
