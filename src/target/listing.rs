@@ -13,7 +13,7 @@
 //! cleanup (list a page, delete it, list the next) linear. The answer is the one s3s-fs 0.14.1 gives: the same
 //! fields, order, truncation and continuation token (the tests in `tests/reference_server.rs` pin listings).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,8 +40,9 @@ impl Drop for Touching<'_> {
 struct Snapshot {
     /// [`Listings::generation`] when the walk began.
     generation: u64,
-    /// Every regular file's key under the bucket, sorted as s3s-fs sorts (by the key's UTF-8 bytes).
-    keys: Vec<String>,
+    /// Every regular file's key under the bucket, sorted as s3s-fs sorts (by the key's UTF-8 bytes), less the ones
+    /// a page found gone: a client that lists from the start after each batch of deletes must not stat them again.
+    keys: Mutex<BTreeSet<String>>,
 }
 
 impl Listings {
@@ -68,7 +69,7 @@ impl Listings {
             (token, after) => token.or(after),
         }
         .map(str::to_string);
-        let page = tokio::task::spawn_blocking(move || page(&snapshot.keys, &bucket_root, &prefix, marker, wanted))
+        let page = tokio::task::spawn_blocking(move || page(&snapshot, &bucket_root, &prefix, marker, wanted))
             .await
             .map_err(|e| s3_error!(InternalError, "listing task failed: {e}"))??;
         let key_count = i32::try_from(page.objects.len()).map_err(|_| s3_error!(InternalError, "page too long"))?;
@@ -101,7 +102,7 @@ impl Listings {
         let keys = tokio::task::spawn_blocking(move || walk(&root))
             .await
             .map_err(|e| s3_error!(InternalError, "listing task failed: {e}"))??;
-        let snapshot = Arc::new(Snapshot { generation, keys });
+        let snapshot = Arc::new(Snapshot { generation, keys: Mutex::new(keys) });
         if let Ok(mut snapshots) = self.snapshots.lock() {
             snapshots.insert(bucket.to_string(), snapshot.clone());
         }
@@ -109,12 +110,12 @@ impl Listings {
     }
 }
 
-/// Every regular file under `root` as a `/`-joined key, sorted; what s3s-fs's walk finds, without its stats.
-fn walk(root: &Path) -> S3Result<Vec<String>> {
+/// Every regular file under `root` as a `/`-joined key; what s3s-fs's walk finds, without its stats.
+fn walk(root: &Path) -> S3Result<BTreeSet<String>> {
     if !root.exists() {
         return Err(s3_error!(NoSuchBucket));
     }
-    let mut keys = Vec::new();
+    let mut keys = BTreeSet::new();
     let mut dirs = std::collections::VecDeque::from([root.to_path_buf()]);
     while let Some(dir) = dirs.pop_front() {
         for entry in std::fs::read_dir(&dir).map_err(|e| s3_error!(e, InternalError))? {
@@ -122,11 +123,10 @@ fn walk(root: &Path) -> S3Result<Vec<String>> {
             if entry.file_type().map_err(|e| s3_error!(e, InternalError))?.is_dir() {
                 dirs.push_back(entry.path());
             } else if let Some(key) = key_of(root, &entry.path()) {
-                keys.push(key);
+                keys.insert(key);
             }
         }
     }
-    keys.sort_unstable();
     Ok(keys)
 }
 
@@ -148,21 +148,32 @@ struct Page {
     truncated: bool,
 }
 
-/// Up to `wanted` keys after `marker` that start with `prefix` and still exist, with their size and mtime.
-fn page(keys: &[String], root: &Path, prefix: &str, marker: Option<String>, wanted: usize) -> S3Result<Page> {
-    let after_marker = marker.as_deref().map_or(0, |m| keys.partition_point(|k| k.as_str() <= m));
-    let from_prefix = keys.partition_point(|k| k.as_str() < prefix);
-    let candidates = keys[after_marker.max(from_prefix)..].iter().take_while(|k| k.starts_with(prefix));
+/// Up to `wanted` keys after `marker` that start with `prefix` and still exist, with their size and mtime; the
+/// keys found gone leave the snapshot.
+fn page(snapshot: &Snapshot, root: &Path, prefix: &str, marker: Option<String>, wanted: usize) -> S3Result<Page> {
+    use std::ops::Bound;
+    let mut keys = snapshot.keys.lock().map_err(|_| s3_error!(InternalError, "listing snapshot poisoned"))?;
+    let from = match marker.as_deref() {
+        Some(marker) if marker >= prefix => Bound::Excluded(marker.to_string()),
+        _ => Bound::Included(prefix.to_string()),
+    };
     let mut objects = Vec::new();
     let mut truncated = false;
-    for key in candidates {
-        let Some(object) = stat(root, key)? else { continue };
+    let mut gone = Vec::new();
+    for key in keys.range::<String, _>((from, Bound::Unbounded)).take_while(|k| k.starts_with(prefix)) {
+        let Some(object) = stat(root, key)? else {
+            gone.push(key.clone());
+            continue;
+        };
         if objects.len() == wanted {
             // One more exists: the page is truncated (never with max-keys 0, as s3s-fs answers it).
             truncated = wanted > 0;
             break;
         }
         objects.push(object);
+    }
+    for key in &gone {
+        keys.remove(key);
     }
     Ok(Page { objects, truncated })
 }
@@ -221,6 +232,11 @@ mod tests {
         assert_eq!(keys(&second), ["e"]);
         assert_eq!(second.is_truncated, Some(false));
         assert_eq!(second.next_continuation_token, None);
+        // Listing from the start again after a delete (what a cleanup does) skips it too.
+        std::fs::remove_file(root.join("a")).unwrap_or_else(|e| panic!("{e}"));
+        let again = listings.list_v2(root.clone(), input("b", None, None, 1000)).await.unwrap_or_default();
+        assert_eq!(keys(&again), ["c", "e"]);
+        std::fs::write(root.join("a"), "a").unwrap_or_else(|e| panic!("{e}"));
 
         // A write says so, and the next page sees the new name.
         std::fs::write(root.join("b"), "b").unwrap_or_else(|e| panic!("{e}"));
