@@ -27,7 +27,8 @@ fn a_healthy_server_passes_and_the_run_replays() {
     assert_eq!(doc["passed"], 4, "{doc}");
     let journal = doc["runs"][0]["journal"].as_str().expect("journal").to_string();
     let out = work.sfko(&["replay", &journal, "--format", "json"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // On failure, say what the replay judged and where it diverged: a replay of a healthy run must pass.
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
     assert_eq!(json(&out)["reproduced"], true);
 }
 
