@@ -23,6 +23,9 @@ pub struct Repro<'a> {
     pub bucket_prefix: Option<&'a str>,
     /// The embedded target's seeded faults, when the run had any.
     pub faults: Option<&'a FaultPlan>,
+    /// `--rate`, when the run was paced: the ops are the seed's at any rate, but a timing-dependent failure wants
+    /// the same pace again.
+    pub rate: Option<f64>,
 }
 
 impl Repro<'_> {
@@ -44,6 +47,9 @@ impl Repro<'_> {
         if let Some(faults) = self.faults.filter(|f| !f.faults.is_empty()) {
             line.push(' ');
             line.push_str(&faults.flags());
+        }
+        if let Some(per_s) = self.rate {
+            line.push_str(&format!(" --rate {per_s}/s"));
         }
         line
     }
@@ -322,7 +328,14 @@ mod tests {
 
     #[test]
     fn a_repro_line_carries_everything_that_decides_the_run() {
-        let plain = Repro { seed: 7, scenario: "Write 0B", scenarios_path: None, bucket_prefix: None, faults: None };
+        let plain = Repro {
+            seed: 7,
+            scenario: "Write 0B",
+            scenarios_path: None,
+            bucket_prefix: None,
+            faults: None,
+            rate: None,
+        };
         assert_eq!(plain.line(), "sfko --seed 7 --scenario 'Write 0B'");
         let defaults = Repro {
             scenarios_path: Some(Path::new("scenarios")),
@@ -330,6 +343,8 @@ mod tests {
             ..plain
         };
         assert_eq!(defaults.line(), plain.line(), "defaults are not spelled out");
+        let paced = Repro { rate: Some(40.0), ..plain };
+        assert_eq!(paced.line(), "sfko --seed 7 --scenario 'Write 0B' --rate 40/s");
         let faults = FaultPlan { seed: 3, faults: vec![Fault::CorruptByte, Fault::LostWrite], one_in: 4 };
         let full = Repro {
             scenario: "it's",

@@ -95,6 +95,7 @@ pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
             scenarios_path: Some(&common.scenarios_path),
             bucket_prefix: Some(&args.select.bucket_prefix),
             faults: faults.as_ref(),
+            rate: None,
         }
         .line_for(&diff_command(args));
         let report = compare(&target, &journal, name("target"), concurrency, progress, repro, common).await?;

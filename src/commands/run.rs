@@ -139,13 +139,9 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
             scenarios_path: Some(&common.scenarios_path),
             bucket_prefix: Some(&args.select.bucket_prefix),
             faults: faults.as_ref(),
+            rate: args.select.rate,
         }
         .line();
-        // The ops are the seed's at any rate, but a timing-dependent failure wants the same pace again.
-        let repro = match args.select.rate {
-            Some(per_s) => format!("{repro} --rate {per_s}/s"),
-            None => repro,
-        };
         if common.format == Format::Human {
             crate::outln!("{}", report::human_run(&run, &repro, common.verbose > 0));
         }

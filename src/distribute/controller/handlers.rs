@@ -135,6 +135,7 @@ fn accept(setup: &Setup, checked: Checked) -> Accepted {
         scenarios_path: Some(&setup.scenarios_path),
         bucket_prefix: Some(&result.bucket_prefix),
         faults: None,
+        rate: None,
     }
     .line();
     // The worker's embedded faults decide the run too; the worker says which flags asked for them.

@@ -223,6 +223,7 @@ fn write_junit(path: &std::path::Path, setup: &Setup, gather: &Gather) -> Result
                 scenarios_path: Some(&setup.scenarios_path),
                 bucket_prefix: setup.options.bucket_prefix.as_deref(),
                 faults: None,
+                rate: None,
             }
             .line();
             (job, why.why().to_string(), repro)
