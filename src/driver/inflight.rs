@@ -74,6 +74,8 @@ pub struct InFlight {
     active_us: AtomicU64,
     /// µs after `started` when the current attempt began.
     attempt_us: AtomicU64,
+    /// A workload op: the nemesis may hit its requests (setup, checks and cleanup always see a healed target).
+    pub faultable: bool,
 }
 
 impl InFlight {
@@ -90,7 +92,19 @@ impl InFlight {
             received: AtomicU64::new(0),
             active_us: AtomicU64::new(0),
             attempt_us: AtomicU64::new(0),
+            faultable: false,
         }
+    }
+
+    /// Marks a workload op, whose requests the nemesis may hit.
+    pub fn faultable(mut self, faultable: bool) -> InFlight {
+        self.faultable = faultable;
+        self
+    }
+
+    /// The attempt under way (1 for the first).
+    pub fn attempt_number(&self) -> u64 {
+        self.attempt.load(Ordering::Relaxed).max(1)
     }
 
     fn touch(&self) {
@@ -275,6 +289,36 @@ impl Intercept for StageTracker {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let _ = CURRENT.try_with(|op| op.set(Stage::ReadingBody));
+        Ok(())
+    }
+}
+
+/// The header [`OpTag`] adds: `x-sfko-op: <op index> <attempt>`.
+pub const OP_TAG: &str = "x-sfko-op";
+
+/// Names the op and attempt of every workload request, so sfko's fault proxy decides which requests a nemesis
+/// window hits from the op alone — the same requests in a run and in its replay, however the ops overlap. Added
+/// after signing (the target never sees it: the proxy takes it out) and only on clients that talk to the proxy.
+#[derive(Debug, Default)]
+pub struct OpTag;
+
+impl Intercept for OpTag {
+    fn name(&self) -> &'static str {
+        "sfko-op-tag"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Ok(Some(tag)) =
+            CURRENT.try_with(|op| op.faultable.then(|| format!("{} {}", op.index, op.attempt_number())))
+        else {
+            return Ok(());
+        };
+        context.request_mut().headers_mut().insert(OP_TAG, tag);
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use tokio::sync::{watch, Semaphore};
 use inflight::{InFlight, InFlightOps, Stage, CURRENT};
 
 use crate::journal::{Attempt, JournalSink, OpRecord, Outcome, PageCursor, Phase, Request};
-pub use inflight::StageTracker;
+pub use inflight::{OpTag, StageTracker, OP_TAG};
 pub use stats::{LatencyHistogram, LatencySummary, OperationStats, Stats, StatsSnapshot};
 pub use watchdog::{StallPolicy, DEFAULT_STALL_TIMEOUT};
 
@@ -36,7 +36,7 @@ pub const ABANDONED: &str = "SfkoAbandoned";
 const ATTEMPT_IDLE: Duration = Duration::from_secs(120);
 
 /// How many times a transient failure is tried in all, and the first backoff (doubling, capped).
-const MAX_ATTEMPTS: u32 = 4;
+pub const MAX_ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -108,8 +108,20 @@ pub struct Driver {
 #[async_trait::async_trait]
 pub trait OpObserver: Send + Sync {
     async fn before(&self, index: u64, phase: &Phase);
-    /// `unanswered`: no usable answer after retries; `ambiguous`: the answer may echo an earlier attempt.
-    fn after(&self, index: u64, unanswered: bool, ambiguous: bool);
+    fn after(&self, index: u64, end: &OpEnd);
+}
+
+/// How an op ended, for an [`OpObserver`].
+#[derive(Debug, Clone, Copy)]
+pub struct OpEnd {
+    /// No usable answer after retries.
+    pub unanswered: bool,
+    /// The answer may echo an earlier attempt.
+    pub ambiguous: bool,
+    /// The final answer was not a success (many are expected: a read of a deleted key).
+    pub failed: bool,
+    /// From the first attempt to the final answer, retries and backoff included.
+    pub latency: Duration,
 }
 
 impl Driver {
@@ -269,7 +281,10 @@ impl Driver {
         let started = Instant::now();
         let mut attempts = Vec::new();
         let mut backoff = FIRST_BACKOFF;
-        let tracked = Arc::new(InFlight::new(index, request.name(), request.subject(), request.body_len()));
+        let tracked = Arc::new(
+            InFlight::new(index, request.name(), request.subject(), request.body_len())
+                .faultable(matches!(phase, Phase::Workload(_))),
+        );
         self.inflight.start(tracked.clone());
         let mut registered = inflight::Registered { ops: &self.inflight, index, answered: false };
         let outcome = loop {
@@ -312,7 +327,13 @@ impl Driver {
         let name = request.name();
         let ambiguous = echoes_an_earlier_attempt(&request, &attempts, &outcome);
         if let Some(observer) = &self.observer {
-            observer.after(index, crate::journal::Outcome::unavailable(&outcome), ambiguous);
+            let end = OpEnd {
+                unanswered: crate::journal::Outcome::unavailable(&outcome),
+                ambiguous,
+                failed: !outcome.succeeded(),
+                latency,
+            };
+            observer.after(index, &end);
         }
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);

@@ -1,9 +1,9 @@
 //! The nemesis: seeded faults on a run's timeline (Jepsen's word for the thing that breaks the cluster).
 //!
 //! The schedule ([`crate::plan::nemesis`]) places fault windows at op positions. This module carries it out: it
-//! follows the driver's ops ([`OpObserver`]), switches the proxy's network fault on and off as ops enter and leave
-//! windows, runs user actions and their heals, holds the checks back until everything has healed, and records each
-//! window in the journal. Faults act only on workload ops: setup, checks and cleanup always see a healed target,
+//! hands the schedule to the proxy (which hits the requests of the ops inside network-fault windows, by op, see
+//! [`proxy`]), follows the driver's ops ([`OpObserver`]) to run user actions and their heals as ops enter and leave
+//! windows, holds the checks back until everything has healed, and records each window in the journal. Faults act only on workload ops: setup, checks and cleanup always see a healed target,
 //! so what the checks read back is what the cluster kept of every acknowledged write.
 //!
 //! The oracle stays honest because the driver already treats what a fault does to an op as *no answer* (a reset,
@@ -19,18 +19,18 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::config::{ActionConfig, NemesisConfig};
-use crate::driver::OpObserver;
+use crate::driver::{LatencyHistogram, LatencySummary, OpEnd, OpObserver};
 use crate::journal::{ActionRecord, FaultWindow, JournalSink, NemesisRecord, Phase};
 use crate::plan::nemesis::{Injection, NemesisPlan, NetFault, Window};
 use crate::seed::Seed;
-use proxy::{Active, Proxy};
+use proxy::Proxy;
 
 /// Defaults of `every` and `length`: a fifth of the workload's ops run under a fault.
 pub const DEFAULT_EVERY: u64 = 40;
 pub const DEFAULT_LENGTH: u64 = 8;
 
 /// What a run's nemesis did, for its report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NemesisSummary {
     /// Windows entered.
     pub windows: u64,
@@ -40,9 +40,15 @@ pub struct NemesisSummary {
     pub ops_in_faults: u64,
     pub unanswered_in_faults: u64,
     pub ambiguous_in_faults: u64,
+    /// Workload ops inside windows whose final answer was not a success, and their latency (first attempt to final
+    /// answer, retries included).
+    pub errors_in_faults: u64,
+    pub latency_in_faults_ms: LatencySummary,
     /// The same for workload ops outside windows (after healing).
     pub ops_outside: u64,
     pub unanswered_outside: u64,
+    pub errors_outside: u64,
+    pub latency_outside_ms: LatencySummary,
     /// Actions whose `run` or `heal` did not exit 0, and heals after which the health probe never passed.
     pub actions_failed: u64,
     pub unhealthy: u64,
@@ -54,14 +60,21 @@ impl NemesisSummary {
         let injected: Vec<String> = self.injected.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
         format!(
             "nemesis: {} windows, injected {}; {} ops under faults ({} unanswered, {} ambiguous: unjudged, keys \
-             unknown), {} outside ({} unanswered){}",
+             unknown; {} errors, p50 {:.1} ms, p99 {:.1} ms), {} outside ({} unanswered; {} errors, p50 {:.1} ms, \
+             p99 {:.1} ms){}",
             self.windows,
             if injected.is_empty() { "nothing".into() } else { injected.join(", ") },
             self.ops_in_faults,
             self.unanswered_in_faults,
             self.ambiguous_in_faults,
+            self.errors_in_faults,
+            self.latency_in_faults_ms.p50,
+            self.latency_in_faults_ms.p99,
             self.ops_outside,
             self.unanswered_outside,
+            self.errors_outside,
+            self.latency_outside_ms.p50,
+            self.latency_outside_ms.p99,
             match (self.actions_failed, self.unhealthy) {
                 (0, 0) => String::new(),
                 (failed, unhealthy) =>
@@ -105,6 +118,8 @@ pub struct Nemesis {
     summary: Mutex<NemesisSummary>,
     /// Tallies of the open window, updated by `after` without the async lock.
     tally: Mutex<Tally>,
+    /// Latencies of workload ops inside windows and outside them.
+    latency: Mutex<[LatencyHistogram; 2]>,
 }
 
 impl Nemesis {
@@ -117,6 +132,9 @@ impl Nemesis {
         sink: JournalSink,
     ) -> Arc<Nemesis> {
         sink.nemesis(NemesisRecord::Schedule(plan.clone())).await;
+        if let Some(proxy) = &proxy {
+            proxy.follow(Some(plan.clone()));
+        }
         for injection in &plan.injections {
             if let Injection::Action(name) = injection {
                 if !actions.iter().any(|a| &a.name == name) {
@@ -132,6 +150,7 @@ impl Nemesis {
             state: tokio::sync::Mutex::new(State::default()),
             summary: Mutex::new(NemesisSummary::default()),
             tally: Mutex::new(Tally { window: u64::MAX, ..Tally::default() }),
+            latency: Mutex::new([LatencyHistogram::new(), LatencyHistogram::new()]),
         })
     }
 
@@ -139,18 +158,28 @@ impl Nemesis {
     pub async fn finish(&self) -> NemesisSummary {
         let mut state = self.state.lock().await;
         self.close(&mut state).await;
-        self.summary.lock().map(|s| s.clone()).unwrap_or_default()
+        let mut summary = self.summary.lock().map(|s| s.clone()).unwrap_or_default();
+        if let Some(proxy) = &self.proxy {
+            proxy.follow(None);
+            // Retries of a window's ops that came after the window was recorded.
+            for (window, hits) in proxy.take_all_hits() {
+                let name = self.plan.injection(&self.plan.window(window)).map_or("?", Injection::name);
+                *summary.injected.entry(name.to_string()).or_default() += hits;
+            }
+        }
+        if let Ok([inside, outside]) = self.latency.lock().as_deref() {
+            summary.latency_in_faults_ms = inside.summary();
+            summary.latency_outside_ms = outside.summary();
+        }
+        summary
     }
 
     async fn enter(&self, state: &mut State, window: Window) {
         let Some(injection) = self.plan.injection(&window).cloned() else { return };
         let mut action = None;
         match &injection {
-            Injection::Net(fault) => {
-                if let Some(proxy) = &self.proxy {
-                    proxy.set(Some(Active { fault: *fault, window: window.number, seed: self.plan.seed }));
-                }
-            }
+            // The proxy hits the window's requests by their op tags.
+            Injection::Net(_) => {}
             Injection::Action(name) => {
                 if let Some(config) = self.actions.get(name) {
                     let run = config.run.clone();
@@ -178,7 +207,6 @@ impl Nemesis {
         match &open.injection {
             Injection::Net(_) => {
                 if let Some(proxy) = &self.proxy {
-                    proxy.set(None);
                     injected = proxy.take_hits(open.window.number);
                 }
             }
@@ -245,26 +273,31 @@ impl OpObserver for Nemesis {
         }
     }
 
-    fn after(&self, index: u64, unanswered: bool, ambiguous: bool) {
+    fn after(&self, index: u64, end: &OpEnd) {
         let window = self.plan.at(index);
         if let Ok(mut summary) = self.summary.lock() {
             match window {
                 Some(_) => {
                     summary.ops_in_faults += 1;
-                    summary.unanswered_in_faults += u64::from(unanswered);
-                    summary.ambiguous_in_faults += u64::from(ambiguous);
+                    summary.unanswered_in_faults += u64::from(end.unanswered);
+                    summary.ambiguous_in_faults += u64::from(end.ambiguous);
+                    summary.errors_in_faults += u64::from(end.failed);
                 }
                 None => {
                     summary.ops_outside += 1;
-                    summary.unanswered_outside += u64::from(unanswered);
+                    summary.unanswered_outside += u64::from(end.unanswered);
+                    summary.errors_outside += u64::from(end.failed);
                 }
             }
+        }
+        if let Ok(mut latency) = self.latency.lock() {
+            latency[usize::from(window.is_none())].record(u64::try_from(end.latency.as_micros()).unwrap_or(u64::MAX));
         }
         if let (Some(w), Ok(mut tally)) = (window, self.tally.lock()) {
             if tally.window == w.number {
                 tally.ops += 1;
-                tally.unanswered += u64::from(unanswered);
-                tally.ambiguous += u64::from(ambiguous);
+                tally.unanswered += u64::from(end.unanswered);
+                tally.ambiguous += u64::from(end.ambiguous);
             }
         }
     }
@@ -291,6 +324,15 @@ pub fn schedule(config: Option<&NemesisConfig>, seed: Seed) -> Option<NemesisPla
         length: config.length.unwrap_or(DEFAULT_LENGTH).max(1),
         injections,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The schedule says "hit the first k attempts, up to every one the driver makes": the two limits are one.
+    #[test]
+    fn the_last_draw_hits_every_attempt_the_driver_makes() {
+        assert_eq!(crate::plan::nemesis::MAX_ATTEMPTS_HIT, u64::from(crate::driver::MAX_ATTEMPTS));
+    }
 }
 
 /// Whether `plan` needs the network proxy.

@@ -1,14 +1,19 @@
-//! sfko's own TCP proxy between its S3 client and the target: it forwards bytes both ways and, while a network fault
-//! is active, injects it into the request/answer exchanges that pass. It needs no privileges and works in front of
-//! any plain-HTTP target.
+//! sfko's own TCP proxy between its S3 client and the target: it forwards bytes both ways and injects the network
+//! faults of the run's nemesis schedule into the requests that schedule names. It needs no privileges and works in
+//! front of any plain-HTTP target.
+//!
+//! Which requests are hit is decided by the op, never by the clock: every workload request carries
+//! `x-sfko-op: <op> <attempt>` (added by the driver's [`OpTag`](crate::driver::OpTag) after signing, taken out here
+//! before the target sees it), and a request is hit when its op lies in a network fault's window and its attempt
+//! is among the first few the schedule draws for that op. A replay re-issues the same ops and attempts, so it
+//! meets the same faults, whatever the timing — an op that straddles a window's edge included.
 //!
 //! The proxy sees bytes, not requests. It tells exchanges apart the way HTTP/1.1 without pipelining allows: client
-//! bytes that arrive after the target has answered (or first on a connection) start a new exchange. Every exchange
-//! that starts while a window is active is hit.
+//! bytes that start with a method, after the target has answered (or first on a connection), start a new exchange,
+//! whose head it reads whole before forwarding.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,30 +21,23 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::plan::nemesis::NetFault;
-use crate::seed::Seed;
+use crate::driver::OP_TAG;
+use crate::plan::nemesis::{Injection, NemesisPlan, NetFault};
 
 /// How long `stall` holds an answer back: well below the default 60 s stall timeout, long enough to hurt.
 const STALL: Duration = Duration::from_secs(3);
 /// `bandwidth`'s cap, in bytes per second.
 const BANDWIDTH: u64 = 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
-
-/// The fault the proxy injects now, and the window it belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Active {
-    pub fault: NetFault,
-    pub window: u64,
-    /// The run's nemesis seed (which exchanges of the window are hit).
-    pub seed: Seed,
-}
+/// The most of a request's head read before deciding (S3 request heads are a few KiB).
+const MAX_HEAD: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Shared {
-    active: Mutex<Option<Active>>,
-    /// Exchanges hit, by window number (taken when the window closes).
+    /// The schedule of the run under way (`None` between runs: nothing is hit).
+    plan: Mutex<Option<Arc<NemesisPlan>>>,
+    /// Requests hit, by window number (taken when the window closes).
     hits: Mutex<BTreeMap<u64, u64>>,
-    exchanges: AtomicU64,
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -70,16 +68,21 @@ impl Proxy {
         format!("http://{}", self.addr)
     }
 
-    /// Sets (or clears) the fault injected from now on.
-    pub fn set(&self, active: Option<Active>) {
-        if let Ok(mut current) = self.shared.active.lock() {
-            *current = active;
+    /// Follows `plan` from now on (`None`: hits nothing).
+    pub fn follow(&self, plan: Option<NemesisPlan>) {
+        if let Ok(mut current) = self.shared.plan.lock() {
+            *current = plan.map(Arc::new);
         }
     }
 
-    /// Exchanges hit in `window` so far (and forgets them).
+    /// Requests hit in `window` so far (and forgets them).
     pub fn take_hits(&self, window: u64) -> u64 {
         self.shared.hits.lock().ok().and_then(|mut h| h.remove(&window)).unwrap_or(0)
+    }
+
+    /// Requests hit in every window not yet taken (and forgets them): retries that came after their window closed.
+    pub fn take_all_hits(&self) -> BTreeMap<u64, u64> {
+        self.shared.hits.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default()
     }
 }
 
@@ -89,12 +92,6 @@ async fn accept_loop(listener: TcpListener, upstream: String, shared: Arc<Shared
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let refused = shared.active.lock().ok().and_then(|a| *a).filter(|a| a.fault == NetFault::Refuse);
-        if let Some(active) = refused {
-            count_hit(&shared, active.window);
-            reset(&client);
-            continue;
-        }
         tokio::spawn(connection(client, upstream.clone(), shared.clone()));
     }
 }
@@ -198,24 +195,44 @@ async fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        let mut head = None;
         let (fault, first) = {
             let Ok(mut x) = exchange.lock() else { break };
             match direction {
                 Direction::Requests => {
-                    let new = x.answered;
+                    let new = x.answered && starts_with_method(&buf[..n]);
+                    x.answered = false;
                     if new {
-                        (x.answered, x.answer_bytes, x.fault) = (false, 0, decide(&shared));
+                        (x.answer_bytes, x.fault) = (0, None);
                     }
                     (x.fault, new)
                 }
                 Direction::Answers => {
-                    x.answered = true;
-                    let first = x.answer_bytes == 0;
-                    x.answer_bytes += n as u64;
-                    (x.fault, first)
+                    // An interim `100 Continue` is not the answer: the request's body still follows it.
+                    if !buf[..n].starts_with(b"HTTP/1.1 1") {
+                        x.answered = true;
+                        x.answer_bytes += n as u64;
+                    }
+                    (x.fault, x.answer_bytes == n as u64)
                 }
             }
         };
+        let fault = match (direction, first) {
+            (Direction::Requests, true) => {
+                // A new request: its whole head, without the op tag, decides what hits it.
+                let mut bytes = buf[..n].to_vec();
+                read_head(&mut from, &mut bytes).await;
+                let tag = take_tag(&mut bytes);
+                let fault = decide(&shared, tag);
+                if let Ok(mut x) = exchange.lock() {
+                    x.fault = fault;
+                }
+                head = Some(bytes);
+                fault
+            }
+            _ => fault,
+        };
+        let data: &[u8] = head.as_deref().unwrap_or(&buf[..n]);
         // A reset goes to the client's socket, which is this pump's source or its sink depending on the direction.
         let reset_client = |from: &OwnedReadHalf, to: &OwnedWriteHalf| {
             reset(match direction {
@@ -223,7 +240,7 @@ async fn pump(
                 Direction::Answers => to.as_ref(),
             })
         };
-        match act(fault, direction, first, n) {
+        match act(fault, direction, first, data.len()) {
             Act::Forward => {}
             Act::DelayThenForward(delay) => tokio::time::sleep(delay).await,
             Act::Reset => {
@@ -232,32 +249,76 @@ async fn pump(
                 return;
             }
             Act::HalfThenReset => {
-                let _ = to.write_all(&buf[..n / 2]).await;
+                let _ = to.write_all(&data[..data.len() / 2]).await;
                 reset_client(&from, &to);
                 let _ = kill.send(true);
                 return;
             }
             Act::HalfThenClose => {
-                let _ = to.write_all(&buf[..n / 2]).await;
+                let _ = to.write_all(&data[..data.len() / 2]).await;
                 let _ = to.shutdown().await;
                 let _ = kill.send(true);
                 return;
             }
         }
-        if to.write_all(&buf[..n]).await.is_err() {
+        if to.write_all(data).await.is_err() {
             break;
         }
     }
     let _ = to.shutdown().await;
 }
 
-/// Whether this new exchange is hit, and by what: every exchange while a window is active. (Hitting a seeded
-/// share instead would make which op is hit depend on arrival order, which a replay cannot reproduce.)
-fn decide(shared: &Shared) -> Option<NetFault> {
-    let active = shared.active.lock().ok().and_then(|a| *a)?;
-    shared.exchanges.fetch_add(1, Ordering::Relaxed);
-    count_hit(shared, active.window);
-    Some(active.fault)
+/// Whether client bytes begin a request (`PUT /b/k HTTP/1.1`) rather than continue one's body.
+fn starts_with_method(bytes: &[u8]) -> bool {
+    let method = bytes.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    method > 0 && bytes.get(method) == Some(&b' ')
+}
+
+/// Reads on until `bytes` hold a whole request head (or [`MAX_HEAD`] bytes, or the client stops sending).
+async fn read_head(from: &mut OwnedReadHalf, bytes: &mut Vec<u8>) {
+    let mut more = [0u8; 4096];
+    while !bytes.windows(4).any(|w| w == b"\r\n\r\n") && bytes.len() < MAX_HEAD {
+        match from.read(&mut more).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => bytes.extend_from_slice(&more[..n]),
+        }
+    }
+}
+
+/// Takes the [`OP_TAG`] header out of a request head: the op and attempt it names, if it has one.
+fn take_tag(bytes: &mut Vec<u8>) -> Option<(u64, u64)> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let mut at = bytes.windows(2).position(|w| w == b"\r\n")? + 2;
+    while at < end + 2 {
+        let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
+        let line = &bytes[at..line_end];
+        let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        if line[..name_end].eq_ignore_ascii_case(OP_TAG.as_bytes()) {
+            let value = String::from_utf8_lossy(&line[name_end + 1..]).to_string();
+            bytes.drain(at..line_end + 2);
+            let mut words = value.split_whitespace().map(str::parse::<u64>);
+            return match (words.next(), words.next()) {
+                (Some(Ok(op)), Some(Ok(attempt))) => Some((op, attempt)),
+                _ => None,
+            };
+        }
+        at = line_end + 2;
+    }
+    None
+}
+
+/// What hits the request of op `tag.0`, attempt `tag.1`: the network fault of the window the op lies in, for the
+/// first attempts the schedule draws for it (so some ops recover on a retry and some never get an answer).
+fn decide(shared: &Shared, tag: Option<(u64, u64)>) -> Option<NetFault> {
+    let (op, attempt) = tag?;
+    let plan = shared.plan.lock().ok()?.clone()?;
+    let window = plan.at(op)?;
+    let Some(Injection::Net(fault)) = plan.injection(&window) else { return None };
+    if attempt > plan.attempts_hit(op) {
+        return None;
+    }
+    count_hit(shared, window.number);
+    Some(*fault)
 }
 
 #[cfg(test)]
@@ -275,5 +336,18 @@ mod tests {
         assert_eq!(act(Some(NetFault::Truncate), Answers, true, 10), Act::HalfThenClose);
         assert_eq!(act(Some(NetFault::Stall), Answers, true, 10), Act::DelayThenForward(STALL));
         assert_eq!(act(None, Answers, true, 10), Act::Forward);
+    }
+
+    #[test]
+    fn the_op_tag_is_read_and_taken_out_of_the_head() {
+        let mut head = b"PUT /b/k HTTP/1.1\r\nhost: x\r\nX-Sfko-Op: 17 2\r\ncontent-length: 3\r\n\r\nabc".to_vec();
+        assert_eq!(take_tag(&mut head), Some((17, 2)));
+        assert_eq!(head, b"PUT /b/k HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc".to_vec());
+        let mut untagged = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n".to_vec();
+        assert_eq!(take_tag(&mut untagged), None);
+        assert_eq!(untagged, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n".to_vec());
+        assert!(starts_with_method(b"DELETE /b?x HTTP/1.1"));
+        assert!(!starts_with_method(b"\x00\x01body"));
+        assert!(!starts_with_method(b"abc def"));
     }
 }

@@ -29,7 +29,7 @@ pub enum NetFault {
     Stall,
     /// Both directions are capped at 1 MiB/s.
     Bandwidth,
-    /// New connections are refused (accepted and reset at once); open ones are reset at their next request.
+    /// As a node that is down: the request's connection is reset at once, before a byte reaches the target.
     Refuse,
 }
 
@@ -96,6 +96,10 @@ pub struct NemesisPlan {
     pub injections: Vec<Injection>,
 }
 
+/// The most attempts of one op a network fault hits: as many as the driver makes, so the last draw leaves the op
+/// without an answer.
+pub const MAX_ATTEMPTS_HIT: u64 = 4;
+
 /// One window of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -126,6 +130,12 @@ impl NemesisPlan {
         }
         let window = self.window(index / self.every.max(1));
         (window.start..window.end).contains(&index).then_some(window)
+    }
+
+    /// How many of op `index`'s first attempts a network fault hits: 1 to [`MAX_ATTEMPTS_HIT`], drawn per op, so
+    /// some ops recover on a retry (and a retried write may have applied twice) and some never get an answer.
+    pub fn attempts_hit(&self, index: u64) -> u64 {
+        1 + self.seed.stream("nemesis-attempts", &[index]).below(MAX_ATTEMPTS_HIT)
     }
 
     pub fn injection(&self, window: &Window) -> Option<&Injection> {
@@ -172,6 +182,19 @@ mod tests {
     }
 
     const GOLDEN: [(u64, usize); 4] = [(7, 0), (25, 0), (42, 1), (69, 0)];
+
+    #[test]
+    fn attempts_hit_are_drawn_per_op_and_cover_every_count() {
+        let plan = plan();
+        let counts: Vec<u64> = (0..400).map(|op| plan.attempts_hit(op)).collect();
+        for n in 1..=MAX_ATTEMPTS_HIT {
+            assert!(counts.contains(&n), "{n} attempts hit somewhere");
+        }
+        assert!(counts.iter().all(|&n| (1..=MAX_ATTEMPTS_HIT).contains(&n)));
+        assert_eq!(counts[..8], GOLDEN_ATTEMPTS, "pinned: which attempts a recorded run's faults hit");
+    }
+
+    const GOLDEN_ATTEMPTS: [u64; 8] = [3, 2, 1, 4, 2, 2, 4, 3];
 
     #[test]
     fn unknown_fault_names_list_the_known_ones() {

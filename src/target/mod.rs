@@ -166,7 +166,9 @@ impl Target {
         let proxy = crate::nemesis::proxy::Proxy::start(upstream)
             .await
             .map_err(|e| Fatal::harness(format!("cannot start the nemesis proxy: {e}")))?;
-        let config = self.client.config().to_builder().endpoint_url(proxy.endpoint()).build();
+        // Workload requests name their op, so the proxy hits the same requests in a run and in its replay.
+        let config =
+            self.client.config().to_builder().endpoint_url(proxy.endpoint()).interceptor(crate::driver::OpTag).build();
         self.client = Client::from_conf(config);
         self.proxy = Some(std::sync::Arc::new(proxy));
         Ok(())
