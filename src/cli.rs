@@ -125,7 +125,7 @@ pub struct RunArgs {
 pub struct CommonArgs {
     /// Start the embedded target with these seeded faults (comma-separated): corrupt-byte, lost-write, stale-read,
     /// wrong-etag, wrong-mpu-etag, list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored,
-    /// batch-delete-partial, metadata-lost. Only without --endpoint.
+    /// batch-delete-partial, metadata-lost, slow-down (benign: 503 SlowDown). Only without --endpoint.
     #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
     pub embedded_faults: Vec<String>,
     /// Seed deciding which keys the embedded faults hit.
@@ -309,8 +309,11 @@ pub struct SelftestArgs {
     /// Seeds to try per fault before calling it undetected.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub seeds: u64,
-    /// Only these faults (comma-separated names; default: every fault the embedded server injects on its own).
-    /// The clean runs run either way.
+    /// Only these (comma-separated names; default: all). Faults to hunt: the ones the embedded server injects on
+    /// its own. Adversity a healthy cluster goes through, which must raise nothing: the nemesis's network faults
+    /// (latency, reset-before, reset-during, reset-after, truncate, stall, bandwidth, refuse), slow-down,
+    /// kill-restart (`sfko serve` killed with SIGKILL and restarted); and lost-on-crash, which must be caught. The
+    /// clean runs run either way.
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
 }
@@ -394,8 +397,9 @@ pub struct ServeArgs {
     pub root: Option<PathBuf>,
     /// Seeded faults to inject (comma-separated): corrupt-byte, lost-write, stale-read, wrong-etag, wrong-mpu-etag,
     /// list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored, batch-delete-partial,
-    /// metadata-lost; with --replicate-to: replicate-skip, replicate-corrupt, replicate-single-part; with
-    /// --lifecycle-day: expire-skip.
+    /// metadata-lost, slow-down (benign: 503 SlowDown on one request in --fault-one-in), lost-on-crash
+    /// (acknowledged writes a restart on the same --root has lost); with --replicate-to: replicate-skip,
+    /// replicate-corrupt, replicate-single-part; with --lifecycle-day: expire-skip.
     #[arg(long, value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Seed deciding which objects the faults hit.

@@ -22,6 +22,13 @@ pub fn embedded_faults(common: &CommonArgs) -> Result<Option<FaultPlan>, Fatal> 
     }
     let faults =
         Fault::parse_list(&common.embedded_faults).map_err(|e| Fatal::bad_input(format!("--embedded-faults: {e}")))?;
+    if faults.contains(&Fault::LostOnCrash) {
+        // The embedded server never crashes and restarts, so the fault would never act.
+        return Err(Fatal::bad_input(
+            "--embedded-faults: lost-on-crash needs a server that is killed and restarted: `sfko serve --root DIR \
+             --faults lost-on-crash` with a nemesis action that kills and restarts it (sfko selftest does this)",
+        ));
+    }
     Ok(Some(FaultPlan { seed: common.embedded_fault_seed, faults, one_in: common.embedded_fault_one_in.max(1) }))
 }
 

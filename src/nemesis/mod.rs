@@ -13,6 +13,8 @@
 mod actions;
 pub mod proxy;
 
+pub use actions::shell;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

@@ -72,6 +72,13 @@ pub enum Fault {
     /// PutObject and CreateMultipartUpload store the object without its user metadata (`x-amz-meta-*`) and
     /// Cache-Control, as a gateway that forwards only the body and the Content-Type would.
     MetadataLost,
+    /// Benign: one object request in `one_in` (any key) is refused with `503 SlowDown` before anything is done, as
+    /// a throttling cluster does. A client that retries loses nothing; a checker must not call it a bug.
+    SlowDown,
+    /// Acknowledge a PutObject (right ETag, readable at once) but keep it only in a volatile cache: the next start
+    /// of the server on the same data dir (`sfko serve --root DIR`, after a SIGKILL) has lost it, as a node that
+    /// acknowledged before its write was durable loses it when it crashes.
+    LostOnCrash,
 }
 
 impl Fault {
@@ -92,6 +99,8 @@ impl Fault {
         Fault::VersionDrop,
         Fault::BatchDeletePartial,
         Fault::MetadataLost,
+        Fault::SlowDown,
+        Fault::LostOnCrash,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +121,8 @@ impl Fault {
             Fault::VersionDrop => "version-drop",
             Fault::BatchDeletePartial => "batch-delete-partial",
             Fault::MetadataLost => "metadata-lost",
+            Fault::SlowDown => "slow-down",
+            Fault::LostOnCrash => "lost-on-crash",
         }
     }
 
@@ -131,6 +142,24 @@ impl Fault {
             })
             .collect()
     }
+}
+
+/// `lost-on-crash`'s list of acknowledged writes that are not durable yet, in the data dir (one JSON `[bucket, key]`
+/// a line).
+const VOLATILE: &str = ".sfko-volatile-writes";
+
+/// `lost-on-crash`, at the server's start on a data dir: every write the last process acknowledged without making
+/// it durable is gone.
+fn lose_volatile_writes(root: &Path) {
+    let list = root.join(VOLATILE);
+    let Ok(text) = std::fs::read_to_string(&list) else { return };
+    for line in text.lines() {
+        let Ok((bucket, key)) = serde_json::from_str::<(String, String)>(line) else { continue };
+        if std::fs::remove_file(root.join(&bucket).join(&key)).is_ok() {
+            tracing::debug!(bucket, key, "fault fixture: lost an acknowledged write in the crash");
+        }
+    }
+    let _ = std::fs::remove_file(&list);
 }
 
 /// Which faults, how often (one object in `one_in`), under which seed.
@@ -207,10 +236,15 @@ pub struct FaultyFs {
     uploads: Uploads,
     /// ListObjectsV2 pages from a snapshot of key names (s3s-fs walks and stats the whole bucket per page).
     listings: super::listing::Listings,
+    /// Object requests so far (`slow-down` draws which to refuse from the count).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl FaultyFs {
     pub fn new(inner: FileSystem, root: &Path, plan: FaultPlan) -> FaultyFs {
+        if plan.faults.contains(&Fault::LostOnCrash) {
+            lose_volatile_writes(root);
+        }
         FaultyFs {
             inner,
             root: root.to_path_buf(),
@@ -222,6 +256,32 @@ impl FaultyFs {
             keys: Stripes::default(),
             uploads: Uploads::new(FsLayout::new(root)),
             listings: super::listing::Listings::default(),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `slow-down`: whether to refuse this object request with 503 SlowDown (before doing anything).
+    fn throttle(&self) -> S3Result<()> {
+        if !self.plan.faults.contains(&Fault::SlowDown) {
+            return Ok(());
+        }
+        let n = self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.plan.draw(Fault::SlowDown, "", &n.to_string()).is_multiple_of(self.plan.one_in.max(1)) {
+            true => Err(s3s::s3_error!(SlowDown, "Please reduce your request rate (sfko fault fixture: slow-down)")),
+            false => Ok(()),
+        }
+    }
+
+    /// `lost-on-crash`: notes an acknowledged write as not yet durable.
+    fn volatile(&self, bucket: &str, key: &str) {
+        if !self.plan.hits(Fault::LostOnCrash, bucket, key) {
+            return;
+        }
+        use std::io::Write as _;
+        let line = serde_json::to_string(&(bucket, key)).unwrap_or_default();
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join(VOLATILE));
+        if let Err(e) = file.and_then(|mut f| writeln!(f, "{line}")) {
+            tracing::warn!("fault fixture: cannot note a volatile write: {e}");
         }
     }
 
@@ -350,6 +410,9 @@ fn wrong_etag(key: &str) -> String {
 #[async_trait::async_trait]
 impl S3 for FaultyFs {
     async fn put_object(&self, mut req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        if let Err(slow) = self.throttle() {
+            return drain::answer_after_body(drain::lend(&mut req.input.body), Err(slow)).await;
+        }
         let _touching = self.listings.touching();
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let _held = self.keys.write(&bucket, &key).await;
@@ -388,6 +451,7 @@ impl S3 for FaultyFs {
             self.rot(&bucket, &key).await;
         }
         out.output.version_id = self.new_version(guard.as_ref()).await?;
+        self.volatile(&bucket, &key);
         if self.plan.hits(Fault::LostWrite, &bucket, &key)
             && tokio::fs::remove_file(self.root.join(&bucket).join(&key)).await.is_ok()
         {
@@ -406,6 +470,7 @@ impl S3 for FaultyFs {
         &self,
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.throttle()?;
         let _touching = self.listings.touching();
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         if self.plan.hits(Fault::ConditionalIgnored, &bucket, &key) {
@@ -497,6 +562,7 @@ impl S3 for FaultyFs {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        self.throttle()?;
         let bucket = req.input.bucket.clone();
         match self.versions.list(&req.input) {
             Some(listing) => {
@@ -523,6 +589,7 @@ impl S3 for FaultyFs {
         self.inner.list_buckets(req).await
     }
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        self.throttle()?;
         // Held until s3s-fs has opened the file: the body streams from that open file, which a later write
         // (s3s-fs writes a temp file and renames it) does not change.
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
@@ -538,6 +605,7 @@ impl S3 for FaultyFs {
         self.plain_get(req).await
     }
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.throttle()?;
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
         self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
@@ -553,6 +621,7 @@ impl S3 for FaultyFs {
         Ok(out)
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.throttle()?;
         // Deleting a version may restore an older one under the key (a name added); a plain delete only removes.
         let _touching = req.input.version_id.is_some().then(|| self.listings.touching());
         let _held = self.keys.write(&req.input.bucket, &req.input.key).await;
@@ -568,6 +637,7 @@ impl S3 for FaultyFs {
         &self,
         mut req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.throttle()?;
         let _touching =
             req.input.delete.objects.iter().any(|o| o.version_id.is_some()).then(|| self.listings.touching());
         let bucket = req.input.bucket.clone();
@@ -600,6 +670,7 @@ impl S3 for FaultyFs {
         Ok(S3Response::new(out))
     }
     async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.throttle()?;
         let _touching = self.listings.touching();
         let source = match &req.input.copy_source {
             CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
@@ -620,9 +691,11 @@ impl S3 for FaultyFs {
         Ok(out)
     }
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        self.throttle()?;
         self.inner.list_objects(req).await
     }
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.throttle()?;
         let bucket = req.input.bucket.clone();
         let mut out = if req.input.delimiter.is_none() {
             let root = FsLayout::new(&self.root).object_path(&bucket, "")?;
@@ -645,6 +718,7 @@ impl S3 for FaultyFs {
         &self,
         mut req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.throttle()?;
         if self.plan.hits(Fault::MetadataLost, &req.input.bucket, &req.input.key) {
             (req.input.metadata, req.input.cache_control) = (None, None);
         }
@@ -652,9 +726,12 @@ impl S3 for FaultyFs {
     }
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
         let body = drain::lend(&mut req.input.body);
-        let result = match self.uploads.share(&req.input.bucket, &req.input.upload_id).await {
-            Ok(_upload) => self.inner.upload_part(req).await,
-            Err(refused) => Err(refused),
+        let result = match self.throttle() {
+            Ok(()) => match self.uploads.share(&req.input.bucket, &req.input.upload_id).await {
+                Ok(_upload) => self.inner.upload_part(req).await,
+                Err(refused) => Err(refused),
+            },
+            Err(slow) => Err(slow),
         };
         drain::answer_after_body(body, result).await
     }
@@ -662,10 +739,12 @@ impl S3 for FaultyFs {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.throttle()?;
         let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.upload_part_copy(req).await
     }
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        self.throttle()?;
         let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.list_parts(req).await
     }
@@ -673,6 +752,7 @@ impl S3 for FaultyFs {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.throttle()?;
         let _upload = self.uploads.close(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.abort_multipart_upload(req).await
     }

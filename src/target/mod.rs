@@ -10,6 +10,7 @@ mod fs_layout;
 pub mod http_layer;
 mod listing;
 mod multipart;
+pub mod process;
 pub mod request_shape;
 mod rollback;
 mod stripes;
@@ -124,15 +125,24 @@ impl Target {
 
     /// A target over an already running embedded server (tests, `sfko selftest`).
     pub async fn embedded(server: EmbeddedServer, config_digest: String) -> Target {
+        let mut target = Self::sfko_serve(server.endpoint(), config_digest);
+        target.label = format!("embedded ({})", server.endpoint());
+        target.embedded = Some(server);
+        target
+    }
+
+    /// A target over sfko's reference server at `endpoint` (in this process or a `sfko serve` with its default
+    /// keys): versioned, nothing else configured.
+    pub fn sfko_serve(endpoint: &str, config_digest: String) -> Target {
         let credentials = ClientCredentials::Static {
             access_key: embedded::EMBEDDED_ACCESS_KEY.into(),
             secret_key: embedded::EMBEDDED_SECRET_KEY.into(),
         };
-        let client = client::build(server.endpoint(), "us-east-1", &credentials);
+        let client = client::build(endpoint, "us-east-1", &credentials);
         Target {
             client,
-            label: format!("embedded ({})", server.endpoint()),
-            endpoint: server.endpoint().to_string(),
+            label: format!("sfko serve ({endpoint})"),
+            endpoint: endpoint.to_string(),
             capabilities: Capabilities {
                 // s3s-fs has none; the versioning layer in `versioned` adds it.
                 versioning: Some(true),
@@ -145,7 +155,7 @@ impl Target {
             stall: crate::driver::StallPolicy::default(),
             nemesis: None,
             proxy: None,
-            embedded: Some(server),
+            embedded: None,
         }
     }
 

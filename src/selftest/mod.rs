@@ -1,7 +1,10 @@
 //! `sfko selftest`: the oracles prove themselves. For each fault kind the embedded target can inject, run scenarios
 //! made to expose it — scripted ones and `random-ops` — against a faulty embedded server, seed after seed, until a
 //! check reports it; shrink the failing run to its fewest ops; then run the same scenarios against a healthy server,
-//! which must pass without a single false alarm.
+//! which must pass without a single false alarm. Then the adversity rows ([`adversity`]): slow, failing and
+//! restarting servers must give no data-bug report, and one that loses acknowledged writes in a crash is caught.
+
+mod adversity;
 
 use std::path::Path;
 
@@ -18,6 +21,7 @@ use crate::shrink::{shrink, ShrinkOptions, Shrunk};
 use crate::target::embedded::EmbeddedServer;
 use crate::target::faults::{Fault, FaultPlan, FaultyFs};
 use crate::target::Target;
+pub use adversity::{Adversity, AdversityRow};
 
 /// The scenarios every fault is tried against (and the clean run runs). `random-ops` leaves out the three kinds
 /// s3s-fs is known to get wrong (see the README's findings: a HEAD racing a PUT can pair one version's ETag with the
@@ -70,19 +74,31 @@ const FAULTS: &[Fault] = &[
     Fault::MetadataLost,
 ];
 
-/// The faults `--faults` names (all of [`FAULTS`] when it names none), or which of them are known.
-pub fn faults(names: &[String]) -> Result<Vec<Fault>, String> {
+/// What one selftest tries: faults to hunt, and adversities to run through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub hunts: Vec<Fault>,
+    pub adversity: Vec<Adversity>,
+}
+
+/// What `--faults` names (everything when it names nothing), or which names are known.
+pub fn faults(names: &[String]) -> Result<Selection, String> {
     if names.is_empty() {
-        return Ok(FAULTS.to_vec());
+        return Ok(Selection { hunts: FAULTS.to_vec(), adversity: Adversity::ALL.to_vec() });
     }
-    let chosen = Fault::parse_list(names)?;
-    match chosen.iter().find(|f| !FAULTS.contains(f)) {
-        Some(f) => {
-            let known: Vec<&str> = FAULTS.iter().map(|f| f.name()).collect();
-            Err(format!("selftest cannot inject '{}' on its own; it hunts: {}", f.name(), known.join(", ")))
+    let mut selection = Selection { hunts: Vec::new(), adversity: Vec::new() };
+    for name in names.iter().map(|n| n.trim()) {
+        match (Fault::parse(name).filter(|f| FAULTS.contains(f)), Adversity::parse(name)) {
+            (_, Some(adversity)) => selection.adversity.push(adversity),
+            (Some(fault), None) => selection.hunts.push(fault),
+            (None, None) => {
+                let hunts = FAULTS.iter().map(|f| f.name());
+                let known: Vec<&str> = hunts.chain(Adversity::ALL.iter().map(|a| a.name())).collect();
+                return Err(format!("selftest cannot inject '{name}'; it knows: {}", known.join(", ")));
+            }
         }
-        None => Ok(chosen),
     }
+    Ok(selection)
 }
 
 /// Shrinking must get every fault down to at most this many workload and check ops.
@@ -125,6 +141,8 @@ pub struct Row {
 #[derive(Debug, Clone, Serialize)]
 pub struct SelfTest {
     pub rows: Vec<Row>,
+    /// Benign adversity (must raise nothing) and a lossy crash (must be caught).
+    pub adversity: Vec<AdversityRow>,
     /// Failures reported against the healthy server (must be 0).
     pub false_alarms: u64,
     pub clean_runs: u64,
@@ -132,7 +150,8 @@ pub struct SelfTest {
 }
 
 /// Runs the self-test, trying up to `max_seeds` seeds per fault; journals go under `workdir`.
-pub async fn run(faults: &[Fault], max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
+pub async fn run(selection: &Selection, max_seeds: u64, workdir: &Path) -> Result<SelfTest, String> {
+    let faults = &selection.hunts;
     let scenarios = parse_str("selftest", SCENARIOS, &crate::catalogue::known()).map_err(|e| e.to_string())?;
     let at_once = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_AT_ONCE);
     // Hunts (and clean runs) are independent, each against its own server and in its own directory: run a few at
@@ -161,9 +180,20 @@ pub async fn run(faults: &[Fault], max_seeds: u64, workdir: &Path) -> Result<Sel
     let alarms: Vec<u64> = cleans.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
     let clean_runs = alarms.len() as u64;
     let false_alarms: u64 = alarms.iter().sum();
-    let passed =
-        false_alarms == 0 && rows.iter().all(|r| r.detected && r.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL));
-    Ok(SelfTest { rows, false_alarms, clean_runs, passed })
+    let adversity_dir = workdir.join("adversity");
+    let adversity = futures::stream::iter(selection.adversity.iter().copied())
+        .map(|adversity| {
+            let dir = adversity_dir.join(adversity.name());
+            let scenarios = &scenarios;
+            async move { adversity::row(adversity, scenarios, max_seeds, &dir).await }
+        })
+        // Mostly waiting (stalls, backoff, restarts), so more at once than the cores.
+        .buffered(MAX_AT_ONCE);
+    let adversity: Vec<AdversityRow> = adversity.collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+    let passed = false_alarms == 0
+        && rows.iter().all(|r| r.detected && r.shrunk_ops.is_some_and(|n| n <= SHRUNK_OPS_GOAL))
+        && adversity.iter().all(|r| r.ok);
+    Ok(SelfTest { rows, adversity, false_alarms, clean_runs, passed })
 }
 
 /// Tries seeds until some scenario's run reports `fault`, then shrinks its failing runs, smallest first, until one
@@ -300,10 +330,38 @@ pub fn human(result: &SelfTest) -> String {
     out.push_str(&format!(
         "(ops: workload and check ops of the failing run that was shrunk; shrunk: after `sfko shrink`, goal <= {SHRUNK_OPS_GOAL}; \
          replays: how often {VERIFY_REPLAYS} replays of the shrunk journal failed the same way again)\n\
-         clean runs: {} against a healthy server, {} false alarms\nselftest: {}",
-        result.clean_runs,
-        result.false_alarms,
-        if result.passed { "PASS" } else { "FAIL" }
+         clean runs: {} against a healthy server, {} false alarms\n",
+        result.clean_runs, result.false_alarms,
     ));
+    if !result.adversity.is_empty() {
+        out.push_str(&format!(
+            "\n{:<14} {:<9} {:>5} {:>9} {:>11} {:>10} {:>11} {:>8}  {}\n",
+            "adversity", "expect", "runs", "injected", "unanswered", "ambiguous", "incomplete", "reports", "result"
+        ));
+        for row in &result.adversity {
+            let result = match (row.ok, row.must_detect) {
+                (true, true) => format!("caught by {} (seed {})", row.by.join(", "), row.seed.unwrap_or(0)),
+                (true, false) => "ok".to_string(),
+                (false, true) => "NOT CAUGHT".to_string(),
+                (false, false) if row.reports > 0 => format!("FALSE ALARM by {}", row.by.join(", ")),
+                (false, false) => "NOT INJECTED".to_string(),
+            };
+            out.push_str(&format!(
+                "{:<14} {:<9} {:>5} {:>9} {:>11} {:>10} {:>11} {:>8}  {result}\n",
+                row.fault,
+                if row.must_detect { "caught" } else { "nothing" },
+                row.runs,
+                row.injected,
+                row.unanswered,
+                row.ambiguous,
+                row.incomplete,
+                row.reports,
+            ));
+        }
+        out.push_str(
+            "(benign adversity must give no report; a server that loses acknowledged writes in a crash must be caught)\n",
+        );
+    }
+    out.push_str(&format!("selftest: {}", if result.passed { "PASS" } else { "FAIL" }));
     out
 }
