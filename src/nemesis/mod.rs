@@ -328,6 +328,11 @@ pub fn schedule(config: Option<&NemesisConfig>, seed: Seed) -> Option<NemesisPla
     })
 }
 
+/// Whether `plan` needs the network proxy.
+pub fn needs_proxy(plan: &NemesisPlan) -> bool {
+    plan.injections.iter().any(|i| matches!(i, Injection::Net(_)))
+}
+
 #[cfg(test)]
 mod tests {
     /// The schedule says "hit the first k attempts, up to every one the driver makes": the two limits are one.
@@ -335,9 +340,4 @@ mod tests {
     fn the_last_draw_hits_every_attempt_the_driver_makes() {
         assert_eq!(crate::plan::nemesis::MAX_ATTEMPTS_HIT, u64::from(crate::driver::MAX_ATTEMPTS));
     }
-}
-
-/// Whether `plan` needs the network proxy.
-pub fn needs_proxy(plan: &NemesisPlan) -> bool {
-    plan.injections.iter().any(|i| matches!(i, Injection::Net(_)))
 }
