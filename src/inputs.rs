@@ -57,6 +57,21 @@ pub async fn connect(common: &CommonArgs, config: &Config) -> Result<Target, Fat
     Ok(target)
 }
 
+/// The command line's nemesis flags as a user types them again, for repro lines (empty when none were given).
+pub fn nemesis_flags(common: &CommonArgs) -> String {
+    let mut flags = Vec::new();
+    if !common.nemesis.is_empty() {
+        flags.push(format!("--nemesis {}", common.nemesis.join(",")));
+    }
+    if let Some(every) = common.nemesis_every {
+        flags.push(format!("--nemesis-every {every}"));
+    }
+    if let Some(length) = common.nemesis_length {
+        flags.push(format!("--nemesis-length {length}"));
+    }
+    flags.join(" ")
+}
+
 /// The nemesis the config asks for, with the command line's `--nemesis*` flags over it.
 fn nemesis(common: &CommonArgs, config: &Config) -> Option<crate::config::NemesisConfig> {
     let mut nemesis = config.nemesis.clone().unwrap_or_default();

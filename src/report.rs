@@ -26,6 +26,9 @@ pub struct Repro<'a> {
     /// `--rate`, when the run was paced: the ops are the seed's at any rate, but a timing-dependent failure wants
     /// the same pace again.
     pub rate: Option<f64>,
+    /// The command line's nemesis flags (`--nemesis all --nemesis-every 10`), when it gave any: the faults decide
+    /// the run too. (A config's nemesis travels with the config the user passes again.)
+    pub nemesis: Option<&'a str>,
 }
 
 impl Repro<'_> {
@@ -50,6 +53,10 @@ impl Repro<'_> {
         }
         if let Some(per_s) = self.rate {
             line.push_str(&format!(" --rate {per_s}/s"));
+        }
+        if let Some(nemesis) = self.nemesis.filter(|n| !n.is_empty()) {
+            line.push(' ');
+            line.push_str(nemesis);
         }
         line
     }
@@ -335,8 +342,11 @@ mod tests {
             bucket_prefix: None,
             faults: None,
             rate: None,
+            nemesis: None,
         };
         assert_eq!(plain.line(), "sfko --seed 7 --scenario 'Write 0B'");
+        let broken = Repro { nemesis: Some("--nemesis all --nemesis-every 10"), ..plain };
+        assert_eq!(broken.line(), "sfko --seed 7 --scenario 'Write 0B' --nemesis all --nemesis-every 10");
         let defaults = Repro {
             scenarios_path: Some(Path::new("scenarios")),
             bucket_prefix: Some(crate::plan::DEFAULT_BUCKET_PREFIX),

@@ -96,6 +96,7 @@ pub async fn diff(args: &DiffArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
             bucket_prefix: Some(&args.select.bucket_prefix),
             faults: faults.as_ref(),
             rate: None,
+            nemesis: None,
         }
         .line_for(&diff_command(args));
         let report = compare(&target, &journal, name("target"), concurrency, progress, repro, common).await?;

@@ -109,6 +109,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
         return Ok(Exit::Pass);
     }
     let faults = crate::inputs::embedded_faults(common)?;
+    let nemesis_flags = crate::inputs::nemesis_flags(common);
     let target = crate::inputs::connect(common, &config).await?;
     if !common.quiet {
         eprintln!("sfko: target {}", target.label);
@@ -140,6 +141,7 @@ pub async fn standalone(args: &RunArgs, common: &CommonArgs) -> Result<Exit, Fat
             bucket_prefix: Some(&args.select.bucket_prefix),
             faults: faults.as_ref(),
             rate: args.select.rate,
+            nemesis: Some(&nemesis_flags),
         }
         .line();
         if common.format == Format::Human {

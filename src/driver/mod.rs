@@ -505,6 +505,16 @@ fn echoes_an_earlier_attempt(request: &Request, attempts: &[Attempt], outcome: &
         return false;
     }
     let code = outcome.error_code.as_deref();
+    // A conditional write refused on a retry may be refused because the earlier try applied it: If-None-Match: *
+    // finds the object that try created, If-Match finds the ETag that try changed.
+    let refused_by_itself = matches!(
+        request,
+        Request::PutObject { precondition: Some(_), .. }
+            | Request::CompleteMultipartUpload { precondition: Some(_), .. }
+    ) && (outcome.status == 412 || code == Some("ConditionalRequestConflict"));
+    if refused_by_itself {
+        return true;
+    }
     match request {
         Request::CompleteMultipartUpload { .. } => outcome.succeeded() || code == Some("NoSuchUpload"),
         Request::AbortMultipartUpload { .. } | Request::UploadPart { .. } => code == Some("NoSuchUpload"),

@@ -136,6 +136,7 @@ fn accept(setup: &Setup, checked: Checked) -> Accepted {
         bucket_prefix: Some(&result.bucket_prefix),
         faults: None,
         rate: None,
+        nemesis: None,
     }
     .line();
     // The worker's embedded faults decide the run too; the worker says which flags asked for them.

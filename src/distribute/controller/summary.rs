@@ -224,6 +224,7 @@ fn write_junit(path: &std::path::Path, setup: &Setup, gather: &Gather) -> Result
                 bucket_prefix: setup.options.bucket_prefix.as_deref(),
                 faults: None,
                 rate: None,
+                nemesis: None,
             }
             .line();
             (job, why.why().to_string(), repro)
