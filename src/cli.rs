@@ -391,6 +391,10 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 = any free port; the endpoint is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: String,
+    /// Exit when process PID is gone (a server a test or `sfko selftest` started in the background must not outlive
+    /// it).
+    #[arg(long, value_name = "PID")]
+    pub exit_with: Option<u32>,
     /// Data directory (default: a fresh temp dir, removed on exit). Objects, versions and delete markers survive a
     /// SIGKILL: start `sfko serve` again on the same directory and they are all there.
     #[arg(long, visible_alias = "data", value_name = "DIR")]

@@ -58,6 +58,27 @@ pub async fn serve(args: &ServeArgs) -> Result<Exit, Fatal> {
     }
     crate::outln!("endpoint {}", server.endpoint());
     eprintln!("sfko serve: data in {}; Ctrl-C to stop", server.root().display());
-    let _ = tokio::signal::ctrl_c().await;
+    match args.exit_with {
+        Some(pid) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = parent_gone(pid) => eprintln!("sfko serve: process {pid} is gone; stopping"),
+            }
+        }
+        None => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
     Ok(Exit::Pass)
+}
+
+/// Resolves once process `pid` no longer exists (`/proc/PID` is gone; never where there is no `/proc`).
+async fn parent_gone(pid: u32) {
+    let path = std::path::PathBuf::from(format!("/proc/{pid}"));
+    if !Path::new("/proc/self").exists() {
+        return std::future::pending().await;
+    }
+    while path.exists() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -114,6 +114,8 @@ pub trait OpObserver: Send + Sync {
 /// How an op ended, for an [`OpObserver`].
 #[derive(Debug, Clone, Copy)]
 pub struct OpEnd {
+    /// A workload op (setup, checks and cleanup are never under a fault).
+    pub workload: bool,
     /// No usable answer after retries.
     pub unanswered: bool,
     /// The answer may echo an earlier attempt.
@@ -328,6 +330,7 @@ impl Driver {
         let ambiguous = echoes_an_earlier_attempt(&request, &attempts, &outcome);
         if let Some(observer) = &self.observer {
             let end = OpEnd {
+                workload: matches!(phase, Phase::Workload(_)),
                 unanswered: crate::journal::Outcome::unavailable(&outcome),
                 ambiguous,
                 failed: !outcome.succeeded(),

@@ -38,7 +38,8 @@ pub struct FaultWindow {
     /// Op positions `[start, end)`.
     pub start: u64,
     pub end: u64,
-    /// Requests (network) the proxy hit, or 1 for an action that ran.
+    /// Requests (network) the proxy hit while the window was open, or 1 for an action that ran. (Retries of the
+    /// window's ops sent after it was recorded are hit too; the run's summary counts them.)
     pub injected: u64,
     /// Ops issued inside the window, those that got no answer after retries, and those whose answer may echo an
     /// earlier attempt (both left unjudged: their keys became unknown).

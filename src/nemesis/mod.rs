@@ -276,6 +276,9 @@ impl OpObserver for Nemesis {
     }
 
     fn after(&self, index: u64, end: &OpEnd) {
+        if !end.workload {
+            return;
+        }
         let window = self.plan.at(index);
         if let Ok(mut summary) = self.summary.lock() {
             match window {

@@ -156,6 +156,8 @@ enum Act {
     Reset,
     /// Forwards half the chunk, then resets the client's connection.
     HalfThenReset,
+    /// Forwards nothing and closes the client's connection cleanly (FIN).
+    Close,
     /// Forwards half the chunk, then closes the connection cleanly.
     HalfThenClose,
 }
@@ -168,7 +170,8 @@ fn act(fault: Option<NetFault>, direction: Direction, first: bool, n: usize) -> 
         (Some(NetFault::Latency), Requests, true) => {
             Act::DelayThenForward(Duration::from_millis(50 + (n as u64 * 7919) % 200))
         }
-        (Some(NetFault::ResetBefore | NetFault::Refuse), Requests, true) => Act::Reset,
+        (Some(NetFault::ResetBefore), Requests, true) => Act::Reset,
+        (Some(NetFault::Refuse), Requests, true) => Act::Close,
         (Some(NetFault::ResetDuring), Requests, _) => Act::HalfThenReset,
         (Some(NetFault::ResetAfter), Answers, true) => Act::Reset,
         (Some(NetFault::Truncate), Answers, true) => Act::HalfThenClose,
@@ -200,20 +203,23 @@ async fn pump(
             let Ok(mut x) = exchange.lock() else { break };
             match direction {
                 Direction::Requests => {
-                    let new = x.answered && starts_with_method(&buf[..n]);
-                    x.answered = false;
+                    // After an answer, whatever the client sends next belongs to a new exchange: nothing of the
+                    // last one's fault carries over, even when these bytes turn out not to start a request.
+                    let new = x.answered;
                     if new {
-                        (x.answer_bytes, x.fault) = (0, None);
+                        (x.answered, x.answer_bytes, x.fault) = (false, 0, None);
                     }
                     (x.fault, new)
                 }
                 Direction::Answers => {
-                    // An interim `100 Continue` is not the answer: the request's body still follows it.
-                    if !buf[..n].starts_with(b"HTTP/1.1 1") {
+                    // An interim `100 Continue` is not the answer (the request's body still follows it); what
+                    // comes after its head in the same chunk is.
+                    let answer = n - interim_head_len(&buf[..n]);
+                    if answer > 0 {
                         x.answered = true;
-                        x.answer_bytes += n as u64;
+                        x.answer_bytes += answer as u64;
                     }
-                    (x.fault, x.answer_bytes == n as u64)
+                    (x.fault, answer > 0 && x.answer_bytes == answer as u64)
                 }
             }
         };
@@ -222,7 +228,7 @@ async fn pump(
                 // A new request: its whole head, without the op tag, decides what hits it.
                 let mut bytes = buf[..n].to_vec();
                 read_head(&mut from, &mut bytes).await;
-                let tag = take_tag(&mut bytes);
+                let tag = if starts_with_method(&bytes) { take_tag(&mut bytes) } else { None };
                 let fault = decide(&shared, tag);
                 if let Ok(mut x) = exchange.lock() {
                     x.fault = fault;
@@ -254,6 +260,11 @@ async fn pump(
                 let _ = kill.send(true);
                 return;
             }
+            Act::Close => {
+                // Dropping both halves closes the client's connection with a FIN.
+                let _ = kill.send(true);
+                return;
+            }
             Act::HalfThenClose => {
                 let _ = to.write_all(&data[..data.len() / 2]).await;
                 let _ = to.shutdown().await;
@@ -274,6 +285,18 @@ fn starts_with_method(bytes: &[u8]) -> bool {
     method > 0 && bytes.get(method) == Some(&b' ')
 }
 
+/// The length of the interim (1xx) answer heads at the start of `bytes` (0 when it starts with none).
+fn interim_head_len(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while bytes[at..].starts_with(b"HTTP/1.1 1") {
+        match bytes[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(end) => at += end + 4,
+            None => return bytes.len(),
+        }
+    }
+    at
+}
+
 /// Reads on until `bytes` hold a whole request head (or [`MAX_HEAD`] bytes, or the client stops sending).
 async fn read_head(from: &mut OwnedReadHalf, bytes: &mut Vec<u8>) {
     let mut more = [0u8; 4096];
@@ -287,14 +310,17 @@ async fn read_head(from: &mut OwnedReadHalf, bytes: &mut Vec<u8>) {
 
 /// Takes the [`OP_TAG`] header out of a request head: the op and attempt it names, if it has one.
 fn take_tag(bytes: &mut Vec<u8>) -> Option<(u64, u64)> {
-    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        tracing::debug!("nemesis proxy: a request head of over {MAX_HEAD} bytes or cut short; not hit");
+        return None;
+    };
     let mut at = bytes.windows(2).position(|w| w == b"\r\n")? + 2;
     while at < end + 2 {
         let line_end = at + bytes[at..].windows(2).position(|w| w == b"\r\n")?;
         let line = &bytes[at..line_end];
         let name_end = line.iter().position(|&b| b == b':').unwrap_or(line.len());
         if line[..name_end].eq_ignore_ascii_case(OP_TAG.as_bytes()) {
-            let value = String::from_utf8_lossy(&line[name_end + 1..]).to_string();
+            let value = String::from_utf8_lossy(line.get(name_end + 1..).unwrap_or_default()).to_string();
             bytes.drain(at..line_end + 2);
             let mut words = value.split_whitespace().map(str::parse::<u64>);
             return match (words.next(), words.next()) {
@@ -349,5 +375,15 @@ mod tests {
         assert!(starts_with_method(b"DELETE /b?x HTTP/1.1"));
         assert!(!starts_with_method(b"\x00\x01body"));
         assert!(!starts_with_method(b"abc def"));
+        let mut no_colon = b"GET / HTTP/1.1\r\nx-sfko-op\r\n\r\n".to_vec();
+        assert_eq!(take_tag(&mut no_colon), None, "a malformed tag is dropped, never a panic");
+    }
+
+    #[test]
+    fn an_interim_answer_is_not_the_answer() {
+        assert_eq!(interim_head_len(b"HTTP/1.1 200 OK\r\n\r\n"), 0);
+        assert_eq!(interim_head_len(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"), 25);
+        assert_eq!(interim_head_len(b"HTTP/1.1 100 Continue\r\n"), 23, "a partial interim head is all interim");
+        assert_eq!(act(Some(NetFault::Refuse), Direction::Requests, true, 10), Act::Close);
     }
 }

@@ -29,7 +29,8 @@ pub enum NetFault {
     Stall,
     /// Both directions are capped at 1 MiB/s.
     Bandwidth,
-    /// As a node that is down: the request's connection is reset at once, before a byte reaches the target.
+    /// As a load balancer with no live node behind it: the request's connection is closed (FIN) before a byte
+    /// reaches the target.
     Refuse,
 }
 

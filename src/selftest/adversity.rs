@@ -126,8 +126,11 @@ pub struct AdversityRow {
     /// Workload ops under faults left without an answer, and left ambiguous (unjudged either way).
     pub unanswered: u64,
     pub ambiguous: u64,
-    /// Runs whose checks could not verify everything (no answer after retries): unverified, not a bug.
+    /// Runs whose checks could not verify everything (no answer after retries): unverified, not a bug — but
+    /// nothing proven either, so only throttling (which may exhaust an op's retries) may leave any.
     pub incomplete: u64,
+    /// Kill or restart commands that failed, and restarts after which the server never listened again.
+    pub actions_failed: u64,
     /// Failures reported: must be 0 for a benign adversity, and more than 0 for a lossy one.
     pub reports: u64,
     /// The checks (or workloads) that reported, and the seed that did.
@@ -153,6 +156,7 @@ pub async fn row(
         ambiguous: 0,
         incomplete: 0,
         reports: 0,
+        actions_failed: 0,
         by: Vec::new(),
         seed: None,
         ok: false,
@@ -168,12 +172,15 @@ pub async fn row(
                 row.injected += nemesis.injected.values().sum::<u64>();
                 row.unanswered += nemesis.unanswered_in_faults;
                 row.ambiguous += nemesis.ambiguous_in_faults;
+                row.actions_failed += nemesis.actions_failed + nemesis.unhealthy;
             }
             if report.counts.failed > 0 {
                 row.reports += report.counts.failed;
                 row.seed = row.seed.or(Some(seed));
                 row.by.extend(report.failures.iter().map(|f| f.by.clone()));
                 if !adversity.must_detect() {
+                    // (A lossy row caught by a false alarm would pass; the kill-restart row, the same kills on a
+                    // server that loses nothing, must then fail.)
                     for failure in &report.failures {
                         tracing::warn!(fault = adversity.name(), scenario = %scenario.name, seed, "false alarm: {}",
                             crate::report::failure_lines(std::slice::from_ref(failure), 1).trim());
@@ -189,6 +196,7 @@ pub async fn row(
     row.by.dedup();
     // A benign row proves nothing unless the fault actually happened (throttling is counted by the server only).
     let happened = row.injected > 0 || adversity == Adversity::SlowDown;
-    row.ok = happened && (row.reports > 0) == adversity.must_detect();
+    let proven = row.actions_failed == 0 && (row.incomplete == 0 || adversity == Adversity::SlowDown);
+    row.ok = happened && proven && (row.reports > 0) == adversity.must_detect();
     Ok(row)
 }

@@ -30,12 +30,13 @@ impl ServeProcess {
             .prefix("sfko-crash-")
             .tempdir()
             .map_err(|e| format!("cannot create a data dir: {e}"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| format!("no free port: {e}"))?;
+        let port = crash_port()?;
         let pidfile = dir.path().join("serve.pid");
-        let mut args = format!("serve --listen 127.0.0.1:{port} --root {}", quote(&dir.path().join("data")));
+        let mut args = format!(
+            "serve --listen 127.0.0.1:{port} --root {} --exit-with {}",
+            quote(&dir.path().join("data")),
+            std::process::id()
+        );
         if !faults.faults.is_empty() {
             let names: Vec<&str> = faults.faults.iter().map(|f| f.name()).collect();
             args.push_str(&format!(
@@ -90,6 +91,26 @@ impl Drop for ServeProcess {
             let _ = std::process::Command::new("kill").args(["-9", pid.trim()]).status();
         }
     }
+}
+
+/// Ports for crash targets, below Linux's ephemeral range (32768–60999), where no listener bound to port 0 and no
+/// outgoing connection lands: a killed server's port stays free for its restart. Each one is used once per process
+/// (a killed server's port must not go to another crash target either); the start depends on the pid so that two
+/// sfko processes rarely meet.
+static NEXT_PORT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+const PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+fn crash_port() -> Result<u16, String> {
+    let span = PORTS.end - PORTS.start;
+    let base = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..200 {
+        let n = NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = u16::try_from(PORTS.start + (base + n) % span).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free port in {}..{} for a crash target", PORTS.start, PORTS.end))
 }
 
 /// `path` as one single-quoted shell word.
