@@ -1,10 +1,10 @@
 //! `sfko show JOURNAL`: a journal in readable form — header, plan summary, every op with its outcome, every failed
-//! expectation, the trailer. Truncated journals are shown up to the cut, then the cut is named.
+//! expectation, the nemesis's schedule and every fault window it opened, the trailer. Truncated journals are shown up to the cut, then the cut is named.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::journal::{Frame, JournalError, JournalReader, OpRecord};
+use crate::journal::{FaultWindow, Frame, JournalError, JournalReader, NemesisRecord, OpRecord};
 
 /// Writes the readable form of a journal to `out`; `failures_only` leaves out passing ops and expectations.
 pub fn show(path: &Path, failures_only: bool, out: &mut impl std::io::Write) -> Result<(), JournalError> {
@@ -41,6 +41,17 @@ pub fn show(path: &Path, failures_only: bool, out: &mut impl std::io::Write) -> 
                 e.assertion.describe(),
                 e.violation.as_deref().unwrap_or("")
             ),
+            // Faults are the context of every failure near them: shown with `--failures` too.
+            Frame::Nemesis(NemesisRecord::Schedule(plan)) => {
+                let faults: Vec<&str> = plan.injections.iter().map(|i| i.name()).collect();
+                format!(
+                    "nemesis   a window of {} op positions in every {}: {}\n",
+                    plan.length,
+                    plan.every,
+                    faults.join(", ")
+                )
+            }
+            Frame::Nemesis(NemesisRecord::Window(w)) => window_line(&w),
             _ => continue,
         };
         let _ = out.write_all(line.as_bytes());
@@ -59,6 +70,35 @@ pub fn show(path: &Path, failures_only: bool, out: &mut impl std::io::Write) -> 
     };
     let _ = out.write_all(tail.as_bytes());
     Ok(())
+}
+
+/// `  FAULT  reset-after ops 40..44: 7 requests hit, 4 ops (1 unanswered, 2 ambiguous)`, and an action's commands.
+fn window_line(w: &FaultWindow) -> String {
+    let mut line = format!(
+        "  FAULT  {} ops {}..{}: {} {}, {} ops ({} unanswered, {} ambiguous)",
+        w.fault,
+        w.start,
+        w.end,
+        w.injected,
+        if w.action.is_some() { "run" } else { "requests hit" },
+        w.ops,
+        w.unanswered,
+        w.ambiguous
+    );
+    if let Some(a) = &w.action {
+        let status = |s: Option<i32>| s.map_or("killed or not started".to_string(), |s| format!("exit {s}"));
+        let _ = write!(
+            line,
+            "; run {} in {} ms, heal {} in {} ms, {}",
+            status(a.run_status),
+            a.run_ms,
+            status(a.heal_status),
+            a.heal_ms,
+            if a.healthy { "healthy after" } else { "NOT healthy after" }
+        );
+    }
+    line.push('\n');
+    line
 }
 
 pub(crate) fn op_line(op: &OpRecord) -> String {
@@ -82,8 +122,9 @@ pub(crate) fn op_line(op: &OpRecord) -> String {
 }
 
 /// `sfko show --format json`: the journal as JSON lines, one object per frame — `{"header": …}`, `{"plan": …}`,
-/// then `{"op": …}` and `{"expectation": …}` in file order, and `{"trailer": …}` (or `{"truncated": "why"}` for a
-/// journal cut short) — for `jq` and scripts. `failures_only` keeps failed ops and expectations only.
+/// then `{"op": …}`, `{"expectation": …}` and `{"nemesis": {"Schedule" | "Window": …}}` in file order, and
+/// `{"trailer": …}` (or `{"truncated": "why"}` for a journal cut short) — for `jq` and scripts. `failures_only`
+/// keeps failed ops and expectations only (and the nemesis's frames, the context of failures).
 pub fn show_json(path: &Path, failures_only: bool, out: &mut impl std::io::Write) -> Result<(), JournalError> {
     let mut reader = JournalReader::open(path)?;
     let mut line = |value: serde_json::Value| {
@@ -99,6 +140,7 @@ pub fn show_json(path: &Path, failures_only: bool, out: &mut impl std::io::Write
             Ok(Some(Frame::Expect(e))) if !failures_only || e.violation.is_some() => {
                 line(serde_json::json!({ "expectation": e }))
             }
+            Ok(Some(Frame::Nemesis(record))) => line(serde_json::json!({ "nemesis": record })),
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(e) => {

@@ -72,6 +72,15 @@ fn network_faults_raise_no_false_alarm_and_a_replay_reapplies_them_at_the_same_p
         assert_eq!(code(&out), 0, "{prefix}: the replay reproduces the passing run: {replay}\n{}", stderr(&out));
         let replayed = journal_named(work.path(), &format!("replay-{prefix}"));
         assert_eq!(windows(&replayed), recorded, "the replay re-applied every window at the same op positions");
+        // `sfko show` lists the schedule and every window, for people and for scripts.
+        let shown = work.sfko(&["show", &journal, "--format", "json"]);
+        let text = String::from_utf8_lossy(&shown.stdout);
+        let shown_windows = text.lines().filter(|l| l.starts_with(r#"{"nemesis":{"Window""#)).count();
+        assert_eq!(shown_windows, recorded.len(), "{text}");
+        assert!(text.lines().any(|l| l.starts_with(r#"{"nemesis":{"Schedule""#)), "{text}");
+        let human = work.sfko(&["show", &journal, "--failures"]);
+        let human = String::from_utf8_lossy(&human.stdout);
+        assert_eq!(human.lines().filter(|l| l.trim_start().starts_with("FAULT ")).count(), recorded.len(), "{human}");
     }
 }
 
