@@ -41,8 +41,9 @@ pub struct FaultWindow {
     /// Requests (network) the proxy hit while the window was open, or 1 for an action that ran. (Retries of the
     /// window's ops sent after it was recorded are hit too; the run's summary counts them.)
     pub injected: u64,
-    /// Ops issued inside the window, those that got no answer after retries, and those whose answer may echo an
-    /// earlier attempt (both left unjudged: their keys became unknown).
+    /// Ops of the window that completed before the next window opened, those of them that got no answer after
+    /// retries, and those whose answer may echo an earlier attempt (both left unjudged: their keys became unknown).
+    /// The run's summary (`nemesis` in its JSON) counts every op.
     pub ops: u64,
     pub unanswered: u64,
     pub ambiguous: u64,
