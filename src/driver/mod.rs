@@ -510,16 +510,12 @@ fn echoes_an_earlier_attempt(request: &Request, attempts: &[Attempt], outcome: &
     let code = outcome.error_code.as_deref();
     // A conditional write refused on a retry may be refused because the earlier try applied it: If-None-Match: *
     // finds the object that try created, If-Match finds the ETag that try changed.
-    let refused_by_itself = matches!(
-        request,
-        Request::PutObject { precondition: Some(_), .. }
-            | Request::CompleteMultipartUpload { precondition: Some(_), .. }
-    ) && (outcome.status == 412 || code == Some("ConditionalRequestConflict"));
-    if refused_by_itself {
-        return true;
-    }
+    let refused_by_precondition = outcome.status == 412 || code == Some("ConditionalRequestConflict");
     match request {
-        Request::CompleteMultipartUpload { .. } => outcome.succeeded() || code == Some("NoSuchUpload"),
+        Request::CompleteMultipartUpload { precondition, .. } => {
+            outcome.succeeded() || code == Some("NoSuchUpload") || (precondition.is_some() && refused_by_precondition)
+        }
+        Request::PutObject { precondition: Some(_), .. } => outcome.succeeded() || refused_by_precondition,
         Request::AbortMultipartUpload { .. } | Request::UploadPart { .. } => code == Some("NoSuchUpload"),
         Request::CreateBucket { .. } => code == Some("BucketAlreadyOwnedByYou"),
         Request::DeleteObjectVersion { .. } | Request::DeleteVersionId { .. } => code == Some("NoSuchVersion"),
