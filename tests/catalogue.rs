@@ -81,22 +81,18 @@ fn check_list_catches_a_dropped_listing_entry() {
     assert_eq!(json(&out)["reproduced"], true);
 }
 
-/// A real finding in s3s-fs 0.14.1 that sfko's reference layer leaves alone: a GET with `partNumber` returns the
-/// whole object without a part count, and sfko keeps reporting it. ListParts of an aborted upload answering 200 is
-/// s3s-fs's own (tests/reference_server.rs pins it on plain s3s-fs); the reference server answers NoSuchUpload.
+/// Multipart corner cases on the reference server: every part reads back by `partNumber` (GET and HEAD, the whole
+/// object's ETag), and aborted uploads are gone. ListMultipartUploads is not implemented by s3s-fs: reported as
+/// unsupported, not as a bug. (Plain s3s-fs ignores `partNumber`: tests/reference_server.rs pins that.)
 #[test]
-fn s3s_fs_multipart_findings_are_reported() {
+fn multipart_parts_read_back_by_number() {
     let work = Workdir::new();
     work.scenarios(
-        "- name: mpu\n  objects: {count: 4, size: 11M}\n  tests: [put-mpu, mpu-abort]\n  checks: [check-mpu]\n",
+        "- name: mpu\n  objects: {count: 4, size: 11M}\n  tests: [put-mpu, copy, mpu-abort]\n  checks: [check-mpu, check-etag]\n",
     );
     let out = work.sfko(&["--seed", "3", "--format", "json"]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
-    let failures = doc["failures"].as_array().expect("failures");
-    let seen = |by: &str, request: &str| failures.iter().any(|f| f["by"] == by && f["request"] == request);
-    assert!(seen("check-mpu", "GetObject(part)"), "{doc}");
     let unsupported = &doc["runs"][0]["unsupported"];
     assert!(unsupported.to_string().contains("ListMultipartUploads"), "501s are reported as unsupported: {doc}");
-    assert!(!failures.iter().any(|f| f["by"] == "mpu-abort"), "aborted uploads are gone: {doc}");
 }

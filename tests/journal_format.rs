@@ -129,4 +129,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "f949293f7c87e52f1b8384da04409a69887ca254bae7d3dee65b3f07c775c416";
+const GOLDEN_JOURNAL_DIGEST: &str = "d1dc67c8ea987e691fc276458298ce7a8333da68fabcf35c421e013d05ed3b01";

@@ -359,6 +359,46 @@ async fn a_completed_upload_claims_no_stale_checksum() {
     }
 }
 
+/// GET and HEAD by `partNumber`: the reference server answers the part's bytes and length with the part count and
+/// the whole object's ETag (on a version read by id too); plain s3s-fs ignores `partNumber` and answers the whole
+/// object with no part count (a README finding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_is_read_by_its_number() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, layered) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        let (id, etags) = upload(client, "k", &[(1, 5 * MIB), (2, 3)]).await;
+        let etag = complete(client, "k", &id, &etags).await.expect("Complete");
+        let get = client.get_object().bucket("bkt").key("k").part_number(2).send().await.expect("GET part 2");
+        let (count, tag, range) = (get.parts_count(), get.e_tag().map(str::to_string), get.content_range());
+        let range = range.map(str::to_string);
+        let body = get.body.collect().await.expect("body").into_bytes();
+        let head = client.head_object().bucket("bkt").key("k").part_number(2).send().await.expect("HEAD part 2");
+        let copied = client.copy_object().bucket("bkt").key("copy").copy_source("bkt/k").send().await.expect("Copy");
+        let copy_etag = copied.copy_object_result().and_then(|r| r.e_tag()).map(str::to_string);
+        if !layered {
+            assert_eq!((body.len(), count), (5 * MIB + 3, None), "the s3s-fs finding: the whole object");
+            assert_eq!(copy_etag, Some(etag), "the s3s-fs finding: a copy keeps the multipart source's ETag");
+            continue;
+        }
+        assert_eq!(&body[..], &[2u8; 3][..], "part 2's bytes");
+        assert_eq!(
+            (count, tag.as_deref(), range.as_deref()),
+            (Some(2), Some(etag.as_str()), Some("bytes 5242880-5242882/5242883"))
+        );
+        assert_eq!((head.content_length(), head.parts_count(), head.e_tag()), (Some(3), Some(2), Some(etag.as_str())));
+        let beyond = client.get_object().bucket("bkt").key("k").part_number(3).send().await;
+        assert_eq!(beyond.map(|_| ()).map_err(|e| refusal(&e)), Err(("InvalidPartNumber".into(), 416)));
+        // A copy is one piece: its ETag is its content's MD5, and part 1 is all of it.
+        assert!(copy_etag.as_deref().is_some_and(|e| !e.contains('-')), "a copy's ETag is one MD5: {copy_etag:?}");
+        let part =
+            client.head_object().bucket("bkt").key("copy").part_number(1).send().await.expect("HEAD copy part 1");
+        assert_eq!((part.content_length(), part.parts_count()), (Some(5 * MIB as i64 + 3), None));
+        let beyond = client.head_object().bucket("bkt").key("copy").part_number(2).send().await;
+        assert_eq!(beyond.map(|_| ()).map_err(|e| refusal(&e)).map_err(|(_, status)| status), Err(416));
+    }
+}
+
 /// `sfko serve --plain` is the same plain s3s-fs, as its own process.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sfko_serve_plain_serves_s3s_fs_as_published() {

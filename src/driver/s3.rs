@@ -448,8 +448,12 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let call = client.put_bucket_lifecycle_configuration().bucket(bucket).lifecycle_configuration(config);
             done(call.send().await, |_| Outcome::default())
         }
-        Request::GetObjectPart { bucket, key, part_number } => {
+        Request::GetObjectPart { bucket, key, part_number, head: false } => {
             read_body(client.get_object().bucket(bucket).key(key).part_number(*part_number as i32).send().await).await
+        }
+        Request::GetObjectPart { bucket, key, part_number, head: true } => {
+            let call = client.head_object().bucket(bucket).key(key).part_number(*part_number as i32);
+            done(call.send().await, head_outcome)
         }
     }
 }
@@ -680,6 +684,7 @@ fn head_outcome(out: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> O
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
         size: out.content_length().and_then(|n| u64::try_from(n).ok()),
+        parts_count: out.parts_count().and_then(|n| u32::try_from(n).ok()),
         checksum: returned!(out),
         metadata: answered_metadata!(out),
         ..Outcome::default()

@@ -305,11 +305,12 @@ pub enum Request {
         key: String,
         create_op: u64,
     },
-    /// GET of one part of a multipart object (`partNumber`), which also tells the part count.
+    /// GET (or, `head`, HEAD) of one part of a multipart object (`partNumber`), which also tells the part count.
     GetObjectPart {
         bucket: String,
         key: String,
         part_number: u32,
+        head: bool,
     },
     /// Delete a version found by listing (cleanup only: the id is this run's, and replay does its own cleanup).
     DeleteVersionId {
@@ -359,7 +360,8 @@ impl Request {
             Request::UploadPartCopy { .. } => "UploadPartCopy",
             Request::ListMultipartUploads { .. } => "ListMultipartUploads",
             Request::ListParts { .. } => "ListParts",
-            Request::GetObjectPart { .. } => "GetObject(part)",
+            Request::GetObjectPart { head: false, .. } => "GetObject(part)",
+            Request::GetObjectPart { head: true, .. } => "HeadObject(part)",
             Request::DeleteVersionId { .. } => "DeleteObject(version id)",
             Request::PutBucketReplication { .. } => "PutBucketReplication",
             Request::PutBucketLifecycle { .. } => "PutBucketLifecycleConfiguration",

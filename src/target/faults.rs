@@ -18,6 +18,7 @@ use super::conditions;
 use super::drain;
 use super::fs_layout::FsLayout;
 use super::multipart::Uploads;
+use super::parts::Part;
 use super::rollback::Rollback;
 use super::stripes::Stripes;
 use super::versioned::{KeyGuard, Versioning};
@@ -309,6 +310,27 @@ impl FaultyFs {
         Some(sizes)
     }
 
+    /// Where part `number` of `bucket/key` (its version `version_id`, or the live object) lies, by the part sizes
+    /// recorded at its completion (see [`super::parts`]).
+    async fn locate_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        number: PartNumber,
+        range: Option<&Range>,
+    ) -> S3Result<Part> {
+        let info = match self.versions.lock(bucket, key).await {
+            Some(guard) => self.versions.info_file(&guard, version_id)?,
+            None => FsLayout::new(&self.root).side_files(bucket, key)[0].clone(),
+        };
+        if !tokio::fs::try_exists(&info).await.unwrap_or(false) {
+            // No such object: s3s-fs answers that (404), whatever part was asked for.
+            return Ok(Part::Whole);
+        }
+        Part::locate(FsLayout::part_sizes(&info).await.as_deref(), number, range)
+    }
+
     /// `stale-read` serves old content only for the overwrite that made it stale: a delete or another kind of write
     /// ends it (so what a run sees never depends on what an earlier run on the same server left behind).
     fn forget_stale(&self, bucket: &str, key: Option<&str>) {
@@ -483,7 +505,7 @@ impl S3 for FaultyFs {
         let part_sizes = self.part_sizes(&req.input).await;
         let guard = self.versions.lock(&bucket, &key).await;
         let mut out = self.inner.complete_multipart_upload(req).await?;
-        FsLayout::new(&self.root).drop_checksums(&bucket, &key).await?;
+        FsLayout::new(&self.root).finish_multipart(&bucket, &key, part_sizes.as_deref()).await?;
         if let Some(replicator) = &self.replicator {
             replicator.copy_later(&self.root, &self.plan, &bucket, &key, part_sizes);
         }
@@ -588,7 +610,7 @@ impl S3 for FaultyFs {
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
         self.inner.list_buckets(req).await
     }
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(&self, mut req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         self.throttle()?;
         // Held until s3s-fs has opened the file: the body streams from that open file, which a later write
         // (s3s-fs writes a temp file and renames it) does not change.
@@ -596,27 +618,49 @@ impl S3 for FaultyFs {
         let i = &req.input;
         self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
             .await?;
-        let whole = req.input.range.is_none() && req.input.part_number.is_none();
-        if whole && self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key) {
+        if let Some(number) = req.input.part_number.take() {
+            let i = &req.input;
+            let part = self.locate_part(&i.bucket, &i.key, i.version_id.as_deref(), number, i.range.as_ref()).await?;
+            req.input.range = part.range();
+            let mut out = self.plain_get(req).await?;
+            out.output.parts_count = part.count();
+            return Ok(out);
+        }
+        if req.input.range.is_none() && self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key) {
             let mut out = self.plain_get(req).await?;
             claim_wrong_crc32!(out.output);
             return Ok(out);
         }
         self.plain_get(req).await
     }
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(&self, mut req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         self.throttle()?;
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
         self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
             .await?;
-        let wrong = self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key);
+        let part = match req.input.part_number.take() {
+            Some(number) => {
+                let i = &req.input;
+                Some(self.locate_part(&i.bucket, &i.key, i.version_id.as_deref(), number, i.range.as_ref()).await?)
+            }
+            None => None,
+        };
+        let wrong = part.is_none() && self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key);
         let mut out = match self.versions.lock(&req.input.bucket, &req.input.key).await {
             Some(guard) => self.versions.head_object(&self.inner, &guard, req).await?,
             None => self.inner.head_object(req).await?,
         };
         if wrong {
             claim_wrong_crc32!(out.output);
+        }
+        if let Some((length, range)) = part.and_then(Part::head_fields) {
+            // One part of the object: its length, and no whole-object checksum.
+            let o = &mut out.output;
+            (o.content_length, o.content_range, o.parts_count) =
+                (Some(length), Some(range), part.and_then(Part::count));
+            (o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme) = (None, None, None);
+            (o.checksum_sha1, o.checksum_sha256, o.checksum_type) = (None, None, None);
         }
         Ok(out)
     }
@@ -682,6 +726,11 @@ impl S3 for FaultyFs {
         let guard = self.versions.lock(&req.input.bucket, &req.input.key).await;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let mut out = self.inner.copy_object(req).await?;
+        if let Some(etag) = FsLayout::new(&self.root).finish_copy(&bucket, &key).await? {
+            if let Some(result) = out.output.copy_object_result.as_mut() {
+                result.e_tag = Some(ETag::Strong(etag));
+            }
+        }
         out.output.version_id = self.new_version(guard.as_ref()).await?;
         if self.plan.hits(Fault::WrongEtag, &bucket, &key) {
             if let Some(result) = out.output.copy_object_result.as_mut() {

@@ -17,6 +17,9 @@ use std::path::{Component, Path, PathBuf};
 
 use s3s::{s3_error, S3Result};
 
+/// The internal-info field where the reference layer keeps a multipart object's part sizes (not an s3s-fs field).
+const PART_SIZES: &str = "sfko_part_sizes";
+
 /// s3s-fs's files under one data dir.
 #[derive(Debug, Clone)]
 pub struct FsLayout {
@@ -69,16 +72,84 @@ impl FsLayout {
         Some(self.root.join(format!(".upload_id-{id}.part-{number}")))
     }
 
-    /// Removes the checksums from `bucket/key`'s internal info. s3s-fs's CompleteMultipartUpload rewrites only the
-    /// ETag there, so the object it makes would claim the checksum of whatever the key held before.
-    pub async fn drop_checksums(&self, bucket: &str, key: &str) -> S3Result<()> {
+    /// After s3s-fs completed a multipart upload of `bucket/key`: removes the checksums from its internal info
+    /// (s3s-fs's CompleteMultipartUpload rewrites only the ETag there, so the object it makes would claim the
+    /// checksum of whatever the key held before) and records the part sizes, which s3s-fs forgets and a GET or
+    /// HEAD by `partNumber` needs. They live in the internal info so that every copy of the object's files — the
+    /// versioning layer's archive, a version made live again — carries them.
+    pub async fn finish_multipart(&self, bucket: &str, key: &str, part_sizes: Option<&[u64]>) -> S3Result<()> {
+        let sizes = part_sizes.map(|sizes| serde_json::Value::from(sizes.to_vec()));
+        self.edit_info(bucket, key, move |map| {
+            map.retain(|name, _| !name.starts_with("checksum_"));
+            match sizes {
+                Some(sizes) => map.insert(PART_SIZES.into(), sizes),
+                None => map.remove(PART_SIZES),
+            };
+        })
+        .await
+    }
+
+    /// After a CopyObject onto `bucket/key`: s3s-fs copies the source's internal info, and keeps the source's ETag.
+    /// But a copy is a new object written in one piece: S3 answers its ETag as the MD5 of its content, also when
+    /// the source was a multipart object (`…-N`), and it has no parts. Returns the ETag to answer when it changed.
+    pub async fn finish_copy(&self, bucket: &str, key: &str) -> S3Result<Option<String>> {
+        let [info, _] = self.side_files(bucket, key);
+        let multipart = Self::stored_etag(&info).await.is_ok_and(|etag| etag.contains('-'));
+        let etag = match multipart {
+            true => Some(self.data_md5(bucket, key).await?),
+            false => None,
+        };
+        let stored = etag.clone();
+        self.edit_info(bucket, key, move |map| {
+            map.remove(PART_SIZES);
+            if let Some(etag) = stored {
+                map.insert("e_tag".into(), etag.into());
+            }
+        })
+        .await?;
+        Ok(etag)
+    }
+
+    /// The MD5 of `bucket/key`'s data, read in pieces (it may be gigabytes).
+    async fn data_md5(&self, bucket: &str, key: &str) -> S3Result<String> {
+        use md5::Digest as _;
+        use tokio::io::AsyncReadExt as _;
+        let path = self.object_path(bucket, key)?;
+        let mut file = tokio::fs::File::open(&path).await.map_err(|e| s3_error!(e, InternalError))?;
+        let mut hasher = md5::Md5::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).await.map_err(|e| s3_error!(e, InternalError))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// The part sizes [`finish_multipart`](Self::finish_multipart) recorded in an internal-info file (`None`: not a
+    /// multipart object, or no such file).
+    pub async fn part_sizes(internal_info: &Path) -> Option<Vec<u64>> {
+        let text = tokio::fs::read(internal_info).await.ok()?;
+        let info: serde_json::Value = serde_json::from_slice(&text).ok()?;
+        info.get(PART_SIZES)?.as_array()?.iter().map(serde_json::Value::as_u64).collect()
+    }
+
+    /// Rewrites `bucket/key`'s internal info (atomically: a temp file renamed over it) when `edit` changed it.
+    async fn edit_info(
+        &self,
+        bucket: &str,
+        key: &str,
+        edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> S3Result<()> {
         let [info, _] = self.side_files(bucket, key);
         let Ok(text) = tokio::fs::read(&info).await else { return Ok(()) };
         let mut map: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(&text).map_err(|e| s3_error!(e, InternalError))?;
-        let before = map.len();
-        map.retain(|name, _| !name.starts_with("checksum_"));
-        if map.len() == before {
+        let before = map.clone();
+        edit(&mut map);
+        if map == before {
             return Ok(());
         }
         let json = serde_json::to_vec(&map).map_err(|e| s3_error!(e, InternalError))?;

@@ -465,6 +465,16 @@ impl Versioning {
         Ok(())
     }
 
+    /// The internal-info file of `bucket/key`'s version `id` (its ETag, checksums and part sizes), or of the live
+    /// object when `id` is `None`: errors as a GET of that version would answer them.
+    pub fn info_file(&self, guard: &KeyGuard, id: Option<&str>) -> S3Result<PathBuf> {
+        let [info, _] = match id {
+            Some(id) => self.layout.side_files(ARCHIVE, &self.find(guard, id)?.archive.unwrap_or_default()),
+            None => self.layout.side_files(&guard.bucket, &guard.key),
+        };
+        Ok(info)
+    }
+
     /// The key's version `id`: NoSuchVersion if there is none, MethodNotAllowed if it is a delete marker.
     fn find(&self, guard: &KeyGuard, id: &str) -> S3Result<Version> {
         let state = self.state();
