@@ -7,20 +7,22 @@ mod support;
 use support::{code, json, stderr, Workdir};
 
 /// The faults the embedded server injects on its own (as `sfko selftest` hunts them), each with the selftest
-/// scenarios that expose it at seed 1 (one key in 2 hit): the diff runs only those, to stay quick.
-const FAULTS: [(&str, &[&str]); 12] = [
-    ("corrupt-byte", &["selftest single puts"]),
-    ("lost-write", &["selftest single puts"]),
-    ("stale-read", &["selftest overwrite"]),
-    ("wrong-etag", &["selftest single puts"]),
-    ("wrong-mpu-etag", &["selftest multipart"]),
-    ("list-drop", &["selftest single puts"]),
-    ("version-lost", &["selftest versions"]),
-    ("version-drop", &["selftest versions"]),
-    ("checksum-ignored", &["selftest random ops", "selftest random versions"]),
-    ("conditional-ignored", &["selftest random versions"]),
-    ("batch-delete-partial", &["selftest random ops"]),
-    ("metadata-lost", &["selftest metadata"]),
+/// scenarios and the seed that expose it (one key in 2 hit): the diff runs only those, to stay quick. A `random-ops`
+/// program is a function of the seed, so a fault only some conditional requests reveal names a seed whose program
+/// sends them to a hit key.
+const FAULTS: [(&str, &[&str], &str); 12] = [
+    ("corrupt-byte", &["selftest single puts"], "1"),
+    ("lost-write", &["selftest single puts"], "1"),
+    ("stale-read", &["selftest overwrite"], "1"),
+    ("wrong-etag", &["selftest single puts"], "1"),
+    ("wrong-mpu-etag", &["selftest multipart"], "1"),
+    ("list-drop", &["selftest single puts"], "1"),
+    ("version-lost", &["selftest versions"], "1"),
+    ("version-drop", &["selftest versions"], "1"),
+    ("checksum-ignored", &["selftest random ops", "selftest random versions"], "1"),
+    ("conditional-ignored", &["selftest random versions"], "3"),
+    ("batch-delete-partial", &["selftest random ops"], "1"),
+    ("metadata-lost", &["selftest metadata"], "1"),
 ];
 
 /// The scenarios `sfko selftest` hunts with: small, and covering every fault.
@@ -46,7 +48,10 @@ fn healthy_against_healthy_differs_nowhere() {
     let plans = doc["plans"].as_array().expect("plans");
     assert_eq!(plans.len(), 7, "{doc}");
     for plan in plans {
-        assert_eq!(plan["divergences"].as_array().map(Vec::len), Some(0), "{plan}");
+        // Racing ops may take another order on each server: such a divergence is "allowed" (both answers fit the
+        // model); anything else would mean the reference server disagrees with itself.
+        let divergences = plan["divergences"].as_array().cloned().unwrap_or_default();
+        assert!(divergences.iter().all(|d| d["class"] == "allowed"), "{plan}");
         assert!(plan["ops"].as_u64().unwrap_or(0) > 10, "{plan}");
     }
     assert!(doc["reference"].as_str().unwrap_or("").starts_with("sfko's reference server"), "{doc}");
@@ -60,11 +65,11 @@ fn every_seeded_fault_shows_up_as_the_target_being_wrong() {
         .flat_map(|chunk| {
             let running: Vec<_> = chunk
                 .iter()
-                .map(|(fault, scenarios)| {
+                .map(|(fault, scenarios, seed)| {
                     let (fault, scenarios) = (fault.to_string(), scenarios.to_vec());
                     std::thread::spawn(move || {
                         let work = workdir();
-                        let args = ["diff", "--seed", "1", "--format", "json", "-q", "--embedded-faults", &fault];
+                        let args = ["diff", "--seed", seed, "--format", "json", "-q", "--embedded-faults", &fault];
                         let mut args = args.to_vec();
                         args.extend(["--embedded-fault-one-in", "2"]);
                         for scenario in &scenarios {
@@ -79,7 +84,7 @@ fn every_seeded_fault_shows_up_as_the_target_being_wrong() {
             running.into_iter().map(|t| t.join().expect("diff thread")).collect::<Vec<_>>()
         })
         .collect();
-    for (fault, exit, doc, err) in &results {
+    for ((fault, exit, doc, err), (_, _, seed)) in results.iter().zip(FAULTS) {
         assert_eq!(*exit, 1, "{fault}: {err}\n{doc}");
         assert!(count(doc, "target-wrong") > 0, "{fault}: no target-wrong divergence:\n{doc}");
         // The reference is healthy: it is never the one the model finds wrong.
@@ -96,7 +101,8 @@ fn every_seeded_fault_shows_up_as_the_target_being_wrong() {
         assert!(!entry["fields"][0]["reference"].is_null() && !entry["fields"][0]["target"].is_null(), "{entry}");
         assert!(entry["judged"].as_array().is_some_and(|j| j.iter().any(|j| !j["target"].is_null())), "{entry}");
         let repro = plan["repro"].as_str().unwrap_or("");
-        assert!(repro.starts_with("sfko diff --seed 1 --scenario '") && repro.contains(fault.as_str()), "{repro}");
+        let start = format!("sfko diff --seed {seed} --scenario '");
+        assert!(repro.starts_with(&start) && repro.contains(fault.as_str()), "{repro}");
         assert!(plan["reference_journal"].as_str().is_some_and(|p| p.starts_with("corpus/")), "{plan}");
     }
 }

@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "c73c930c38b7355c35a0e74877f68dacba914c3419e19f255ab2ec90b220b6e7";
+const GOLDEN_PLAN_DIGEST: &str = "9ee423fef8a6498a1b88c1ed6844da428aa94a2152195ab68035c0fd6a250be1";
 
 #[test]
 fn dry_run_touches_nothing() {
@@ -69,4 +69,32 @@ fn plan_digest_ignores_comments_and_other_scenarios() {
     work.scenarios(&edited);
     let out = work.sfko(&["--seed", "42", "--dry-run", "--format", "json", "--scenario", "mixed"]);
     assert_eq!(json(&out)["plan_digest"], before);
+}
+
+/// A `random-ops` plan shows its whole program before anything is sent — every checksum, precondition, date
+/// condition, part number and listing option is drawn from the seed — and the same seed shows the same program.
+#[test]
+fn a_dry_run_shows_the_random_ops_program() {
+    let work = Workdir::new();
+    work.scenarios(
+        "- name: r\n  required: {buckets: [{versioning: true}, {}]}\n  tests: [random-ops]\n  random_ops: {ops: 400}\n",
+    );
+    let program = |seed: &str| {
+        let doc = json(&work.sfko(&["--seed", seed, "--dry-run", "--format", "json"]));
+        doc["plans"][0]["random_ops_programs"][0]["steps"].clone()
+    };
+    let steps = program("1");
+    assert_eq!(steps.as_array().map(Vec::len), Some(400), "{steps}");
+    let text = steps.to_string();
+    for needle in [
+        "\"checksum\":{\"algorithm\"",
+        "\"precondition\":\"Absent\"",
+        "\"date\":\"",
+        "\"part_number\":",
+        "\"start_after\":\"",
+    ] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    assert_eq!(steps, program("1"));
+    assert_ne!(steps, program("2"));
 }

@@ -100,7 +100,7 @@ fn moto_loses_versions_in_a_suspended_bucket() {
     let work = Workdir::new();
     work.scenarios(
         "- name: suspended\n  required: {buckets: [{versioning: true}]}\n  tests: [random-ops]\n  random_ops: {ops: 40, \
-         concurrency: 1, keys: 1, weights: {put: 10, put-if-absent: 0, put-if-match: 0, delete: 3, delete-batch: 0, versioning: 4, list-versions: 4, get: 0, head: 0, \
+         concurrency: 1, keys: 1, weights: {put: 10, get-part: 0, put-if-absent: 0, put-if-match: 0, delete: 3, delete-batch: 0, versioning: 4, list-versions: 4, get: 0, head: 0, \
          get-range: 0, bad-range: 0, bad-checksum: 0, copy: 0, list: 0, mpu-create: 0, mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, get-if: 0, list-v1: 0, bad-complete: 0, \
          mpu-abort: 0, mpu-late: 0, get-version: 0, delete-version: 0}}\n",
     );
@@ -121,7 +121,7 @@ fn moto_loses_versions_in_a_suspended_bucket() {
 fn moto_accepts_a_wrong_checksum() {
     let work = Workdir::new();
     work.scenarios(
-        "- name: bad checksums\n  tests: [random-ops]\n  random_ops: {ops: 20, concurrency: 1, keys: 2, weights: {put: 2, \
+        "- name: bad checksums\n  tests: [random-ops]\n  random_ops: {ops: 20, concurrency: 1, keys: 2, weights: {put: 2, get-part: 0, \
          get: 2, bad-checksum: 2, put-if-absent: 0, put-if-match: 0, head: 0, get-range: 0, bad-range: 0, delete: 0, delete-batch: 0, copy: 0, list: 0, mpu-create: 0, \
          mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, get-if: 0, list-v1: 0, bad-complete: 0, mpu-abort: 0, \
          mpu-late: 0}}\n",
@@ -142,7 +142,7 @@ fn diff_against_the_reference_server_shows_moto_findings_only() {
     let work = Workdir::new();
     work.scenarios(&format!(
         "{SCENARIOS}- name: bad checksums\n  tests: [random-ops]\n  random_ops: {{ops: 20, concurrency: 1, keys: 2, \
-         weights: {{put: 2, get: 2, bad-checksum: 2, put-if-absent: 0, put-if-match: 0, head: 0, get-range: 0, \
+         weights: {{put: 2, get: 2, bad-checksum: 2, get-part: 0, put-if-absent: 0, put-if-match: 0, head: 0, get-range: 0, \
          bad-range: 0, delete: 0, delete-batch: 0, copy: 0, list: 0, mpu-create: 0, mpu-part: 0, mpu-complete: 0, \
          mpu-complete-if-absent: 0, get-if: 0, list-v1: 0, bad-complete: 0, mpu-abort: 0, mpu-late: 0}}}}\n"
     ));
@@ -177,4 +177,46 @@ fn diff_against_the_reference_server_shows_moto_findings_only() {
     assert!(stored["fields"][0]["reference"].as_str().unwrap_or("").starts_with("400"), "{stored}");
     assert!(stored["fields"][0]["target"].as_str().unwrap_or("").starts_with("200"), "{stored}");
     assert_eq!(doc["plans"][0]["classes"]["reference-wrong"], serde_json::Value::Null, "{doc}");
+}
+
+/// Two real findings of `random-ops`' date preconditions and part reads in the default scenarios (Random ops seeds 5
+/// and 8; Random versioned seed 6): moto 5.2.1 answers a GET whose `If-Match` holds and whose `If-Unmodified-Since`
+/// does not with 412, where S3 answers 200 (an `If-Match` that holds overrides it, RFC 9110 §13.2.2 and S3's own
+/// documentation); and a HEAD with `partNumber` of a key whose current version is a delete marker with 500, where S3
+/// answers 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_conditional_and_part_read_findings() {
+    use aws_sdk_s3::primitives::{ByteStream, DateTime};
+    use sfko::target::client::{build, ClientCredentials};
+    let moto = Server::moto();
+    let credentials =
+        ClientCredentials::Static { access_key: support::ACCESS_KEY.into(), secret_key: support::SECRET_KEY.into() };
+    let client = build(&moto.endpoint, "us-east-1", &credentials);
+    let status = |e: Option<&aws_smithy_runtime_api::http::Response>| e.map(|r| r.status().as_u16());
+
+    client.create_bucket().bucket("cond").send().await.expect("CreateBucket");
+    let put = client.put_object().bucket("cond").key("k").body(ByteStream::from_static(b"abc")).send().await;
+    let etag = put.expect("PutObject").e_tag().unwrap_or_default().to_string();
+    let long_ago = DateTime::from_secs(946_684_800);
+    let read = client.get_object().bucket("cond").key("k").if_match(&etag).if_unmodified_since(long_ago).send().await;
+    let refused = read.as_ref().err().and_then(|e| status(e.raw_response()));
+    assert_eq!(refused, Some(412), "the moto finding: S3 answers 200 (If-Match holds)");
+    let alone = client.get_object().bucket("cond").key("k").if_unmodified_since(long_ago).send().await;
+    assert_eq!(alone.as_ref().err().and_then(|e| status(e.raw_response())), Some(412), "alone, 412 is right");
+
+    client.create_bucket().bucket("parts").send().await.expect("CreateBucket");
+    let enabled = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    client.put_bucket_versioning().bucket("parts").versioning_configuration(enabled).send().await.expect("versioning");
+    client.put_object().bucket("parts").key("k").body(ByteStream::from_static(b"abc")).send().await.expect("Put");
+    client.delete_object().bucket("parts").key("k").send().await.expect("a delete marker");
+    let head = client.head_object().bucket("parts").key("k").part_number(1).send().await;
+    assert_eq!(
+        head.as_ref().err().and_then(|e| status(e.raw_response())),
+        Some(500),
+        "the moto finding: S3 answers 404"
+    );
+    let get = client.get_object().bucket("parts").key("k").part_number(1).send().await;
+    assert_eq!(get.as_ref().err().and_then(|e| status(e.raw_response())), Some(404), "GET gets it right");
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use sfko::target::client::{build, ClientCredentials};
@@ -214,6 +214,25 @@ async fn conditional_reads_answer_412_and_304() {
         match enforced {
             true => assert_eq!((answers, head), ([200, 412, 304, 200], 304)),
             false => assert_eq!((answers, head), ([200; 4], 200), "the s3s-fs finding"),
+        }
+        // Dates, in RFC 9110's order: If-Unmodified-Since long ago fails alone but not beside an If-Match that
+        // holds; If-Modified-Since long ago holds; an If-None-Match that fails wins over it.
+        let (ago, ahead) = (DateTime::from_secs(946_684_800), DateTime::from_secs(4_102_444_800));
+        let dated = |if_match: Option<&str>, if_none_match: Option<&str>, since, unmodified_since| {
+            let call = client.get_object().bucket("bkt").key("k").set_if_match(if_match.map(str::to_string));
+            let call = call.set_if_none_match(if_none_match.map(str::to_string));
+            call.set_if_modified_since(since).set_if_unmodified_since(unmodified_since).send()
+        };
+        let answers = [
+            status(dated(None, None, None, Some(ago)).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(dated(None, None, None, Some(ahead)).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(dated(Some(&etag), None, None, Some(ago)).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(dated(None, None, Some(ago), None).await.map(|_| 200).map_err(|e| refusal(&e))),
+            status(dated(None, Some(&etag), Some(ago), None).await.map(|_| 200).map_err(|e| refusal(&e))),
+        ];
+        match enforced {
+            true => assert_eq!(answers, [412, 200, 200, 200, 304]),
+            false => assert_eq!(answers, [200; 5], "the s3s-fs finding"),
         }
     }
 }

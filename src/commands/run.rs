@@ -212,7 +212,11 @@ fn dry_run(seed: Seed, runs: &Runs<'_>, format: Format) -> Result<(), Fatal> {
         first.get_or_insert_with(|| digest.clone());
         match format {
             Format::Json => {
-                let item = serde_json::json!({"scenario": plan.scenario, "seed": plan.seed.0, "plan_digest": digest, "plan": plan});
+                let mut item = serde_json::json!({"scenario": plan.scenario, "seed": plan.seed.0, "plan_digest": digest, "plan": plan});
+                let programs = random_ops_programs(&plan);
+                if !programs.is_empty() {
+                    item["random_ops_programs"] = serde_json::Value::Array(programs);
+                }
                 write(&format!("{}{item}", if count > 0 { "," } else { "" }));
             }
             Format::Human => write(&human_plan(&plan, &digest)),
@@ -228,6 +232,20 @@ fn dry_run(seed: Seed, runs: &Runs<'_>, format: Format) -> Result<(), Fatal> {
         Format::Human => write(&format!("plan_digest {combined}\n")),
     }
     Ok(())
+}
+
+/// The operations each `random-ops` workload of `plan` will send, as drawn from the seed: every checksum,
+/// precondition, part number, listing option and version reference is there before anything is sent.
+fn random_ops_programs(plan: &Plan) -> Vec<serde_json::Value> {
+    let positions = plan.workloads.iter().enumerate().filter(|(_, name)| *name == "random-ops").map(|(at, _)| at);
+    positions
+        .map(|position| {
+            let steps = crate::workload::random_ops::program(plan, position);
+            let steps: Vec<serde_json::Value> =
+                steps.iter().map(|s| serde_json::json!({"n": s.n, "kind": s.kind, "request": s.request})).collect();
+            serde_json::json!({"workload": position, "steps": steps})
+        })
+        .collect()
 }
 
 fn human_plan(plan: &Plan, digest: &str) -> String {

@@ -171,21 +171,29 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let call = client.head_object().bucket(bucket).key(key).customize().mutate_request(ask_for_checksum);
             done(call.send().await, head_outcome)
         }
-        Request::ReadIf { bucket, key, condition, head } => {
-            let Some(etag) = driver.etag_of(condition.etag_op()) else {
-                return missing_reference(format!("no ETag from op {}", condition.etag_op()));
-            };
-            let (if_match, if_none_match) = match condition {
-                ReadCondition::Matches { .. } => (Some(etag), None),
-                ReadCondition::Differs { .. } => (None, Some(etag)),
-            };
+        Request::ReadIf { bucket, key, condition, date, head } => {
+            let (mut if_match, mut if_none_match) = (None, None);
+            if let Some(condition) = condition {
+                let Some(etag) = driver.etag_of(condition.etag_op()) else {
+                    return missing_reference(format!("no ETag from op {}", condition.etag_op()));
+                };
+                match condition {
+                    ReadCondition::Matches { .. } => if_match = Some(etag),
+                    ReadCondition::Differs { .. } => if_none_match = Some(etag),
+                }
+            }
+            let (modified, unmodified) = date.map(|d| d.dates()).unwrap_or_default();
+            let if_modified_since = modified.map(aws_sdk_s3::primitives::DateTime::from_secs);
+            let if_unmodified_since = unmodified.map(aws_sdk_s3::primitives::DateTime::from_secs);
             if *head {
                 let call = client.head_object().bucket(bucket).key(key).set_if_match(if_match);
-                let call = call.set_if_none_match(if_none_match).customize().mutate_request(ask_for_checksum);
-                done(call.send().await, head_outcome)
+                let call = call.set_if_none_match(if_none_match).set_if_modified_since(if_modified_since);
+                let call = call.set_if_unmodified_since(if_unmodified_since);
+                done(call.customize().mutate_request(ask_for_checksum).send().await, head_outcome)
             } else {
                 let call = client.get_object().bucket(bucket).key(key).set_if_match(if_match);
-                let call = call.set_if_none_match(if_none_match);
+                let call = call.set_if_none_match(if_none_match).set_if_modified_since(if_modified_since);
+                let call = call.set_if_unmodified_since(if_unmodified_since);
                 read_body(call.customize().mutate_request(ask_for_checksum).send().await).await
             }
         }
@@ -195,8 +203,20 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
-        Request::DeleteObjects { bucket, keys, quiet } => delete_objects(client, bucket, keys, *quiet).await,
-        Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op, url } => {
+        Request::DeleteObjects { bucket, keys, quiet, version_ops } => {
+            let mut versions = Vec::with_capacity(version_ops.len());
+            for op in version_ops {
+                match op {
+                    Some(op) => match driver.version_id(*op) {
+                        Some(id) => versions.push(Some(id)),
+                        None => return missing_reference(format!("no version id from op {op}")),
+                    },
+                    None => versions.push(None),
+                }
+            }
+            delete_objects(client, bucket, keys, &versions, *quiet).await
+        }
+        Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op, url, fetch_owner } => {
             let token = match after_op {
                 Some(op) => match driver.cursor(*op).and_then(|c| c.token) {
                     Some(token) => Some(token),
@@ -212,6 +232,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .set_max_keys(max_keys.map(|n| n as i32))
                 .set_start_after(start_after.clone())
                 .set_continuation_token(token)
+                .set_fetch_owner(fetch_owner.then_some(true))
                 .set_encoding_type(url.then_some(aws_sdk_s3::types::EncodingType::Url));
             done(call.send().await, |out| Outcome {
                 listing: Some({
@@ -714,10 +735,17 @@ fn object_listing(
 }
 
 /// DeleteObjects as the SDK sends it (with the checksum the operation requires), and its answer key by key.
-async fn delete_objects(client: &Client, bucket: &str, keys: &[String], quiet: bool) -> Outcome {
+async fn delete_objects(
+    client: &Client,
+    bucket: &str,
+    keys: &[String],
+    versions: &[Option<String>],
+    quiet: bool,
+) -> Outcome {
     let mut objects = Vec::with_capacity(keys.len());
-    for key in keys {
-        match ObjectIdentifier::builder().key(key).build() {
+    for (i, key) in keys.iter().enumerate() {
+        let version = versions.get(i).cloned().flatten();
+        match ObjectIdentifier::builder().key(key).set_version_id(version).build() {
             Ok(object) => objects.push(object),
             Err(err) => return local_error(format!("DeleteObjects of {key}: {err}")),
         }

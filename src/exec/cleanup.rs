@@ -75,6 +75,7 @@ async fn empty_bucket(driver: &Driver, bucket: &str, concurrency: usize) {
                 start_after: None,
                 after_op: None,
                 url: false,
+                fetch_owner: false,
             }
         };
         let op = driver.call(&Phase::Cleanup, request).await;

@@ -145,6 +145,7 @@ pub async fn create_buckets(driver: &Driver, plan: &Plan, created: &Created) -> 
             start_after: None,
             after_op: None,
             url: false,
+            fetch_owner: false,
         };
         let op = driver.call(&Phase::Setup, look).await;
         if op.outcome.listing.as_ref().is_some_and(|l| !l.entries.is_empty()) {

@@ -37,6 +37,7 @@ pub async fn walk(ctx: &Ctx<'_>, bucket: &str, page: Option<u32>, versions: bool
                 start_after: None,
                 after_op,
                 url: false,
+                fetch_owner: false,
             }
         };
         let op = ctx.call(request).await;

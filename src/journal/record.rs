@@ -161,6 +161,35 @@ impl ReadCondition {
     }
 }
 
+/// A date precondition of a read (`If-Modified-Since` / `If-Unmodified-Since`). The dates are far from any server's
+/// clock, so what S3 must answer does not depend on when the object was written or how the clocks agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DateCondition {
+    /// `If-Modified-Since` [`LONG_AGO`](DateCondition::LONG_AGO): every object was modified since — the object.
+    ModifiedSinceLongAgo,
+    /// `If-Unmodified-Since` [`LONG_AGO`](DateCondition::LONG_AGO): no object was — 412, unless an `If-Match` that
+    /// holds overrides it (RFC 9110 §13.2.2, as S3 documents it).
+    UnmodifiedSinceLongAgo,
+    /// `If-Unmodified-Since` [`FAR_AHEAD`](DateCondition::FAR_AHEAD): every object was — the object.
+    UnmodifiedSinceFarAhead,
+}
+
+impl DateCondition {
+    /// 2000-01-01T00:00:00Z, in seconds since the epoch.
+    pub const LONG_AGO: i64 = 946_684_800;
+    /// 2100-01-01T00:00:00Z.
+    pub const FAR_AHEAD: i64 = 4_102_444_800;
+
+    /// The `If-Modified-Since` and `If-Unmodified-Since` it sends, in seconds since the epoch.
+    pub fn dates(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            DateCondition::ModifiedSinceLongAgo => (Some(Self::LONG_AGO), None),
+            DateCondition::UnmodifiedSinceLongAgo => (None, Some(Self::LONG_AGO)),
+            DateCondition::UnmodifiedSinceFarAhead => (None, Some(Self::FAR_AHEAD)),
+        }
+    }
+}
+
 /// What was sent. Upload ids refer to the op that created the upload, so a replay can substitute its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -221,23 +250,26 @@ pub enum Request {
         bucket: String,
         key: String,
     },
-    /// GetObject (or, `head`, HeadObject) with `If-Match` or `If-None-Match`.
+    /// GetObject (or, `head`, HeadObject) with `If-Match` or `If-None-Match`, a date precondition, or both.
     ReadIf {
         bucket: String,
         key: String,
-        condition: ReadCondition,
+        condition: Option<ReadCondition>,
+        date: Option<DateCondition>,
         head: bool,
     },
     DeleteObject {
         bucket: String,
         key: String,
     },
-    /// DeleteObjects (the batch delete) of these distinct keys, without version ids: each as its own DeleteObject.
-    /// `quiet`: the answer lists only the keys that could not be deleted.
+    /// DeleteObjects (the batch delete) of these distinct keys: each as its own DeleteObject — of the version the op
+    /// `version_ops[i]` made where that is given (its version id, whatever it was in this run), else a plain delete.
+    /// `version_ops` is empty or as long as `keys`. `quiet`: the answer lists only the keys that could not be deleted.
     DeleteObjects {
         bucket: String,
         keys: Vec<String>,
         quiet: bool,
+        version_ops: Vec<Option<u64>>,
     },
     ListObjectsV2 {
         bucket: String,
@@ -250,6 +282,8 @@ pub enum Request {
         after_op: Option<u64>,
         /// `encoding-type=url`: the server percent-encodes keys and prefixes in its answer (read back decoded).
         url: bool,
+        /// `fetch-owner=true`: each entry carries its owner (not judged; the entries must be the same).
+        fetch_owner: bool,
     },
     /// ListObjects, version 1: continued (`after_op`) from the `NextMarker` the page before gave, or its last key
     /// where it gave none (as S3 documents it, and clients do).

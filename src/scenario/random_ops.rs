@@ -24,6 +24,9 @@ pub const OP_KINDS: &[(&str, u32)] = &[
     // (200, 412 or 304):
     ("get-if", 3),
     ("get-range", 6),
+    // GetObject or HeadObject with partNumber: a part of a completed upload (its bytes, the part count and the
+    // whole object's ETag), part 1 of an object written in one piece, or a part beyond the last (416):
+    ("get-part", 3),
     ("bad-range", 1),
     // PutObject with a checksum header that does not match the body (must be refused, the key unchanged):
     ("bad-checksum", 1),

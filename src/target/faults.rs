@@ -320,12 +320,17 @@ impl FaultyFs {
         number: PartNumber,
         range: Option<&Range>,
     ) -> S3Result<Part> {
-        let info = match self.versions.lock(bucket, key).await {
-            Some(guard) => self.versions.info_file(&guard, version_id)?,
-            None => FsLayout::new(&self.root).side_files(bucket, key)[0].clone(),
+        let layout = FsLayout::new(&self.root);
+        let (data, info) = match (version_id, self.versions.lock(bucket, key).await) {
+            (Some(id), Some(guard)) => {
+                let info = self.versions.info_file(&guard, Some(id))?;
+                (info.clone(), info)
+            }
+            _ => (layout.object_path(bucket, key)?, layout.side_files(bucket, key)[0].clone()),
         };
-        if !tokio::fs::try_exists(&info).await.unwrap_or(false) {
-            // No such object: s3s-fs answers that (404), whatever part was asked for.
+        if !tokio::fs::metadata(&data).await.is_ok_and(|m| m.is_file()) {
+            // No such object (s3s-fs leaves a deleted object's side files behind): s3s-fs answers that (404),
+            // whatever part was asked for.
             return Ok(Part::Whole);
         }
         Part::locate(FsLayout::part_sizes(&info).await.as_deref(), number, range)
@@ -346,13 +351,12 @@ impl FaultyFs {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        if_match: Option<&ETagCondition>,
-        if_none_match: Option<&ETagCondition>,
+        conditions: conditions::ReadConditions<'_>,
     ) -> S3Result<()> {
         if version_id.is_some() || self.plan.hits(Fault::ConditionalIgnored, bucket, key) {
             return Ok(());
         }
-        conditions::check_read(&FsLayout::new(&self.root), bucket, key, if_match, if_none_match).await
+        conditions::check_read(&FsLayout::new(&self.root), bucket, key, conditions).await
     }
 
     /// Flips one byte of the stored object (position drawn from the same hash), if it has any.
@@ -616,8 +620,13 @@ impl S3 for FaultyFs {
         // (s3s-fs writes a temp file and renames it) does not change.
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
-        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
-            .await?;
+        let conditions = conditions::ReadConditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        };
+        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), conditions).await?;
         if let Some(number) = req.input.part_number.take() {
             let i = &req.input;
             let part = self.locate_part(&i.bucket, &i.key, i.version_id.as_deref(), number, i.range.as_ref()).await?;
@@ -637,8 +646,13 @@ impl S3 for FaultyFs {
         self.throttle()?;
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
-        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), i.if_match.as_ref(), i.if_none_match.as_ref())
-            .await?;
+        let conditions = conditions::ReadConditions {
+            if_match: i.if_match.as_ref(),
+            if_none_match: i.if_none_match.as_ref(),
+            if_modified_since: i.if_modified_since.as_ref(),
+            if_unmodified_since: i.if_unmodified_since.as_ref(),
+        };
+        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), conditions).await?;
         let part = match req.input.part_number.take() {
             Some(number) => {
                 let i = &req.input;

@@ -15,7 +15,7 @@ use md5::{Digest as _, Md5};
 use super::program::Step;
 use crate::checksum::Algorithm;
 use crate::content::{self, ContentKey, Digest, MIN_PART_SIZE};
-use crate::journal::{Assertion, Body, Outcome, PageEntry, Precondition, ReadCondition, Request};
+use crate::journal::{Assertion, Body, DateCondition, Outcome, PageEntry, Precondition, ReadCondition, Request};
 use crate::metadata::Metadata;
 use crate::plan::BucketPlan;
 
@@ -55,6 +55,9 @@ struct Object {
     checksum: Option<(Algorithm, String)>,
     /// What its write stored with it (`None`: nothing; a HEAD or GET must then answer no `x-amz-meta-*`).
     metadata: Option<Box<Metadata>>,
+    /// Completed from parts: its segments are the parts a GET or HEAD by `partNumber` answers. Otherwise it was
+    /// written in one piece (a PutObject or a copy), and its one part is the whole object.
+    multipart: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +207,34 @@ fn stream(body: &Body, from: u64, len: u64, mut sink: impl FnMut(&[u8])) {
         sink(&buf[..n]);
         at += n as u64;
     }
+}
+
+/// GET or HEAD of part `number` of `object` (`None`: no object). A completed upload's part `n` is its `n`-th part,
+/// with the part count and the **whole object's** ETag; an object written in one piece is one part, the whole of
+/// it. A part beyond the last is `416 InvalidPartNumber`.
+fn predict_part(object: Option<&Object>, number: u32, head: bool) -> Option<Prediction> {
+    let Some(object) = object else {
+        return Prediction::fails(if head { "head-after-delete" } else { "read-after-delete" }, "NoSuchKey", 404);
+    };
+    let index = number.checked_sub(1)? as usize;
+    let (offset, len) = match object.multipart {
+        true => {
+            let part = object.segments.get(index);
+            let offset = object.segments.iter().take(index).map(|s| s.len).sum();
+            (offset, part.map(|p| p.len))
+        }
+        false => (0, (index == 0).then_some(object.size)),
+    };
+    let Some(len) = len else { return Prediction::fails("part-number", "InvalidPartNumber", 416) };
+    let mut expect = vec![Assertion::Succeeded, Assertion::Size(len)];
+    if object.multipart {
+        expect.push(Assertion::PartsCount(object.segments.len() as u32));
+    }
+    expect.extend(object.etag.clone().map(Assertion::Etag));
+    if !head {
+        expect.push(Assertion::BodyDigest(slice_digest(&object.segments, offset, len)));
+    }
+    Prediction::new("part-read", expect)
 }
 
 /// blake3 of bytes `offset..offset+len` of an object made of `segments`.
@@ -402,8 +433,11 @@ impl World {
                     Prediction::new("head-after-write", expect)
                 }
             },
-            Request::ReadIf { bucket, key, condition, head } => {
-                self.predict_read_if(bucket, key, *condition, *head, observed, hashes)
+            Request::ReadIf { bucket, key, condition, date, head } => {
+                self.predict_read_if(bucket, key, *condition, *date, *head, observed, hashes)
+            }
+            Request::GetObjectPart { bucket, key, part_number, head } => {
+                predict_part(self.current(bucket, key).ok()?, *part_number, *head)
             }
             Request::DeleteObject { .. } => Prediction::new("delete-ack", vec![Assertion::Succeeded]),
             Request::DeleteObjects { keys, quiet, .. } => Prediction::new(
@@ -441,9 +475,14 @@ impl World {
             Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, after_op, .. }
             | Request::ListObjects { bucket, prefix, delimiter, max_keys, after_op } => {
                 // A v1 page continues from the server's NextMarker; S3's is the page's last item, so a marker that
-                // skips or repeats items shows as a wrong next page.
+                // skips or repeats items shows as a wrong next page. A first V2 page with `start-after` lists
+                // only keys after it (a continued page resumes after the last item, which is later still).
+                let start_after = match request {
+                    Request::ListObjectsV2 { start_after, .. } => start_after.clone(),
+                    _ => None,
+                };
                 let marker = match after_op {
-                    None => None,
+                    None => start_after.map(|after| Marker { after, prefix: false }),
                     Some(page) => Some(continuation(pages.get(page)?)?),
                 };
                 self.predict_list(bucket, prefix.as_deref().unwrap_or(""), delimiter.as_deref(), *max_keys, marker)
@@ -481,55 +520,80 @@ impl World {
             Request::DeleteObjectVersion { bucket, key, version_op } => {
                 let KeyState::Known(versions) = self.key(bucket, key)? else { return None };
                 let null = self.bucket(bucket)?.null_made.contains(version_op);
-                versions
-                    .iter()
-                    .any(|v| if null { v.null } else { v.made_by == *version_op })
-                    .then(|| Prediction { rule: "version-delete", alternatives: vec![vec![Assertion::Succeeded]] })
+                // A version the key does not hold (deleted already, or another key's) is no error: S3 answers 204
+                // and changes nothing.
+                let held = versions.iter().any(|v| if null { v.null } else { v.made_by == *version_op });
+                let rule = if held { "version-delete" } else { "absent-version-delete" };
+                Prediction::new(rule, vec![Assertion::Succeeded])
             }
             Request::PutBucketVersioning { .. } => Prediction::new("versioning-ack", vec![Assertion::Succeeded]),
             _ => None,
         }
     }
 
-    /// A conditional GET or HEAD: the object when the condition holds, else 412 (`If-Match`) or 304 (`If-None-Match`).
-    /// Not judged where the model does not know the current ETag (a copy's) or the one named.
+    /// A conditional GET or HEAD: the object when the conditions hold, else 412 or 304, evaluated in the order of
+    /// RFC 9110 §13.2.2 as S3 documents it — `If-Match`, then (only without one) `If-Unmodified-Since`, then
+    /// `If-None-Match`, then (only without one) `If-Modified-Since`. So an `If-Match` that holds overrides an
+    /// `If-Unmodified-Since` that does not (200), and an `If-None-Match` that fails overrides an `If-Modified-Since`
+    /// (304). Where only RFC 9110 speaks (an `If-None-Match` beside an `If-Unmodified-Since` that fails: 412), what
+    /// the `If-None-Match` alone would give is accepted too. An ETag condition is not judged where the model does not
+    /// know the current ETag (a copy's) or the one named.
+    #[allow(clippy::too_many_arguments)]
     fn predict_read_if(
         &self,
         bucket: &str,
         key: &str,
-        condition: ReadCondition,
+        condition: Option<ReadCondition>,
+        date: Option<DateCondition>,
         head: bool,
         observed: &Outcome,
         hashes: &Hashes,
     ) -> Option<Prediction> {
-        let named = hashes.etag_got(condition.etag_op())?;
+        let named = match condition {
+            Some(condition) => Some(hashes.etag_got(condition.etag_op())?),
+            None => None,
+        };
+        let precondition_failed = || vec![Assertion::Fails { code: "PreconditionFailed".into(), status: 412 }];
+        let unmodified_fails = date == Some(DateCondition::UnmodifiedSinceLongAgo);
         let Some(object) = self.current(bucket, key).ok()? else {
-            // If-Match on no object: 404, or 412 as for any other mismatch (S3 leaves it open, as for writes).
+            // If-Match on no object: 404, or 412 as for any other mismatch (S3 leaves it open, as for writes); the
+            // same for an If-Unmodified-Since that could not hold.
             let mut alternatives = vec![vec![Assertion::not_found()]];
-            if matches!(condition, ReadCondition::Matches { .. }) {
-                alternatives.push(vec![Assertion::Fails { code: "PreconditionFailed".into(), status: 412 }]);
+            if matches!(condition, Some(ReadCondition::Matches { .. })) || unmodified_fails {
+                alternatives.push(precondition_failed());
             }
             return Some(Prediction { rule: "conditional-read-of-deleted", alternatives });
         };
-        let matches = *object.etag.as_ref()? == named;
-        match (condition, matches) {
-            (ReadCondition::Matches { .. }, false) => Prediction::fails("read-if-match", "PreconditionFailed", 412),
-            (ReadCondition::Differs { .. }, true) => Prediction::fails("read-if-none-match", "NotModified", 304),
-            _ => {
-                let mut expect = vec![Assertion::Succeeded, Assertion::Size(object.size)];
-                if head {
-                    expect.extend(object.etag.clone().map(Assertion::Etag));
-                } else {
-                    expect.push(Assertion::BodyDigest(object.digest));
-                }
-                expect.extend(checksum_expectation(object, observed, hashes));
-                let rule = match condition {
-                    ReadCondition::Matches { .. } => "read-if-match",
-                    ReadCondition::Differs { .. } => "read-if-none-match",
-                };
-                Prediction::new(rule, expect)
-            }
+        let matches = match &named {
+            Some(named) => Some(object.etag.as_ref()? == named),
+            None => None,
+        };
+        let mut expect = vec![Assertion::Succeeded, Assertion::Size(object.size)];
+        if head {
+            expect.extend(object.etag.clone().map(Assertion::Etag));
+        } else {
+            expect.push(Assertion::BodyDigest(object.digest));
         }
+        expect.extend(checksum_expectation(object, observed, hashes));
+        let not_modified = || vec![Assertion::Fails { code: "NotModified".into(), status: 304 }];
+        let (rule, alternatives) = match (condition, matches) {
+            (Some(ReadCondition::Matches { .. }), Some(false)) => ("read-if-match", vec![precondition_failed()]),
+            (Some(ReadCondition::Matches { .. }), _) => match date {
+                Some(DateCondition::UnmodifiedSinceLongAgo) => ("read-if-match-over-unmodified-since", vec![expect]),
+                _ => ("read-if-match", vec![expect]),
+            },
+            (Some(ReadCondition::Differs { .. }), Some(true)) if unmodified_fails => {
+                ("read-if-unmodified-since", vec![precondition_failed(), not_modified()])
+            }
+            (Some(ReadCondition::Differs { .. }), Some(true)) => ("read-if-none-match", vec![not_modified()]),
+            (Some(ReadCondition::Differs { .. }), _) if unmodified_fails => {
+                ("read-if-unmodified-since", vec![precondition_failed(), expect])
+            }
+            (Some(ReadCondition::Differs { .. }), _) => ("read-if-none-match", vec![expect]),
+            (None, _) if unmodified_fails => ("read-if-unmodified-since", vec![precondition_failed()]),
+            (None, _) => ("read-if-modified-date", vec![expect]),
+        };
+        Some(Prediction { rule, alternatives })
     }
 
     /// Whether a conditional write of `bucket/key` may go ahead: `Ok(rule)` if so, `Err(the refusal)` if S3 refuses
@@ -646,6 +710,7 @@ impl World {
             etag: Some(etag.clone()),
             checksum: None,
             metadata: upload.metadata.clone(),
+            multipart: true,
         };
         Some((Prediction::new("complete-ack", vec![Assertion::Succeeded, Assertion::Etag(etag)])?, Some(object)))
     }
@@ -785,6 +850,7 @@ impl World {
                         digest,
                         checksum,
                         metadata: metadata.clone(),
+                        multipart: false,
                     };
                     self.write(bucket, key, n, Some(object));
                 } else if !failed_cleanly {
@@ -798,12 +864,13 @@ impl World {
                     self.forget(bucket, key);
                 }
             }
-            Request::DeleteObjects { bucket, keys, .. } => {
-                for key in keys {
-                    if settled {
-                        self.write(bucket, key, n, None);
-                    } else if !failed_cleanly {
-                        self.forget(bucket, key);
+            Request::DeleteObjects { bucket, keys, version_ops, .. } => {
+                for (i, key) in keys.iter().enumerate() {
+                    match version_ops.get(i).copied().flatten() {
+                        Some(version_op) => self.delete_version(bucket, key, version_op, settled, failed_cleanly),
+                        None if settled => self.write(bucket, key, n, None),
+                        None if !failed_cleanly => self.forget(bucket, key),
+                        None => {}
                     }
                 }
             }
@@ -813,7 +880,12 @@ impl World {
                     Some(object) if settled && observed.succeeded() => {
                         // No directive: the copy keeps the source's metadata; REPLACE: only the new set.
                         let metadata = replaced.clone().or(object.metadata.clone());
-                        self.write(bucket, key, n, Some(Object { etag: None, checksum: None, metadata, ..object }))
+                        self.write(
+                            bucket,
+                            key,
+                            n,
+                            Some(Object { etag: None, checksum: None, metadata, multipart: false, ..object }),
+                        )
                     }
                     _ if settled => {}
                     _ if failed_cleanly && !observed.succeeded() => {}
@@ -860,18 +932,7 @@ impl World {
                 self.close(bucket, *create_op, state);
             }
             Request::DeleteObjectVersion { bucket, key, version_op } => {
-                let null = self.buckets.get(bucket).is_some_and(|m| m.null_made.contains(version_op));
-                let Some(model) = self.buckets.get_mut(bucket) else { return };
-                match model.keys.get_mut(key) {
-                    Some(KeyState::Known(versions)) if settled || failed_cleanly => {
-                        if settled {
-                            versions.retain(|v| if null { !v.null } else { v.made_by != *version_op });
-                        }
-                    }
-                    _ => {
-                        model.keys.insert(key.clone(), KeyState::Unknown);
-                    }
-                }
+                self.delete_version(bucket, key, *version_op, settled, failed_cleanly)
             }
             Request::PutBucketVersioning { bucket, enabled } => {
                 if let (true, Some(model)) = (settled, self.buckets.get_mut(bucket)) {
@@ -882,12 +943,30 @@ impl World {
             Request::GetObject { bucket, key, .. }
             | Request::HeadObject { bucket, key }
             | Request::ReadIf { bucket, key, .. }
+            | Request::GetObjectPart { bucket, key, .. }
             | Request::GetObjectVersion { bucket, key, .. }
                 if !settled && !ambiguous(observed) =>
             {
                 self.forget(bucket, key);
             }
             _ => {}
+        }
+    }
+
+    /// After a delete of the version step `version_op` made (its `null` version, if that step made one): gone when
+    /// the delete settled, unchanged when it cleanly failed, unknown otherwise.
+    fn delete_version(&mut self, bucket: &str, key: &str, version_op: u64, settled: bool, failed_cleanly: bool) {
+        let null = self.buckets.get(bucket).is_some_and(|m| m.null_made.contains(&version_op));
+        let Some(model) = self.buckets.get_mut(bucket) else { return };
+        match model.keys.get_mut(key) {
+            Some(KeyState::Known(versions)) if settled || failed_cleanly => {
+                if settled {
+                    versions.retain(|v| if null { !v.null } else { v.made_by != version_op });
+                }
+            }
+            _ => {
+                model.keys.insert(key.to_string(), KeyState::Unknown);
+            }
         }
     }
 
@@ -1021,6 +1100,36 @@ mod tests {
         step(n, request)
     }
 
+    #[test]
+    fn a_part_read_answers_the_part_with_the_whole_objects_etag() {
+        let segment = |n: u8, len| Body { content: ContentKey([n; 32]), offset: 0, len };
+        let segments = vec![segment(1, 4096), segment(2, 3)];
+        let object = Object {
+            digest: slice_digest(&segments, 0, 4099),
+            size: 4099,
+            segments: segments.clone(),
+            etag: Some("abc-2".into()),
+            checksum: None,
+            metadata: None,
+            multipart: true,
+        };
+        let expect = |number, head| predict_part(Some(&object), number, head).map(|p| p.alternatives);
+        let second =
+            vec![Assertion::Succeeded, Assertion::Size(3), Assertion::PartsCount(2), Assertion::Etag("abc-2".into())];
+        let body = Assertion::BodyDigest(slice_digest(&segments, 4096, 3));
+        assert_eq!(expect(2, false), Some(vec![[second.clone(), vec![body]].concat()]));
+        assert_eq!(expect(2, true), Some(vec![second]), "HEAD: no body");
+        let beyond = vec![vec![Assertion::Fails { code: "InvalidPartNumber".into(), status: 416 }]];
+        assert_eq!(expect(3, false), Some(beyond.clone()));
+        let single = Object { multipart: false, etag: Some("d41d".into()), ..object.clone() };
+        let whole = predict_part(Some(&single), 1, true).map(|p| p.alternatives);
+        let all = vec![Assertion::Succeeded, Assertion::Size(4099), Assertion::Etag("d41d".into())];
+        assert_eq!(whole, Some(vec![all]), "written in one piece: part 1 is the whole object, no part count");
+        assert_eq!(predict_part(Some(&single), 2, false).map(|p| p.alternatives), Some(beyond));
+        let gone = predict_part(None, 1, false).map(|p| p.alternatives);
+        assert_eq!(gone, Some(vec![vec![Assertion::Fails { code: "NoSuchKey".into(), status: 404 }]]));
+    }
+
     fn list(n: u32, prefix: &str, max_keys: u32, after_op: Option<u64>) -> Step {
         step(
             n,
@@ -1032,6 +1141,7 @@ mod tests {
                 start_after: None,
                 after_op,
                 url: false,
+                fetch_owner: false,
             },
         )
     }
@@ -1134,7 +1244,10 @@ mod tests {
         let pages = BTreeMap::new();
         acked(&mut w, &put(1, "a", 3));
         let keys: Vec<String> = vec!["a".into(), "never".into()];
-        let batch = step(2, Request::DeleteObjects { bucket: "b".into(), keys: keys.clone(), quiet: false });
+        let batch = step(
+            2,
+            Request::DeleteObjects { bucket: "b".into(), keys: keys.clone(), quiet: false, version_ops: vec![] },
+        );
         let want = expect(&w, &batch, &pages);
         assert_eq!(
             want,
@@ -1173,7 +1286,10 @@ mod tests {
         acked(&mut w, &put(1, "k", 3));
         hashes.remember_etag(1, &hex::encode(hashes.of(&put(1, "k", 3).body()).0));
         hashes.remember_etag(2, "0123456789abcdef0123456789abcdef");
-        let read = |condition, head| step(9, Request::ReadIf { bucket: "b".into(), key: "k".into(), condition, head });
+        let dated = |condition, date, head| {
+            step(9, Request::ReadIf { bucket: "b".into(), key: "k".into(), condition, date, head })
+        };
+        let read = |condition, head| dated(Some(condition), None, head);
         let first = |s: &Step| {
             let p = w.predict(&s.request, &ok(), &pages, &hashes).expect("judged");
             (p.rule, p.alternatives[0][0].clone())
@@ -1182,11 +1298,24 @@ mod tests {
         let differs = |etag_op| ReadCondition::Differs { etag_op };
         assert_eq!(first(&read(matches(1), false)), ("read-if-match", Assertion::Succeeded));
         let failed = Assertion::Fails { code: "PreconditionFailed".into(), status: 412 };
-        assert_eq!(first(&read(matches(2), true)), ("read-if-match", failed));
+        assert_eq!(first(&read(matches(2), true)), ("read-if-match", failed.clone()));
         let not_modified = Assertion::Fails { code: "NotModified".into(), status: 304 };
-        assert_eq!(first(&read(differs(1), false)), ("read-if-none-match", not_modified));
+        assert_eq!(first(&read(differs(1), false)), ("read-if-none-match", not_modified.clone()));
         assert_eq!(first(&read(differs(2), true)), ("read-if-none-match", Assertion::Succeeded));
         assert!(w.predict(&read(matches(5), false).request, &ok(), &pages, &hashes).is_none(), "an unseen ETag");
+
+        // Dates: If-Unmodified-Since long ago fails alone, but an If-Match that holds overrides it; If-Modified-Since
+        // long ago holds; an If-None-Match that fails overrides it.
+        let (ago, ahead) = (DateCondition::UnmodifiedSinceLongAgo, DateCondition::UnmodifiedSinceFarAhead);
+        let since = DateCondition::ModifiedSinceLongAgo;
+        assert_eq!(first(&dated(None, Some(ago), false)), ("read-if-unmodified-since", failed.clone()));
+        assert_eq!(first(&dated(None, Some(ahead), true)), ("read-if-modified-date", Assertion::Succeeded));
+        assert_eq!(first(&dated(None, Some(since), false)), ("read-if-modified-date", Assertion::Succeeded));
+        let overridden = first(&dated(Some(matches(1)), Some(ago), false));
+        assert_eq!(overridden, ("read-if-match-over-unmodified-since", Assertion::Succeeded));
+        assert_eq!(first(&dated(Some(matches(2)), Some(ahead), false)), ("read-if-match", failed.clone()));
+        assert_eq!(first(&dated(Some(differs(1)), Some(since), true)), ("read-if-none-match", not_modified));
+        assert_eq!(first(&dated(Some(differs(2)), Some(ago), true)), ("read-if-unmodified-since", failed));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::checksum::{Algorithm, Carrier, Sent};
 use crate::content::{ContentKey, MIN_PART_SIZE};
-use crate::journal::{Body, CompletedPart, Precondition, ReadCondition, Request};
+use crate::journal::{Body, CompletedPart, DateCondition, Precondition, ReadCondition, Request};
 use crate::metadata::Metadata;
 use crate::scenario::{NastyKeys, RandomOpsSpec, OP_KINDS};
 use crate::seed::Stream;
@@ -62,6 +62,10 @@ struct Generator<'a> {
     versions: Vec<(usize, String, u32)>,
     /// PutObject steps, whose ETag an `If-Match` may name: (bucket, key, step).
     writes: Vec<(usize, String, u32)>,
+    /// Which buckets have had versioning switched on by now: the scenario's versioned ones from the start, and a
+    /// plain one from the first `versioning` step on it (so objects written before versioning existed become
+    /// null versions, as on a real bucket switched over in use).
+    versioned_now: Vec<bool>,
 }
 
 /// Draws `spec.ops` steps; writes send checksums of the `checksums` algorithms.
@@ -77,6 +81,7 @@ pub fn draw(spec: &RandomOpsSpec, buckets: &[GenBucket], checksums: &[Algorithm]
         uploads: Vec::new(),
         versions: Vec::new(),
         writes: Vec::new(),
+        versioned_now: buckets.iter().map(|b| b.versioned).collect(),
     };
     let any_versioned = buckets.iter().any(|b| b.versioned);
     let kinds: Vec<(&'static str, u64)> = OP_KINDS
@@ -153,9 +158,13 @@ impl Generator<'_> {
         n
     }
 
-    fn bucket(&mut self, versioned_only: bool) -> Option<usize> {
+    /// A bucket for a step of `kind`: any, for most kinds; one with versioning on by now, for the version kinds.
+    /// A `versioning` change may pick any bucket — a plain one too, switched from never versioned to enabled or
+    /// suspended — but only in a scenario with a versioned bucket, whose set-up proved the target has versioning.
+    fn bucket(&mut self, kind: &str) -> Option<usize> {
+        let versioned_only = VERSIONED_KINDS.contains(&kind) && kind != "versioning";
         let choices: Vec<usize> =
-            (0..self.buckets.len()).filter(|&i| !versioned_only || self.buckets[i].versioned).collect();
+            (0..self.buckets.len()).filter(|&i| !versioned_only || self.versioned_now[i]).collect();
         self.stream.index(choices.len()).map(|i| choices[i])
     }
 
@@ -206,15 +215,14 @@ impl Generator<'_> {
     }
 
     fn remember_version(&mut self, bucket: usize, key: &str, step: u32) {
-        if self.buckets[bucket].versioned {
+        if self.versioned_now[bucket] {
             self.versions.push((bucket, key.to_string(), step));
         }
     }
 
     /// Draws one step of `kind` (or of a kind it falls back to when its prerequisites are missing).
     fn step(&mut self, kind: &'static str) {
-        let versioned_only = VERSIONED_KINDS.contains(&kind);
-        let Some(b) = self.bucket(versioned_only) else { return self.step("get") };
+        let Some(b) = self.bucket(kind) else { return self.step("get") };
         let bucket = self.buckets[b].name.clone();
         match kind {
             "put" | "put-if-absent" => {
@@ -242,15 +250,30 @@ impl Generator<'_> {
                 self.writes.push((b, key, n));
             }
             "get-if" => {
-                // If-Match or If-None-Match with the ETag an earlier write of the key got back (current or not).
+                // If-Match or If-None-Match with the ETag an earlier write of the key got back (current or not);
+                // one in three adds a date precondition, and one in six sends only one.
                 let Some((key, etag_op)) = self.earlier_write(b) else { return self.step("get") };
                 let etag_op = u64::from(etag_op);
-                let condition = match self.stream.chance(1, 2) {
+                let mut condition = Some(match self.stream.chance(1, 2) {
                     true => ReadCondition::Matches { etag_op },
                     false => ReadCondition::Differs { etag_op },
+                });
+                let dates = [
+                    DateCondition::ModifiedSinceLongAgo,
+                    DateCondition::UnmodifiedSinceLongAgo,
+                    DateCondition::UnmodifiedSinceFarAhead,
+                ];
+                let date = dates[self.stream.below(3) as usize];
+                let date = match self.stream.below(6) {
+                    0 => {
+                        condition = None;
+                        Some(date)
+                    }
+                    1 | 2 => Some(date),
+                    _ => None,
                 };
                 let head = self.stream.chance(1, 3);
-                self.push(kind, Request::ReadIf { bucket, key, condition, head });
+                self.push(kind, Request::ReadIf { bucket, key, condition, date, head });
             }
             "bad-checksum" => {
                 let key = self.key();
@@ -278,6 +301,17 @@ impl Generator<'_> {
                 };
                 self.push(kind, request);
             }
+            "get-part" => {
+                // Mostly a key some upload of this bucket was for, so that completed objects are read by part.
+                let uploaded: Vec<usize> = (0..self.uploads.len()).filter(|&i| self.uploads[i].bucket == b).collect();
+                let key = match self.stream.index(uploaded.len()) {
+                    Some(i) if self.stream.chance(3, 4) => self.uploads[uploaded[i]].key.clone(),
+                    _ => self.key(),
+                };
+                let part_number = 1 + self.stream.below(3) as u32;
+                let head = self.stream.chance(1, 2);
+                self.push(kind, Request::GetObjectPart { bucket, key, part_number, head });
+            }
             "delete" => {
                 let key = self.key();
                 let n = self.push(kind, Request::DeleteObject { bucket, key: key.clone() });
@@ -294,13 +328,31 @@ impl Generator<'_> {
                     }
                 }
                 let quiet = self.stream.chance(1, 2);
+                // On a versioned bucket, one key in three names a version an earlier step made of it: that version
+                // goes for good (a delete marker too), as by DeleteObject with a version id.
+                let mut version_ops = Vec::new();
+                if self.versioned_now[b] {
+                    for key in &keys {
+                        let made: Vec<u32> = self
+                            .versions
+                            .iter()
+                            .filter(|(vb, vk, _)| *vb == b && vk == key)
+                            .map(|(_, _, step)| *step)
+                            .collect();
+                        let pick = self.stream.index(made.len()).filter(|_| self.stream.chance(1, 3));
+                        version_ops.push(pick.map(|i| u64::from(made[i])));
+                    }
+                    if version_ops.iter().all(Option::is_none) {
+                        version_ops.clear();
+                    }
+                }
                 // No version is remembered: each key's delete marker has its own id, which no later step names.
-                self.push(kind, Request::DeleteObjects { bucket, keys, quiet });
+                self.push(kind, Request::DeleteObjects { bucket, keys, quiet, version_ops });
             }
             "copy" => {
                 let source_key = self.key();
                 let key = self.key();
-                let other = if self.buckets.len() > 1 && self.stream.chance(1, 4) { self.bucket(false) } else { None };
+                let other = if self.buckets.len() > 1 && self.stream.chance(1, 4) { self.bucket("copy") } else { None };
                 let (source_b, source_bucket) = match other {
                     Some(o) => (o, self.buckets[o].name.clone()),
                     None => (b, bucket.clone()),
@@ -344,12 +396,17 @@ impl Generator<'_> {
             "versioning" => {
                 let enabled = self.stream.chance(1, 2);
                 self.push(kind, Request::PutBucketVersioning { bucket, enabled });
+                self.versioned_now[b] = true;
             }
             "list-versions" => self.list_versions(bucket),
             "get-version" | "delete-version" => {
                 let mine: Vec<usize> = (0..self.versions.len()).filter(|&i| self.versions[i].0 == b).collect();
                 let Some(i) = self.stream.index(mine.len()) else { return self.step("put") };
-                let (_, key, step) = self.versions[mine[i]].clone();
+                let (_, mut key, step) = self.versions[mine[i]].clone();
+                if kind == "delete-version" && self.stream.chance(1, 5) {
+                    // Another key's version id: one this key does not hold (S3 answers 204 and deletes nothing).
+                    key = self.key();
+                }
                 let version_op = u64::from(step);
                 let request = if kind == "get-version" {
                     Request::GetObjectVersion { bucket, key, version_op }
@@ -388,13 +445,27 @@ impl Generator<'_> {
         let pages = if max_keys < 1000 { 1 + self.stream.below(3) } else { 1 };
         // One V2 listing in three asks for url-encoded keys (nasty keys are where servers get the encoding wrong).
         let url = !v1 && self.stream.chance(1, 3);
+        // One in four asks for owners, as `aws s3api list-objects-v2 --fetch-owner` does: the entries stay the same.
+        let fetch_owner = !v1 && self.stream.chance(1, 4);
+        // One undelimited V2 listing in three starts after a key (existing or not), as a client resuming a walk
+        // does; the SDK's paginator repeats it on every page, beside the continuation token, and so does this.
+        let start_after = (!v1 && delimiter.is_none() && self.stream.chance(1, 3)).then(|| self.key());
         for _ in 0..pages {
-            let (bucket, prefix, delimiter, max_keys) =
-                (bucket.clone(), prefix.clone(), delimiter.clone(), Some(max_keys));
+            let (bucket, prefix, delimiter, max_keys, start_after) =
+                (bucket.clone(), prefix.clone(), delimiter.clone(), Some(max_keys), start_after.clone());
             let (kind, request) = match v1 {
                 false => (
                     "list",
-                    Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after: None, after_op, url },
+                    Request::ListObjectsV2 {
+                        bucket,
+                        prefix,
+                        delimiter,
+                        max_keys,
+                        start_after,
+                        after_op,
+                        url,
+                        fetch_owner,
+                    },
                 ),
                 true => ("list-v1", Request::ListObjects { bucket, prefix, delimiter, max_keys, after_op }),
             };
@@ -516,7 +587,8 @@ pub fn references(request: &Request) -> Vec<u64> {
         | Request::ListObjects { after_op, .. }
         | Request::ListObjectVersions { after_op, .. } => after_op.iter().copied().collect(),
         Request::PutObject { precondition: Some(Precondition::Matches { etag_op }), .. } => vec![*etag_op],
-        Request::ReadIf { condition, .. } => vec![condition.etag_op()],
+        Request::ReadIf { condition, .. } => condition.iter().map(|c| c.etag_op()).collect(),
+        Request::DeleteObjects { version_ops, .. } => version_ops.iter().flatten().copied().collect(),
         _ => Vec::new(),
     }
 }
@@ -546,8 +618,14 @@ pub fn remap(request: &Request, map: impl Fn(u64) -> Option<u64>) -> Option<Requ
         Request::PutObject { precondition: Some(Precondition::Matches { etag_op }), .. } => *etag_op = map(*etag_op)?,
         Request::ReadIf { condition, .. } => {
             *condition = match *condition {
-                ReadCondition::Matches { etag_op } => ReadCondition::Matches { etag_op: map(etag_op)? },
-                ReadCondition::Differs { etag_op } => ReadCondition::Differs { etag_op: map(etag_op)? },
+                Some(ReadCondition::Matches { etag_op }) => Some(ReadCondition::Matches { etag_op: map(etag_op)? }),
+                Some(ReadCondition::Differs { etag_op }) => Some(ReadCondition::Differs { etag_op: map(etag_op)? }),
+                None => None,
+            }
+        }
+        Request::DeleteObjects { version_ops, .. } => {
+            for op in version_ops.iter_mut().flatten() {
+                *op = map(*op)?;
             }
         }
         _ => {}
@@ -591,6 +669,7 @@ fn footprint(step: &Step) -> Footprint {
         Request::GetObject { bucket, key: k, .. }
         | Request::HeadObject { bucket, key: k }
         | Request::ReadIf { bucket, key: k, .. }
+        | Request::GetObjectPart { bucket, key: k, .. }
         | Request::GetObjectVersion { bucket, key: k, .. } => f.reads.push(key(bucket, k)),
         Request::CopyObject { bucket, key: k, source_bucket, source_key, .. } => {
             f.writes.push(key(bucket, k));
@@ -726,7 +805,25 @@ mod tests {
         assert_eq!(program_digest(&one), GOLDEN_PROGRAM);
     }
 
-    const GOLDEN_PROGRAM: &str = "5e4a3d56159541ef0ba41acdc88ed71d6c56456499f6090f5463bac73dd510db";
+    const GOLDEN_PROGRAM: &str = "017e594f84e3b228ada0a0cb5d91ac05c1c34bf1628473da53ba32098f49b943";
+
+    /// A plain bucket beside a versioned one may be switched to versioning mid-run, with objects written before;
+    /// the version kinds follow it from then on, never before.
+    #[test]
+    fn a_plain_bucket_is_switched_to_versioning_in_use() {
+        let spec = RandomOpsSpec { ops: 2_000, ..RandomOpsSpec::default() };
+        let steps = draw(&spec, &buckets(), Algorithm::ALL, Seed(3).stream("random-ops", &[0]));
+        let on_a = |s: &Step| s.request.subject().starts_with("a/") || s.request.subject() == "a";
+        let switch = steps.iter().position(|s| s.kind == "versioning" && on_a(s));
+        let switch = switch.expect("the plain bucket is switched in 2,000 steps");
+        assert!(steps[..switch].iter().any(|s| s.kind == "put" && on_a(s)), "objects are written before the switch");
+        let versioned_kinds = |s: &&Step| VERSIONED_KINDS.contains(&s.kind) && s.kind != "versioning" && on_a(s);
+        assert_eq!(steps[..switch].iter().filter(versioned_kinds).count(), 0, "no version kind before the switch");
+        assert!(steps[switch..].iter().filter(versioned_kinds).count() > 0, "version kinds on it after the switch");
+        let plain_only = [GenBucket { name: "a".into(), versioned: false }];
+        let steps = draw(&spec, &plain_only, Algorithm::ALL, Seed(3).stream("random-ops", &[0]));
+        assert!(!steps.iter().any(|s| s.kind == "versioning"), "a scenario without versioning never switches it on");
+    }
 
     #[test]
     fn rounds_keep_dependencies_and_listings_apart() {
