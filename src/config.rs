@@ -33,6 +33,10 @@ pub struct Config {
     /// `[]` sends none, for a target that does not implement them.
     #[serde(default)]
     pub checksums: Option<Vec<String>>,
+    /// A flexible checksum every scripted single PutObject sends as an `x-amz-checksum-*` header (e.g. `crc64nvme`),
+    /// as an SDK configured with that algorithm does; none when absent (`random-ops` draws its own per write).
+    #[serde(default)]
+    pub write_checksum: Option<String>,
 }
 
 /// The nemesis section:
@@ -261,6 +265,10 @@ impl Config {
         if let Some(names) = &self.checksums {
             let parsed: Result<Vec<_>, String> = names.iter().map(|n| crate::checksum::Algorithm::parse(n)).collect();
             setup.checksums = Some(parsed.map_err(|e| ConfigError(format!("checksums: {e}")))?);
+        }
+        if let Some(name) = &self.write_checksum {
+            let algorithm = crate::checksum::Algorithm::parse(name);
+            setup.write_checksum = Some(algorithm.map_err(|e| ConfigError(format!("write_checksum: {e}")))?);
         }
         if let Some(lifecycle) = &self.lifecycle {
             setup.lifecycle_day_secs = Some(parse("lifecycle.day", &lifecycle.day)?);

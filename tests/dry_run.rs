@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "9ee423fef8a6498a1b88c1ed6844da428aa94a2152195ab68035c0fd6a250be1";
+const GOLDEN_PLAN_DIGEST: &str = "ecaff13f07f11799f6f4a03bc8555f22d99ec2d402a5ce9c88b23b0733143fbf";
 
 #[test]
 fn dry_run_touches_nothing() {

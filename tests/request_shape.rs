@@ -307,3 +307,21 @@ fn a_replay_resends_the_runs_requests_byte_for_byte() {
     assert_eq!(only(&run, &replay), Vec::<String>::new(), "sent by the run, not by the replay: {replayed}");
     assert_eq!(only(&replay, &run), Vec::<String>::new(), "sent by the replay, not by the run");
 }
+
+/// Config `write_checksum: crc64nvme`: every scripted single PutObject carries that checksum as a header, as an SDK
+/// configured with the algorithm sends it, and the target stores and checks it.
+#[test]
+fn scripted_puts_send_the_configured_checksum() {
+    let work = support::Workdir::new();
+    work.scenarios("- name: puts\n  objects: {count: 6, size: {min: 0B, max: 64K}}\n  tests: [put, get]\n  checks: [check-backend]\n");
+    let server = support::Server::s3s_fs(&[], 1, 4);
+    let (endpoint, requests) = capturing_proxy(server.endpoint.trim_start_matches("http://").to_string());
+    std::fs::write(work.path().join("sfko.yaml"), "write_checksum: crc64nvme\n").expect("config");
+    let out = work.sfko(&["--seed", "5", "--config", "sfko.yaml", "--endpoint", &endpoint, "--format", "json"]);
+    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+    let puts: Vec<String> = object_requests(&requests).into_iter().filter(|r| r.starts_with("PUT ")).collect();
+    assert_eq!(puts.len(), 6, "{puts:#?}");
+    assert!(puts.iter().all(|r| r.contains("x-amz-checksum-crc64nvme: ")), "{puts:#?}");
+    let out = work.sfko(&["--seed", "5", "--config", "sfko.yaml", "--dry-run", "--format", "json"]);
+    assert_eq!(support::json(&out)["plans"][0]["plan"]["setup"]["write_checksum"], "Crc64Nvme");
+}

@@ -106,6 +106,8 @@ pub struct TargetSetup {
     pub transient_location: Option<String>,
     /// The checksum algorithms writes may send (config `checksums:`); `None` = all of them.
     pub checksums: Option<Vec<crate::checksum::Algorithm>>,
+    /// The checksum every scripted single PutObject sends as a header (config `write_checksum:`).
+    pub write_checksum: Option<crate::checksum::Algorithm>,
 }
 
 impl TargetSetup {

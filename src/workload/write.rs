@@ -80,7 +80,11 @@ async fn single(
         bucket: bucket.name.clone(),
         key: object.key.clone(),
         body,
-        checksum: None,
+        checksum: ctx.plan.setup.write_checksum.map(|algorithm| crate::checksum::Sent {
+            algorithm,
+            carrier: crate::checksum::Carrier::Header,
+            wrong: false,
+        }),
         precondition: None,
         metadata,
     };
