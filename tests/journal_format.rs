@@ -129,4 +129,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "cac18fc28242ba1c08801fb2eeca8b5c1f811e37b9af577bcb63749e868cf75c";
+const GOLDEN_JOURNAL_DIGEST: &str = "350aba571585796eed1ed337c8ea84f59ea1397e139fe749b660898862a79f2a";

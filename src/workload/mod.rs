@@ -6,6 +6,7 @@
 
 mod copy;
 mod delete;
+mod delete_batch;
 mod delete_versions;
 mod get;
 mod get_range;
@@ -32,6 +33,7 @@ pub const WORKLOADS: &[Entry] = &[
     Entry { name: "overwrite", about: overwrite::ABOUT, needs: Needs::Nothing, run: overwrite::run },
     Entry { name: "put-versions", about: put_versions::ABOUT, needs: Needs::Nothing, run: put_versions::run },
     Entry { name: "delete-versions", about: delete_versions::ABOUT, needs: Needs::Nothing, run: delete_versions::run },
+    Entry { name: "delete-batch", about: delete_batch::ABOUT, needs: Needs::Nothing, run: delete_batch::run },
     Entry { name: "copy", about: copy::ABOUT, needs: Needs::Nothing, run: copy::run },
     Entry { name: "get-range", about: get_range::ABOUT, needs: Needs::Nothing, run: get_range::run },
     Entry { name: "list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
