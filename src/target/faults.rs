@@ -35,6 +35,18 @@ macro_rules! claim_wrong_crc32 {
     }};
 }
 
+/// The preconditions of a GetObject or HeadObject input (the two s3s types name them alike).
+macro_rules! read_conditions {
+    ($input:expr) => {
+        conditions::ReadConditions {
+            if_match: $input.if_match.as_ref(),
+            if_none_match: $input.if_none_match.as_ref(),
+            if_modified_since: $input.if_modified_since.as_ref(),
+            if_unmodified_since: $input.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
 /// The kinds of misbehaviour the fixture can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
@@ -620,13 +632,7 @@ impl S3 for FaultyFs {
         // (s3s-fs writes a temp file and renames it) does not change.
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
-        let conditions = conditions::ReadConditions {
-            if_match: i.if_match.as_ref(),
-            if_none_match: i.if_none_match.as_ref(),
-            if_modified_since: i.if_modified_since.as_ref(),
-            if_unmodified_since: i.if_unmodified_since.as_ref(),
-        };
-        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), conditions).await?;
+        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), read_conditions!(i)).await?;
         if let Some(number) = req.input.part_number.take() {
             let i = &req.input;
             let part = self.locate_part(&i.bucket, &i.key, i.version_id.as_deref(), number, i.range.as_ref()).await?;
@@ -646,13 +652,7 @@ impl S3 for FaultyFs {
         self.throttle()?;
         let _held = self.keys.read(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
-        let conditions = conditions::ReadConditions {
-            if_match: i.if_match.as_ref(),
-            if_none_match: i.if_none_match.as_ref(),
-            if_modified_since: i.if_modified_since.as_ref(),
-            if_unmodified_since: i.if_unmodified_since.as_ref(),
-        };
-        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), conditions).await?;
+        self.preconditions(&i.bucket, &i.key, i.version_id.as_deref(), read_conditions!(i)).await?;
         let part = match req.input.part_number.take() {
             Some(number) => {
                 let i = &req.input;

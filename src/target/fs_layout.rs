@@ -96,7 +96,7 @@ impl FsLayout {
         let [info, _] = self.side_files(bucket, key);
         let multipart = Self::stored_etag(&info).await.is_ok_and(|etag| etag.contains('-'));
         let etag = match multipart {
-            true => Some(self.data_md5(bucket, key).await?),
+            true => Some(Self::file_md5(&self.object_path(bucket, key)?).await?),
             false => None,
         };
         let stored = etag.clone();
@@ -110,12 +110,12 @@ impl FsLayout {
         Ok(etag)
     }
 
-    /// The MD5 of `bucket/key`'s data, read in pieces (it may be gigabytes).
-    async fn data_md5(&self, bucket: &str, key: &str) -> S3Result<String> {
+    /// The MD5 (hex) of a file s3s-fs wrote — an object's data or an uploaded part — read in pieces (it may be
+    /// gigabytes): the ETag S3 gives content written in one piece.
+    pub async fn file_md5(path: &Path) -> S3Result<String> {
         use md5::Digest as _;
         use tokio::io::AsyncReadExt as _;
-        let path = self.object_path(bucket, key)?;
-        let mut file = tokio::fs::File::open(&path).await.map_err(|e| s3_error!(e, InternalError))?;
+        let mut file = tokio::fs::File::open(path).await.map_err(|e| s3_error!(e, InternalError))?;
         let mut hasher = md5::Md5::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
@@ -170,9 +170,7 @@ impl FsLayout {
         if let Ok(etag) = Self::stored_etag(&info).await {
             return Ok(Some(etag));
         }
-        use md5::Digest as _;
-        let bytes = tokio::fs::read(&data).await.map_err(|e| s3_error!(e, InternalError))?;
-        Ok(Some(hex::encode(md5::Md5::digest(&bytes))))
+        Ok(Some(Self::file_md5(&data).await?))
     }
 
     /// The ETag s3s-fs stored in an internal-info file (multipart `-N` ones included).

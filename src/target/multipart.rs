@@ -11,7 +11,6 @@
 
 use s3s::dto::CompleteMultipartUploadInput;
 use s3s::{s3_error, S3Result};
-use tokio::io::AsyncReadExt as _;
 use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 use super::fs_layout::FsLayout;
@@ -83,7 +82,7 @@ impl Uploads {
             let path = self.layout.part_path(&input.upload_id, *number).ok_or_else(missing)?;
             let Ok(metadata) = tokio::fs::metadata(&path).await else { return Err(missing()) };
             let claimed = part.e_tag.as_ref().map(|e| e.value().trim_matches('"').to_ascii_lowercase());
-            if claimed.as_deref() != Some(md5_hex(&path).await?.as_str()) {
+            if claimed.as_deref() != Some(FsLayout::file_md5(&path).await?.as_str()) {
                 return Err(missing());
             }
             sizes.push(metadata.len());
@@ -93,20 +92,4 @@ impl Uploads {
         }
         Ok(())
     }
-}
-
-/// The MD5 of a part file, which is the ETag s3s-fs answered its UploadPart with.
-async fn md5_hex(path: &std::path::Path) -> S3Result<String> {
-    use md5::Digest as _;
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| s3_error!(e, InternalError))?;
-    let mut hasher = md5::Md5::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).await.map_err(|e| s3_error!(e, InternalError))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

@@ -208,7 +208,7 @@ impl Versioning {
             let meta = tokio::fs::metadata(&live[0]).await.map_err(|e| s3_error!(e, InternalError))?;
             let etag = match FsLayout::stored_etag(&live[1]).await {
                 Ok(etag) => etag,
-                Err(_) => md5_hex(&live[0]).await?,
+                Err(_) => FsLayout::file_md5(&live[0]).await?,
             };
             let archive = format!("v{:012}", self.next.fetch_add(1, Ordering::Relaxed));
             copy_files(&live, &self.archive_files(&archive)).await?;
@@ -628,13 +628,6 @@ async fn object_keys(dir: &Path) -> S3Result<Vec<String>> {
         }
     }
     Ok(keys)
-}
-
-/// The MD5 of a file in hex: the ETag of a single-part object whose ETag s3s-fs did not store.
-async fn md5_hex(path: &Path) -> S3Result<String> {
-    use md5::Digest as _;
-    let bytes = tokio::fs::read(path).await.map_err(|e| s3_error!(e, InternalError))?;
-    Ok(hex::encode(md5::Md5::digest(&bytes)))
 }
 
 /// Copies each existing `from` file to its `to` (a side file s3s-fs never wrote is simply absent in both).
