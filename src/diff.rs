@@ -74,10 +74,11 @@ pub fn classify(divergence: &Divergence, judged: &[Judged]) -> Class {
             let fields =
                 std::iter::once(divergence.field.as_str()).chain(divergence.more.iter().map(|f| f.field.as_str()));
             let covered = |field: &str| judged.iter().any(|j| j.fields.contains(&field));
-            // Answers of different statuses (a racing read's 404 beside a 200) differ in every field the status
-            // decides (ETag, size, body, metadata): when the expectations speak to the status, both answers fit
-            // them whole, and the rest follows from it.
-            let by_status = fields.clone().any(|f| f == "status") && covered("status");
+            // Answers of different statuses (a racing read's 404 beside a 200), or of different content (two
+            // versions a racing read may see), differ in every field that follows (ETag, size, body, metadata):
+            // when the expectations speak to the status or the content, both answers fit them whole.
+            let decisive = |f: &str| matches!(f, "status" | "body_digest") && covered(f);
+            let by_status = fields.clone().any(decisive);
             let all_covered = by_status || fields.clone().all(covered);
             if all_covered && !judged.is_empty() {
                 Class::Allowed
@@ -439,6 +440,16 @@ mod tests {
             ..divergence(false)
         };
         assert_eq!(classify(&by_status, &[judged(None, None)]), Class::Allowed);
+        // Two versions a racing GET may see: bodies and ETags differ; the expectation names the body.
+        let by_body = Divergence {
+            more: vec![crate::replay::FieldDifference {
+                field: "etag".into(),
+                recorded: "e".into(),
+                replayed: "f".into(),
+            }],
+            ..divergence(false)
+        };
+        assert_eq!(classify(&by_body, &[judged(None, None)]), Class::Allowed);
         // No usable answer on one side says nothing about what either stored.
         assert_eq!(classify(&divergence(true), &[judged(None, Some("b"))]), Class::Unanswered);
     }

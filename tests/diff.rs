@@ -42,7 +42,8 @@ fn count(doc: &serde_json::Value, class: &str) -> u64 {
 fn healthy_against_healthy_differs_nowhere() {
     let work = workdir();
     let out = work.sfko(&["diff", "--seed", "1", "--format", "json", "-q"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The whole report on failure: which op diverged, how, and each side's verdict.
+    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
     let doc = json(&out);
     assert_eq!(doc["verdict"], "pass", "{doc}");
     let plans = doc["plans"].as_array().expect("plans");
