@@ -168,7 +168,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     };
     let driver = Arc::new(
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
-            .with_object_etags(plan.random_ops.is_some())
+            .with_object_etags(plan.sends_if_match())
             .with_backends(target.backend_clients.clone())
             .with_stall(target.stall)
             .with_observer(nemesis.clone().map(|n| n as Arc<dyn crate::driver::OpObserver>))
@@ -218,6 +218,15 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let mut judged: BTreeMap<u64, Vec<Judged>> = BTreeMap::new();
     let mut failures = Vec::new();
     let (mut failures_total, mut recorded_failures, mut same, mut unjudged_checks) = (0u64, 0u64, true, 0u64);
+    // Another op's answer, for the assertions that read several (a race's winner); none when it has no usable one.
+    let answer = |op: u64| {
+        let (outcome, ambiguous) = replayed.outcomes.get(&op)?;
+        let usable = !ambiguous
+            && !outcome.unavailable()
+            && !outcome.not_issued()
+            && outcome.error_code.as_deref() != Some(crate::driver::ABANDONED);
+        usable.then_some(outcome)
+    };
     for expectation in &replayed.expectations {
         let (outcome, ambiguous) = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
         recorded_failures += u64::from(expectation.violation.is_some());
@@ -227,7 +236,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
                 by: expectation.by.clone(),
                 expected: expectation.assertion.describe(),
                 recorded: expectation.violation.clone(),
-                replayed: if unusable { None } else { expectation.assertion.violation(&outcome) },
+                replayed: if unusable { None } else { expectation.assertion.violation_among(&outcome, &answer) },
                 fields: expectation.assertion.fields(),
             });
         }
@@ -238,7 +247,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
             unjudged_checks += u64::from(replayed.checks.contains(&expectation.op));
             continue;
         }
-        let violation = expectation.assertion.violation(&outcome);
+        let violation = expectation.assertion.violation_among(&outcome, &answer);
         same &= violation.is_some() == expectation.violation.is_some();
         if let Some(got) = &violation {
             failures_total += 1;

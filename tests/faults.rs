@@ -107,3 +107,41 @@ fn a_healthy_external_s3s_fs_passes() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out)["verdict"], "pass");
 }
+
+const RACE: &str = "\
+- name: race
+  required:
+    buckets:
+      - {}
+      - versioning: true
+  objects: {count: 6, size: {min: 16B, max: 4K}}
+  tests: [conditional-race]
+  checks: [check-backend, check-etag, check-versions, check-list]
+";
+
+/// Crowds of conditional writers race each key: a healthy server lets exactly one win, and a replay passes too
+/// although other writers win in it; a server that ignores the preconditions lets several win, which the race's
+/// read names, and its replay reproduces.
+#[test]
+fn conditional_race_has_one_winner_and_replays_whoever_wins() {
+    let work = Workdir::new();
+    work.scenarios(RACE);
+    let healthy = Server::s3s_fs(&[], 0, 1);
+    let out = work.sfko(&["--seed", "3", "--endpoint", &healthy.endpoint, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let doc = json(&out);
+    let journal = doc["runs"][0]["journal"].as_str().expect("journal").to_string();
+    let (exit, again) = replay(&work, &healthy, &journal);
+    assert_eq!(exit, 0, "whoever wins in the replay, the checks after see the same: {again}");
+    assert_eq!(again["reproduced"], true, "{again}");
+
+    let faulty = Server::s3s_fs(&["conditional-ignored"], 1, 1);
+    let doc = run(&work, &faulty, "race");
+    let failures = doc["failures"].as_array().expect("failures");
+    let sole = |f: &&serde_json::Value| f["got"].as_str().unwrap_or("").contains("writers won: ops");
+    assert!(failures.iter().any(|f| sole(&f)), "several winners are named: {doc}");
+    let corpus = work.corpus_files()[0].to_string_lossy().to_string();
+    let (exit, same) = replay(&work, &faulty, &corpus);
+    assert_eq!(exit, 1, "{same}");
+    assert_eq!(same["reproduced"], true, "{same}");
+}

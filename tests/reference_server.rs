@@ -438,3 +438,29 @@ fn plain_refuses_the_reference_layers_options() {
         .expect("run sfko serve");
     assert_eq!(support::code(&out), 2, "{}", support::stderr(&out));
 }
+
+/// How many of `writers` concurrent `If-None-Match: *` PutObjects of one fresh key succeed.
+async fn racing_creates(client: &Client, key: &str, writers: u8) -> usize {
+    let puts = (0..writers).map(|w| {
+        client.put_object().bucket("bkt").key(key).if_none_match("*").body(ByteStream::from(vec![w; 64])).send()
+    });
+    futures::future::join_all(puts).await.iter().filter(|answer| answer.is_ok()).count()
+}
+
+/// Conditional creates racing on one key: the reference server lets exactly one win (the others 412). Plain s3s-fs
+/// 0.14.1 checks the precondition and then writes, unlocked, so several writers of one key all succeed — the
+/// finding `conditional-race` reports on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_conditional_creates_have_one_winner() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    bucket(&reference).await;
+    bucket(&plain).await;
+    for key in 0..8 {
+        assert_eq!(racing_creates(&reference, &format!("k{key}"), 16).await, 1, "key k{key}");
+    }
+    let mut several = 0;
+    for key in 0..8 {
+        several += usize::from(racing_creates(&plain, &format!("k{key}"), 16).await > 1);
+    }
+    assert!(several > 0, "plain s3s-fs let one writer win each of 8 races: the s3s-fs finding is gone");
+}

@@ -55,6 +55,17 @@ pub struct Op {
     pub at: Instant,
 }
 
+impl Op {
+    /// It got an answer that says what it did: not abandoned, not unavailable, not a possible echo of an earlier
+    /// try, and actually issued.
+    pub fn usable(&self) -> bool {
+        self.outcome.error_code.as_deref() != Some(ABANDONED)
+            && !self.outcome.unavailable()
+            && !self.outcome.not_issued()
+            && !self.ambiguous
+    }
+}
+
 /// A multipart upload this run created; `open` until completed or aborted (its id stays known for later requests,
 /// which the server must then refuse).
 #[derive(Debug, Clone)]

@@ -126,6 +126,19 @@ impl<'a> Ctx<'a> {
 
     /// [`judge`](Self::judge) an op that raced `raced_with` (op indices) on a key.
     pub async fn judge_racing(&self, op: &Op, subject: &str, assertion: Assertion, raced_with: Vec<u64>) -> bool {
+        self.judge_among(op, subject, assertion, raced_with, &[]).await
+    }
+
+    /// [`judge_racing`](Self::judge_racing) by an assertion that also reads other ops' answers
+    /// ([`Assertion::SoleWinner`]): `others` are those ops; one with no usable answer counts as unknown.
+    pub async fn judge_among(
+        &self,
+        op: &Op,
+        subject: &str,
+        assertion: Assertion,
+        raced_with: Vec<u64>,
+        others: &[&Op],
+    ) -> bool {
         if op.outcome.error_code.as_deref() == Some(crate::driver::ABANDONED) {
             // Never sent, or cut off when the target stopped answering: nothing to judge, and not a held expectation.
             return false;
@@ -143,7 +156,8 @@ impl<'a> Ctx<'a> {
             tracing::debug!(op = op.index, subject, outcome = %op.outcome.brief(), "no usable answer; not judged");
             return false;
         }
-        let violation = assertion.violation(&op.outcome);
+        let answer = |index: u64| others.iter().find(|o| o.index == index).filter(|o| o.usable()).map(|o| &o.outcome);
+        let violation = assertion.violation_among(&op.outcome, &answer);
         if op.outcome.unsupported() {
             self.findings.unsupported(op.request);
         }

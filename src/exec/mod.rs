@@ -94,7 +94,7 @@ pub async fn run_plan(
         None => None,
     };
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
-        .with_object_etags(plan.random_ops.is_some())
+        .with_object_etags(plan.sends_if_match())
         .with_pacer(opts.rate.map(|per_s| crate::driver::pacer::Pacer::new(per_s, plan.seed)))
         .with_backends(target.backend_clients.clone())
         .with_stall(target.stall)

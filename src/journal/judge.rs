@@ -122,6 +122,60 @@ fn page_violation(expected: &[PageEntry], truncated: bool, listing: Option<&List
     (listing.truncated != truncated).then(|| format!("truncated = {}", listing.truncated))
 }
 
+/// How a race of conditional writers ended, judged from their answers and a read of the key after it: one winner
+/// (a racer with no usable answer, or an answer other than a refusal, may have been it), and the winner's bytes.
+fn sole_winner_violation<'o>(
+    racers: &[u64],
+    digests: &[crate::content::Digest],
+    read: &Outcome,
+    answer: &dyn Fn(u64) -> Option<&'o Outcome>,
+) -> Option<String> {
+    // A 2xx won, even one whose body could not be decoded: the server says it applied the write.
+    let (mut won, mut maybe, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+    for (at, &op) in racers.iter().enumerate() {
+        match answer(op) {
+            Some(o) if (200..300).contains(&o.status) => won.push(at),
+            Some(o) if matches!(o.status, 409 | 412) => refused.push(at),
+            _ => maybe.push(at),
+        }
+    }
+    if won.len() > 1 {
+        let ops: Vec<u64> = won.iter().map(|&at| racers[at]).collect();
+        return Some(format!("{} writers won: ops {} all succeeded", ops.len(), op_list(&ops)));
+    }
+    if won.is_empty() && maybe.is_empty() {
+        return Some(format!("no writer won: ops {} were all refused", op_list(racers)));
+    }
+    if !read.succeeded() {
+        return Some(read.brief());
+    }
+    let could_be: Vec<usize> = if won.is_empty() { maybe } else { won };
+    let Some(got) = read.body_digest else { return Some(format!("no body ({})", read.brief())) };
+    if could_be.iter().any(|&at| digests.get(at) == Some(&got)) {
+        return None;
+    }
+    let whose = match racers.iter().zip(digests).position(|(_, d)| *d == got) {
+        Some(at) if refused.contains(&at) => format!(" (op {}'s, which was refused)", racers[at]),
+        Some(at) => format!(" (op {}'s)", racers[at]),
+        None => String::new(),
+    };
+    let winner = match could_be.as_slice() {
+        [only] => format!("winner op {}", racers[*only]),
+        _ => "winner".to_string(),
+    };
+    Some(format!("blake3 {got}{whose}, not the {winner}'s bytes"))
+}
+
+/// `5, 6, 7` (the first few and a count, for long lists).
+fn op_list(ops: &[u64]) -> String {
+    const SHOWN: usize = 8;
+    let mut list = ops.iter().take(SHOWN).map(u64::to_string).collect::<Vec<_>>().join(", ");
+    if ops.len() > SHOWN {
+        list.push_str(&format!(" … ({} in all)", ops.len()));
+    }
+    list
+}
+
 /// Consecutive entries with the same key, in order.
 fn group<'a, T>(entries: &'a [T], key: impl Fn(&T) -> &str) -> Vec<(&'a str, Vec<&'a T>)> {
     let mut groups: Vec<(&'a str, Vec<&'a T>)> = Vec::new();
@@ -150,6 +204,7 @@ impl Assertion {
             Assertion::ChecksumIfAny { .. } | Assertion::NoWholeChecksum => vec!["checksum"],
             Assertion::BatchDeleted { .. } => vec!["status", "batch"],
             Assertion::Metadata(_) => vec!["status", "metadata"],
+            Assertion::SoleWinner { .. } => vec!["status", "body_digest", "size"],
             Assertion::Model { alternatives, .. } => {
                 let mut fields: Vec<&'static str> = alternatives.iter().flatten().flat_map(Assertion::fields).collect();
                 fields.sort_unstable();
@@ -167,6 +222,16 @@ impl Assertion {
     /// `None` if `outcome` satisfies it, else what was found instead. An operation the target does not implement
     /// (501 NotImplemented) violates nothing: it is reported as unsupported, not as a bug.
     pub fn violation(&self, outcome: &Outcome) -> Option<String> {
+        self.violation_among(outcome, &|_| None)
+    }
+
+    /// [`violation`](Self::violation) for an assertion that also speaks of other ops' answers ([`Assertion::SoleWinner`]):
+    /// `answer(op)` is op's usable answer, `None` when it got none (or is unknown here).
+    pub fn violation_among<'o>(
+        &self,
+        outcome: &Outcome,
+        answer: &dyn Fn(u64) -> Option<&'o Outcome>,
+    ) -> Option<String> {
         if outcome.unsupported() {
             return None;
         }
@@ -222,6 +287,7 @@ impl Assertion {
             },
             Assertion::BatchDeleted { keys, quiet } => batch_violation(keys, *quiet, outcome),
             Assertion::Metadata(sent) => sent.mismatch(outcome.metadata.as_deref()),
+            Assertion::SoleWinner { racers, digests } => sole_winner_violation(racers, digests, outcome, answer),
             Assertion::Model { alternatives, .. } => {
                 let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
@@ -270,6 +336,9 @@ impl Assertion {
             Assertion::BatchDeleted { keys, quiet: false } => format!("all {} keys reported deleted", keys.len()),
             Assertion::BatchDeleted { keys, quiet: true } => {
                 format!("no errors for the {} keys (quiet: no key listed, or all of them)", keys.len())
+            }
+            Assertion::SoleWinner { racers, .. } => {
+                format!("exactly one of ops {} wins (the others refused), and the key holds its bytes", op_list(racers))
             }
             Assertion::Model { rule, alternatives } => {
                 let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
@@ -416,5 +485,32 @@ mod tests {
         assert_eq!(quiet.violation(&answer(&["a", "b"], &[])), None, "a server that ignores Quiet loses nothing");
         assert!(quiet.violation(&answer(&["a"], &[])).is_some());
         assert!(quiet.violation(&error(400, Some("MissingContentMD5"))).is_some());
+    }
+
+    use crate::content::Digest;
+
+    #[test]
+    fn a_race_has_one_winner_and_the_key_holds_its_bytes() {
+        let digests = vec![Digest([1; 32]), Digest([2; 32]), Digest([3; 32])];
+        let race = Assertion::SoleWinner { racers: vec![10, 11, 12], digests };
+        let read = |byte: u8| Outcome { body_digest: Some(Digest([byte; 32])), ..ok() };
+        let answers = |statuses: [u16; 3]| statuses.map(|status| Outcome { status, ..Outcome::default() });
+        let judge = |statuses: [u16; 3], byte: u8| {
+            let answers = answers(statuses);
+            race.violation_among(&read(byte), &|op| {
+                answers.get((op as usize).checked_sub(10)?).filter(|o| o.status != 0)
+            })
+        };
+        assert_eq!(judge([412, 200, 409], 2), None);
+        assert_eq!(
+            judge([412, 200, 409], 1).as_deref(),
+            Some(&*format!("blake3 {} (op 10's, which was refused), not the winner op 11's bytes", Digest([1; 32])))
+        );
+        assert_eq!(judge([200, 200, 412], 1).as_deref(), Some("2 writers won: ops 10, 11 all succeeded"));
+        assert_eq!(judge([412, 412, 412], 1).as_deref(), Some("no writer won: ops 10, 11, 12 were all refused"));
+        // A writer with no usable answer may have won, and its bytes may be what the key holds.
+        assert_eq!(judge([0, 412, 412], 1), None);
+        assert!(judge([0, 412, 412], 2).is_some());
+        assert_eq!(judge([0, 0, 412], 2), None);
     }
 }

@@ -645,6 +645,14 @@ pub enum Assertion {
     },
     /// The answer carries this metadata (see [`Metadata::mismatch`]).
     Metadata(Box<Metadata>),
+    /// Conditional writers raced one key (`racers`, op indices, each sending the content whose blake3 is at the same
+    /// position of `digests`): exactly one may win (2xx) — the rest are refused — and this read must return the
+    /// winner's bytes. Judged with the racers' answers beside this op's (see `Assertion::violation_among`); a racer
+    /// with no usable answer may have won.
+    SoleWinner {
+        racers: Vec<u64>,
+        digests: Vec<Digest>,
+    },
     /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
     /// least one alternative (several when racing operations may have taken effect in either order).
     Model {

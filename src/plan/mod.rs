@@ -136,6 +136,13 @@ pub struct Plan {
     pub random_ops: Option<RandomOpsPlan>,
 }
 
+impl Plan {
+    /// Whether a workload sends `If-Match` with an ETag an earlier write got back (the driver then keeps those).
+    pub fn sends_if_match(&self) -> bool {
+        self.random_ops.is_some() || self.workloads.iter().any(|w| w == "conditional-race")
+    }
+}
+
 /// What the `random-ops` workload draws: the scenario's options, and which of the drawn operations to issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RandomOpsPlan {

@@ -4,6 +4,7 @@
 //! A workload acts on the cluster only through its [`Ctx`]: every S3 call is recorded, every expectation about an
 //! answer (e.g. "this PUT succeeded") is judged and journaled, and randomness comes only from `ctx.stream()`.
 
+mod conditional_race;
 mod copy;
 mod delete;
 mod delete_batch;
@@ -34,6 +35,12 @@ pub const WORKLOADS: &[Entry] = &[
     Entry { name: "put-versions", about: put_versions::ABOUT, needs: Needs::Nothing, run: put_versions::run },
     Entry { name: "delete-versions", about: delete_versions::ABOUT, needs: Needs::Nothing, run: delete_versions::run },
     Entry { name: "delete-batch", about: delete_batch::ABOUT, needs: Needs::Nothing, run: delete_batch::run },
+    Entry {
+        name: "conditional-race",
+        about: conditional_race::ABOUT,
+        needs: Needs::Nothing,
+        run: conditional_race::run,
+    },
     Entry { name: "copy", about: copy::ABOUT, needs: Needs::Nothing, run: copy::run },
     Entry { name: "get-range", about: get_range::ABOUT, needs: Needs::Nothing, run: get_range::run },
     Entry { name: "list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },

@@ -123,6 +123,24 @@ pub async fn multipart(
     metadata: Option<Box<Metadata>>,
     part: impl Fn(u64, u64, u64, u64) -> Request,
 ) -> Option<crate::driver::Op> {
+    let (create_op, parts) = upload_parts(ctx, bucket, key, layout, metadata, part).await?;
+    let (b, k) = (bucket.name.clone(), key.to_string());
+    let complete =
+        ctx.call(Request::CompleteMultipartUpload { bucket: b, key: k, create_op, parts, precondition: None }).await;
+    let name = format!("{}/{key}", bucket.name);
+    ctx.judge(&complete, &name, Assertion::Succeeded).await.then_some(complete)
+}
+
+/// The first steps of [`multipart`]: CreateMultipartUpload and every part, judged, aborting the upload if a part
+/// failed. Returns the creating op's index and the parts to complete it with.
+pub async fn upload_parts(
+    ctx: &Ctx<'_>,
+    bucket: &BucketPlan,
+    key: &str,
+    layout: crate::content::PartLayout,
+    metadata: Option<Box<Metadata>>,
+    part: impl Fn(u64, u64, u64, u64) -> Request,
+) -> Option<(u64, Vec<CompletedPart>)> {
     let name = format!("{}/{key}", bucket.name);
     let (b, k) = (bucket.name.clone(), key.to_string());
     let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata }).await;
@@ -149,16 +167,7 @@ pub async fn multipart(
         ctx.judge(&abort, &name, Assertion::Succeeded).await;
         return None;
     }
-    let complete = ctx
-        .call(Request::CompleteMultipartUpload {
-            bucket: b,
-            key: k,
-            create_op: create.index,
-            parts,
-            precondition: None,
-        })
-        .await;
-    ctx.judge(&complete, &name, Assertion::Succeeded).await.then_some(complete)
+    Some((create.index, parts))
 }
 
 /// A plain DeleteObject: a delete marker on a versioned bucket, the object gone otherwise.
