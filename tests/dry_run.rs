@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "ecaff13f07f11799f6f4a03bc8555f22d99ec2d402a5ce9c88b23b0733143fbf";
+const GOLDEN_PLAN_DIGEST: &str = "ddc7ad8493cc9f3a8ded5200843f7ac9ed0159309e6a129d013341d5f680ba7d";
 
 #[test]
 fn dry_run_touches_nothing() {

@@ -129,4 +129,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "350aba571585796eed1ed337c8ea84f59ea1397e139fe749b660898862a79f2a";
+const GOLDEN_JOURNAL_DIGEST: &str = "b4b105c2c9239409714162057a8e859cbb9406f3495310883caa0f060a986c4d";

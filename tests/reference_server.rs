@@ -464,3 +464,27 @@ async fn racing_conditional_creates_have_one_winner() {
     }
     assert!(several > 0, "plain s3s-fs let one writer win each of 8 races: the s3s-fs finding is gone");
 }
+
+/// DeleteObject with `If-Match`: the reference server deletes only the object whose ETag is named (412 otherwise,
+/// the object kept). Plain s3s-fs 0.14.1 ignores the header and deletes whatever the key holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_delete_deletes_only_the_named_etag() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    for (client, honours) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        let put = client.put_object().bucket("bkt").key("k").body(ByteStream::from_static(b"one")).send().await;
+        let etag = put.expect("PutObject").e_tag().unwrap_or_default().to_string();
+        let wrong = client.delete_object().bucket("bkt").key("k").if_match("\"0123456789abcdef0123456789abcdef\"");
+        let wrong = wrong.send().await.map(|_| ()).map_err(|e| refusal(&e));
+        let kept = client.head_object().bucket("bkt").key("k").send().await.is_ok();
+        if honours {
+            assert_eq!(wrong, Err(("PreconditionFailed".into(), 412)), "another ETag named");
+            assert!(kept, "a refused conditional delete keeps the object");
+            client.delete_object().bucket("bkt").key("k").if_match(&etag).send().await.expect("the ETag named");
+            assert!(client.head_object().bucket("bkt").key("k").send().await.is_err(), "deleted");
+        } else {
+            assert_eq!(wrong, Ok(()), "the s3s-fs finding: If-Match ignored");
+            assert!(!kept, "and the object deleted");
+        }
+    }
+}

@@ -351,9 +351,13 @@ impl Driver {
         }
         self.remember(index, &request, &outcome);
         let completion = self.completed.fetch_add(1, Ordering::SeqCst);
-        self.stats.record(&request, &outcome, waited, latency);
-        if let Some(series) = &self.timeseries {
-            series.record(&request, &outcome, waited);
+        // A request never sent (it names an id no earlier answer gave) is journaled, but it is not load: it counts
+        // in no throughput, error or latency figure.
+        if !outcome.not_issued() {
+            self.stats.record(&request, &outcome, waited, latency);
+            if let Some(series) = &self.timeseries {
+                series.record(&request, &outcome, waited);
+            }
         }
         self.show_progress(&request, &outcome, completion);
         let record = OpRecord {
@@ -527,6 +531,8 @@ fn echoes_an_earlier_attempt(request: &Request, attempts: &[Attempt], outcome: &
             outcome.succeeded() || code == Some("NoSuchUpload") || (precondition.is_some() && refused_by_precondition)
         }
         Request::PutObject { precondition: Some(_), .. } => outcome.succeeded() || refused_by_precondition,
+        // An earlier try that deleted the object leaves a retry nothing to match: 412, or 404 NoSuchKey.
+        Request::DeleteObjectIf { .. } => outcome.succeeded() || refused_by_precondition || code == Some("NoSuchKey"),
         Request::AbortMultipartUpload { .. } | Request::UploadPart { .. } => code == Some("NoSuchUpload"),
         Request::CreateBucket { .. } => code == Some("BucketAlreadyOwnedByYou"),
         Request::DeleteObjectVersion { .. } | Request::DeleteVersionId { .. } => code == Some("NoSuchVersion"),

@@ -203,6 +203,15 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
+        Request::DeleteObjectIf { bucket, key, etag_op } => {
+            let Some(etag) = driver.etag_of(*etag_op) else {
+                return missing_reference(format!("no ETag from op {etag_op}"));
+            };
+            done(client.delete_object().bucket(bucket).key(key).if_match(etag).send().await, |out| Outcome {
+                version_id: out.version_id().map(str::to_string),
+                ..Outcome::default()
+            })
+        }
         Request::DeleteObjects { bucket, keys, quiet, version_ops } => {
             let mut versions = Vec::with_capacity(version_ops.len());
             for op in version_ops {

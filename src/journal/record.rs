@@ -294,6 +294,12 @@ pub enum Request {
         max_keys: Option<u32>,
         after_op: Option<u64>,
     },
+    /// DeleteObject with `If-Match`: the ETag op `etag_op` got back (whatever it was in this run); delete only that.
+    DeleteObjectIf {
+        bucket: String,
+        key: String,
+        etag_op: u64,
+    },
     /// Delete one version; `version_op` is the op that created it (its version id, whatever it was in this run).
     DeleteObjectVersion {
         bucket: String,
@@ -384,6 +390,7 @@ impl Request {
             Request::ReadIf { head: false, .. } => "GetObject(conditional)",
             Request::ReadIf { head: true, .. } => "HeadObject(conditional)",
             Request::DeleteObject { .. } => "DeleteObject",
+            Request::DeleteObjectIf { .. } => "DeleteObject(conditional)",
             Request::DeleteObjects { .. } => "DeleteObjects",
             Request::ListObjectsV2 { .. } => "ListObjectsV2",
             Request::ListObjects { .. } => "ListObjects",
@@ -422,6 +429,7 @@ impl Request {
                 [] => bucket.clone(),
             },
             Request::DeleteObjectVersion { bucket, key, .. }
+            | Request::DeleteObjectIf { bucket, key, .. }
             | Request::GetObjectVersion { bucket, key, .. }
             | Request::CopyObject { bucket, key, .. }
             | Request::UploadPartCopy { bucket, key, .. }
@@ -461,6 +469,7 @@ impl Request {
             | Request::CopyObject { bucket, key, .. }
             | Request::CompleteMultipartUpload { bucket, key, .. }
             | Request::DeleteObjectVersion { bucket, key, .. }
+            | Request::DeleteObjectIf { bucket, key, .. }
             | Request::GetObjectVersion { bucket, key, .. }
             | Request::GetObjectPart { bucket, key, .. } => vec![format!("{bucket}/{key}")],
             Request::DeleteObjects { bucket, keys, .. } => keys.iter().map(|key| format!("{bucket}/{key}")).collect(),

@@ -14,7 +14,7 @@ use crate::scenario::{BucketSpec, RandomOpsSpec, Replication, Scenario, SizeSpec
 use crate::seed::Seed;
 
 /// Bump when the plan's shape or any resolution rule changes (it changes plan digests of old seeds).
-pub const PLAN_FORMAT: u32 = 6;
+pub const PLAN_FORMAT: u32 = 7;
 
 /// Largest extra part size drawn above the 5 MiB minimum.
 const PART_SIZE_SPREAD: u64 = 11 * 1024 * 1024;

@@ -31,6 +31,8 @@ pub const OP_KINDS: &[(&str, u32)] = &[
     // PutObject with a checksum header that does not match the body (must be refused, the key unchanged):
     ("bad-checksum", 1),
     ("delete", 6),
+    // DeleteObject with If-Match: the ETag an earlier write of the key got back (delete only that; else 412):
+    ("delete-if-match", 2),
     // DeleteObjects of a few keys, quiet or verbose, existing or not:
     ("delete-batch", 2),
     ("copy", 4),

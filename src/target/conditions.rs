@@ -1,4 +1,4 @@
-//! GET and HEAD preconditions, which s3s-fs 0.14.1 ignores, evaluated as RFC 9110 §13.2.2 orders them and S3
+//! GET and HEAD preconditions (and DeleteObject's `If-Match`), which s3s-fs 0.14.1 ignores, evaluated as RFC 9110 §13.2.2 orders them and S3
 //! documents them: `If-Match` answers 412 Precondition Failed unless the object's current ETag is one of those named;
 //! without an `If-Match`, `If-Unmodified-Since` answers 412 when the object was modified after the date; then
 //! `If-None-Match` answers 304 Not Modified when the ETag is one of those named; without an `If-None-Match`,
@@ -54,5 +54,25 @@ pub async fn check_read(layout: &FsLayout, bucket: &str, key: &str, conditions: 
         Some(_) => Ok(()),
         None if conditions.if_modified_since.is_some_and(|date| modified <= *date) => Err(s3_error!(NotModified)),
         None => Ok(()),
+    }
+}
+
+/// Whether a DeleteObject of `bucket/key` with `If-Match` may go ahead: only if the current version's ETag is the one
+/// named (412 otherwise). With no current object it goes ahead as a plain delete, as S3 documents ("if the object
+/// doesn't exist, the operation will return a 204"). Called with the key's stripe held.
+pub async fn check_delete(
+    layout: &FsLayout,
+    bucket: &str,
+    key: &str,
+    if_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    let Some(condition) = if_match else { return Ok(()) };
+    let Some(current) = layout.live_etag(bucket, key).await? else { return Ok(()) };
+    match condition {
+        ETagCondition::Any => Ok(()),
+        ETagCondition::ETag(etag) if etag.value().trim_matches('"') == current => Ok(()),
+        ETagCondition::ETag(_) => {
+            Err(s3_error!(PreconditionFailed, "At least one of the preconditions you specified did not hold"))
+        }
     }
 }

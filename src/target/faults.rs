@@ -683,6 +683,10 @@ impl S3 for FaultyFs {
         // Deleting a version may restore an older one under the key (a name added); a plain delete only removes.
         let _touching = req.input.version_id.is_some().then(|| self.listings.touching());
         let _held = self.keys.write(&req.input.bucket, &req.input.key).await;
+        let i = &req.input;
+        if i.version_id.is_none() && !self.plan.hits(Fault::ConditionalIgnored, &i.bucket, &i.key) {
+            conditions::check_delete(&FsLayout::new(&self.root), &i.bucket, &i.key, i.if_match.as_ref()).await?;
+        }
         self.forget_stale(&req.input.bucket, Some(&req.input.key));
         match self.versions.lock(&req.input.bucket, &req.input.key).await {
             Some(guard) => {

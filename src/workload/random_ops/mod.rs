@@ -74,6 +74,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                         steps[i].request,
                         Request::PutObject { .. }
                             | Request::DeleteObject { .. }
+                            | Request::DeleteObjectIf { .. }
                             | Request::CopyObject { .. }
                             | Request::CompleteMultipartUpload { .. }
                     );

@@ -440,6 +440,18 @@ impl World {
                 predict_part(self.current(bucket, key).ok()?, *part_number, *head)
             }
             Request::DeleteObject { .. } => Prediction::new("delete-ack", vec![Assertion::Succeeded]),
+            Request::DeleteObjectIf { bucket, key, etag_op } => {
+                let matches = Precondition::Matches { etag_op: *etag_op };
+                match self.precondition_holds(bucket, key, &matches, hashes)? {
+                    Ok(_) => Prediction::new("delete-if-match", vec![Assertion::Succeeded]),
+                    // No object: S3 documents 204 (nothing to delete); 412 and 404 refuse it as plainly.
+                    Err(mut refusal) if self.current(bucket, key).ok()?.is_none() => {
+                        refusal.alternatives.push(vec![Assertion::Succeeded]);
+                        Some(Prediction { rule: "delete-if-match-absent", ..refusal })
+                    }
+                    Err(refusal) => Some(Prediction { rule: "delete-if-match", ..refusal }),
+                }
+            }
             Request::DeleteObjects { keys, quiet, .. } => Prediction::new(
                 "batch-delete-ack",
                 vec![Assertion::Succeeded, Assertion::BatchDeleted { keys: keys.clone(), quiet: *quiet }],
@@ -864,6 +876,19 @@ impl World {
                     self.forget(bucket, key);
                 }
             }
+            Request::DeleteObjectIf { bucket, key, .. } => {
+                let had_object = matches!(self.current(bucket, key), Ok(Some(_)));
+                let versioned = self.buckets.get(bucket.as_str()).is_some_and(|m| m.versioning != Versioning::Off);
+                match (settled && observed.succeeded(), had_object) {
+                    (true, true) => self.write(bucket, key, n, None),
+                    // Nothing to delete: a bucket without versioning stays as it was; whether a versioned one
+                    // gains a delete marker, S3 does not say.
+                    (true, false) if versioned => self.forget(bucket, key),
+                    (true, false) => {}
+                    (false, _) if !failed_cleanly => self.forget(bucket, key),
+                    (false, _) => {}
+                }
+            }
             Request::DeleteObjects { bucket, keys, version_ops, .. } => {
                 for (i, key) in keys.iter().enumerate() {
                     match version_ops.get(i).copied().flatten() {
@@ -1236,6 +1261,31 @@ mod tests {
         assert_eq!(rule_and_first(&w, &matches(2)), ("overwrite-if-match", Assertion::Succeeded));
         assert_eq!(rule_and_first(&w, &matches(9)), ("overwrite-if-match", refused));
         assert!(w.predict(&matches(5).request, &ok(), &pages, &hashes).is_none(), "an ETag never seen: not judged");
+    }
+
+    #[test]
+    fn a_conditional_delete_deletes_only_the_named_etag() {
+        let mut w = world(false);
+        let hashes = Hashes::default();
+        let pages = BTreeMap::new();
+        let delete =
+            |n: u32, etag_op| step(n, Request::DeleteObjectIf { bucket: "b".into(), key: "k".into(), etag_op });
+        acked(&mut w, &put(1, "k", 3));
+        hashes.remember_etag(1, &format!("\"{}\"", hex::encode(hashes.of(&put(1, "k", 3).body()).0)));
+        hashes.remember_etag(9, "\"0123456789abcdef0123456789abcdef\"");
+        let refused = Assertion::Fails { code: "PreconditionFailed".into(), status: 412 };
+        let predicted = |w: &World, s: &Step| w.predict(&s.request, &ok(), &pages, &hashes).expect("judged");
+        assert_eq!(predicted(&w, &delete(2, 9)).alternatives[0], vec![refused.clone()], "another ETag: refused");
+        let named = delete(3, 1);
+        assert_eq!(predicted(&w, &named).alternatives, vec![vec![Assertion::Succeeded]]);
+        let (_, held) = w.advance(&named, &ok(), &pages, &hashes);
+        assert!(held);
+        let get = step(4, Request::GetObject { bucket: "b".into(), key: "k".into(), range: None });
+        assert_eq!(expect(&w, &get, &pages)[0][0], Assertion::not_found());
+        // Nothing left to match: refused, or (as S3 documents) 204 with nothing deleted.
+        let gone = predicted(&w, &delete(5, 1));
+        assert_eq!(gone.rule, "delete-if-match-absent");
+        assert!(gone.alternatives.contains(&vec![refused]) && gone.alternatives.contains(&vec![Assertion::Succeeded]));
     }
 
     #[test]
