@@ -262,7 +262,7 @@ fn a_replay_resends_the_runs_requests_byte_for_byte() {
     let work = support::Workdir::new();
     work.scenarios(
         "- name: sums\n  tests: [random-ops]\n  random_ops: {ops: 100, concurrency: 1, keys: 3, weights: {put: 8, \
-         put-if-absent: 1, put-if-match: 2, get: 3, head: 1, bad-checksum: 2, get-range: 1, copy: 0, list: 0, \
+         put-if-absent: 2, put-if-match: 2, get: 3, head: 1, bad-checksum: 2, get-range: 1, copy: 0, list: 0, \
          mpu-create: 0, mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, bad-complete: 0, mpu-abort: 0, \
          mpu-late: 0, list-v1: 0, get-if: 0, delete-batch: 0}}\n",
     );

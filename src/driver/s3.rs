@@ -401,11 +401,24 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
-        Request::ListParts { bucket, key, create_op } => {
+        Request::ListParts { bucket, key, create_op, max_parts, after_op } => {
             let Some(upload_id) = driver.upload_id(*create_op) else {
                 return missing_reference(format!("no upload id from op {create_op}"));
             };
-            let call = client.list_parts().bucket(bucket).key(key).upload_id(upload_id);
+            let marker = match after_op {
+                Some(op) => match driver.cursor(*op).and_then(|c| c.key_marker) {
+                    Some(marker) => Some(marker),
+                    None => return missing_reference(format!("no part-number marker from op {op}")),
+                },
+                None => None,
+            };
+            let call = client
+                .list_parts()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_max_parts(max_parts.map(|n| n as i32))
+                .set_part_number_marker(marker);
             done(call.send().await, |out| Outcome {
                 listing: Some(Listing {
                     entries: out
@@ -421,6 +434,10 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                     common_prefixes: Vec::new(),
                     truncated: out.is_truncated().unwrap_or(false),
                 }),
+                // The part-number marker goes where a listing's key marker goes.
+                next_page: out
+                    .next_part_number_marker()
+                    .map(|marker| PageCursor { key_marker: Some(marker.to_string()), ..PageCursor::default() }),
                 ..Outcome::default()
             })
         }

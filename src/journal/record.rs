@@ -340,10 +340,14 @@ pub enum Request {
         bucket: String,
         prefix: Option<String>,
     },
+    /// ListParts of the upload `create_op` created: at most `max_parts` (`None`: the server's own page size), after
+    /// the part-number marker the page `after_op` answered with (`None`: from the first part).
     ListParts {
         bucket: String,
         key: String,
         create_op: u64,
+        max_parts: Option<u32>,
+        after_op: Option<u64>,
     },
     /// GET (or, `head`, HEAD) of one part of a multipart object (`partNumber`), which also tells the part count.
     GetObjectPart {

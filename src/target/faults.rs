@@ -813,7 +813,10 @@ impl S3 for FaultyFs {
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
         self.throttle()?;
         let _upload = self.uploads.share(&req.input.bucket, &req.input.upload_id).await?;
-        self.inner.list_parts(req).await
+        let input = req.input.clone();
+        let mut out = self.inner.list_parts(req).await?;
+        out.output = self.uploads.page_parts(&input, out.output).await?;
+        Ok(out)
     }
     async fn abort_multipart_upload(
         &self,

@@ -13,6 +13,7 @@ mod get;
 mod get_range;
 mod head;
 mod list;
+mod list_parts;
 mod metadata;
 mod mpu_abort;
 mod overwrite;
@@ -44,6 +45,7 @@ pub const WORKLOADS: &[Entry] = &[
     Entry { name: "copy", about: copy::ABOUT, needs: Needs::Nothing, run: copy::run },
     Entry { name: "get-range", about: get_range::ABOUT, needs: Needs::Nothing, run: get_range::run },
     Entry { name: "list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
+    Entry { name: "list-parts", about: list_parts::ABOUT, needs: Needs::Nothing, run: list_parts::run },
     Entry { name: "head", about: head::ABOUT, needs: Needs::Nothing, run: head::run },
     Entry { name: "metadata", about: metadata::ABOUT, needs: Needs::Nothing, run: metadata::run },
     Entry { name: "mpu-abort", about: mpu_abort::ABOUT, needs: Needs::Nothing, run: mpu_abort::run },

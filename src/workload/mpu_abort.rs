@@ -44,8 +44,14 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             if !ctx.judge(&abort, &name, Assertion::Succeeded).await {
                 return;
             }
-            let parts =
-                ctx.call(Request::ListParts { bucket: b.clone(), key: k.clone(), create_op: create.index }).await;
+            let list = Request::ListParts {
+                bucket: b.clone(),
+                key: k.clone(),
+                create_op: create.index,
+                max_parts: None,
+                after_op: None,
+            };
+            let parts = ctx.call(list).await;
             ctx.judge(&parts, &name, Assertion::Fails { code: "NoSuchUpload".into(), status: 404 }).await;
             let uploads = ctx.call(Request::ListMultipartUploads { bucket: b, prefix: Some(k) }).await;
             if ctx.judge(&uploads, &name, Assertion::Succeeded).await {
