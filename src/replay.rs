@@ -221,11 +221,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     // Another op's answer, for the assertions that read several (a race's winner); none when it has no usable one.
     let answer = |op: u64| {
         let (outcome, ambiguous) = replayed.outcomes.get(&op)?;
-        let usable = !ambiguous
-            && !outcome.unavailable()
-            && !outcome.not_issued()
-            && outcome.error_code.as_deref() != Some(crate::driver::ABANDONED);
-        usable.then_some(outcome)
+        crate::driver::usable(outcome, *ambiguous).then_some(outcome)
     };
     for expectation in &replayed.expectations {
         let (outcome, ambiguous) = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();

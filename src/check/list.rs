@@ -6,8 +6,8 @@
 
 use futures::future::BoxFuture;
 
-use crate::exec::{page_size, walk, Ctx, ObjectStatus, S3_MAX_PAGE};
-use crate::journal::{Assertion, PageEntry};
+use crate::exec::{expected_page, page_size, walk, Ctx, ObjectStatus, S3_MAX_PAGE};
+use crate::journal::PageEntry;
 use crate::plan::BucketPlan;
 
 pub const ABOUT: &str =
@@ -41,8 +41,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
 }
 
 /// Walks the listing — in pages of `page` entries, or (`None`, as most clients list) of the server's own size — and
-/// holds each page to the next entries of `expected`: exactly `page` of them, or as many as the server sent up to
-/// [`S3_MAX_PAGE`] (S3 promises at most that many, not exactly that many); truncated exactly while entries remain.
+/// holds each page to the next entries of `expected` ([`expected_page`]).
 async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page: Option<u32>, versions: bool) {
     let ops = walk(ctx, &bucket.name, page, versions).await;
     let mut start = 0;
@@ -50,12 +49,7 @@ async fn judge(ctx: &Ctx<'_>, bucket: &BucketPlan, expected: &[PageEntry], page:
         if !op.outcome.succeeded() {
             return;
         }
-        let take = match page {
-            Some(page) => page as usize,
-            None => op.outcome.listing.as_ref().map_or(0, |l| l.entries.len()).min(S3_MAX_PAGE),
-        };
-        let end = (start + take).min(expected.len());
-        let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
+        let (assertion, end) = expected_page(expected, start, page, &op.outcome);
         ctx.judge(op, &bucket.name, assertion).await;
         start = end;
     }

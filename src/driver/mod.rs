@@ -56,14 +56,16 @@ pub struct Op {
 }
 
 impl Op {
-    /// It got an answer that says what it did: not abandoned, not unavailable, not a possible echo of an earlier
-    /// try, and actually issued.
+    /// It got an answer that says what it did (see [`usable`]).
     pub fn usable(&self) -> bool {
-        self.outcome.error_code.as_deref() != Some(ABANDONED)
-            && !self.outcome.unavailable()
-            && !self.outcome.not_issued()
-            && !self.ambiguous
+        usable(&self.outcome, self.ambiguous)
     }
+}
+
+/// `outcome` says what its op did: it was sent, not abandoned, answered (not unavailable), and not possibly the echo
+/// of an earlier try (`ambiguous`).
+pub fn usable(outcome: &crate::journal::Outcome, ambiguous: bool) -> bool {
+    outcome.error_code.as_deref() != Some(ABANDONED) && !outcome.unavailable() && !outcome.not_issued() && !ambiguous
 }
 
 /// A multipart upload this run created; `open` until completed or aborted (its id stays known for later requests,

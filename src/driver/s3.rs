@@ -226,12 +226,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             delete_objects(client, bucket, keys, &versions, *quiet).await
         }
         Request::ListObjectsV2 { bucket, prefix, delimiter, max_keys, start_after, after_op, url, fetch_owner } => {
-            let token = match after_op {
-                Some(op) => match driver.cursor(*op).and_then(|c| c.token) {
-                    Some(token) => Some(token),
-                    None => return missing_reference(format!("no continuation token from op {op}")),
-                },
-                None => None,
+            let token = match continued(driver, *after_op, |c| c.token, "continuation token") {
+                Ok(token) => token,
+                Err(why) => return missing_reference(why),
             };
             let call = client
                 .list_objects_v2()
@@ -259,12 +256,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             })
         }
         Request::ListObjects { bucket, prefix, delimiter, max_keys, after_op } => {
-            let marker = match after_op {
-                Some(op) => match driver.cursor(*op).and_then(|c| c.key_marker) {
-                    Some(marker) => Some(marker),
-                    None => return missing_reference(format!("no marker from op {op}")),
-                },
-                None => None,
+            let marker = match continued(driver, *after_op, |c| c.key_marker, "marker") {
+                Ok(marker) => marker,
+                Err(why) => return missing_reference(why),
             };
             let call = client
                 .list_objects()
@@ -405,12 +399,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let Some(upload_id) = driver.upload_id(*create_op) else {
                 return missing_reference(format!("no upload id from op {create_op}"));
             };
-            let marker = match after_op {
-                Some(op) => match driver.cursor(*op).and_then(|c| c.key_marker) {
-                    Some(marker) => Some(marker),
-                    None => return missing_reference(format!("no part-number marker from op {op}")),
-                },
-                None => None,
+            let marker = match continued(driver, *after_op, |c| c.key_marker, "part-number marker") {
+                Ok(marker) => marker,
+                Err(why) => return missing_reference(why),
             };
             let call = client
                 .list_parts()
@@ -798,6 +789,21 @@ pub(super) fn local_error(why: String) -> Outcome {
 }
 
 /// A later op referred to an earlier op that produced nothing usable (its upload or part failed).
+/// Where the next page starts: `pick`ed from the cursor page `after_op` answered with (`Ok(None)` for a first page),
+/// or — when that page gave none — why the request cannot be sent (`what` names the missing marker).
+fn continued(
+    driver: &Driver,
+    after_op: Option<u64>,
+    pick: impl FnOnce(PageCursor) -> Option<String>,
+    what: &str,
+) -> Result<Option<String>, String> {
+    let Some(op) = after_op else { return Ok(None) };
+    match driver.cursor(op).and_then(pick) {
+        Some(marker) => Ok(Some(marker)),
+        None => Err(format!("no {what} from op {op}")),
+    }
+}
+
 fn missing_reference(why: String) -> Outcome {
     Outcome { status: 0, error_code: Some("SfkoMissingReference".into()), detail: Some(why), ..Outcome::default() }
 }

@@ -19,7 +19,7 @@ pub use run_report::{Counts, RunReport, Timings};
 pub use setup::{expiration_days, unsupported};
 pub use state::{ObjectStatus, RunState, Version, Written};
 pub use step::{Entry, Needs, RunFn, Step};
-pub use walk::{page_size, walk, S3_MAX_PAGE};
+pub use walk::{expected_page, page_size, walk, S3_MAX_PAGE};
 
 use crate::driver::Driver;
 use crate::exit::Fatal;

@@ -2,7 +2,7 @@
 
 use crate::driver::Op;
 use crate::exec::Ctx;
-use crate::journal::{Assertion, Request};
+use crate::journal::{Assertion, PageEntry, Request};
 
 /// Pages per listing at most, whatever the object count (pages stay small, down to one entry, only in small
 /// buckets: each page is a request, and a server may well walk its whole index for each).
@@ -18,6 +18,23 @@ pub fn page_size(drawn: u64, entries: u64) -> u32 {
 
 /// Most entries S3 puts on one listing page, and what it sends when no `max-keys` is asked for.
 pub const S3_MAX_PAGE: usize = 1000;
+
+/// What the listing page `answered` (starting at entry `start` of `expected`, never past its end) must hold: exactly `page` entries when
+/// a page size was asked for, else as many as the server sent up to [`S3_MAX_PAGE`] (S3 promises at most that many,
+/// not exactly that many); truncated exactly while entries remain. Returns it and where the next page starts.
+pub fn expected_page(
+    expected: &[PageEntry],
+    start: usize,
+    page: Option<u32>,
+    answered: &crate::journal::Outcome,
+) -> (Assertion, usize) {
+    let take = match page {
+        Some(page) => page as usize,
+        None => answered.listing.as_ref().map_or(0, |l| l.entries.len()).min(S3_MAX_PAGE),
+    };
+    let end = (start + take).min(expected.len());
+    (Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() }, end)
+}
 
 /// Lists a whole bucket page by page (ListObjectVersions when `versions`, else ListObjectsV2), following the
 /// server's continuation; every page must succeed. `page`: the `max-keys` to ask for; `None` asks for none, as most

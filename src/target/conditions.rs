@@ -1,9 +1,9 @@
-//! GET and HEAD preconditions (and DeleteObject's `If-Match`), which s3s-fs 0.14.1 ignores, evaluated as RFC 9110 §13.2.2 orders them and S3
-//! documents them: `If-Match` answers 412 Precondition Failed unless the object's current ETag is one of those named;
-//! without an `If-Match`, `If-Unmodified-Since` answers 412 when the object was modified after the date; then
-//! `If-None-Match` answers 304 Not Modified when the ETag is one of those named; without an `If-None-Match`,
-//! `If-Modified-Since` answers 304 when the object was not modified after the date. Called with the key's stripe
-//! held, so the ETag and date compared are those of the version the read then serves.
+//! GET and HEAD preconditions (and DeleteObject's `If-Match`), which s3s-fs 0.14.1 ignores, evaluated as RFC 9110
+//! §13.2.2 orders them and S3 documents them: `If-Match` answers 412 Precondition Failed unless the object's current
+//! ETag is one of those named; without an `If-Match`, `If-Unmodified-Since` answers 412 when the object was modified
+//! after the date; then `If-None-Match` answers 304 Not Modified when the ETag is one of those named; without an
+//! `If-None-Match`, `If-Modified-Since` answers 304 when the object was not modified after the date. Called with the
+//! key's stripe held, so the ETag and date compared are those of the version the read then serves.
 
 use s3s::dto::{ETagCondition, Timestamp};
 use s3s::{s3_error, S3Result};

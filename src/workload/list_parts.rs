@@ -11,7 +11,7 @@ use futures::StreamExt;
 
 use crate::content::{self, WriteMode};
 use crate::driver::Op;
-use crate::exec::{page_size, subject, Ctx, S3_MAX_PAGE};
+use crate::exec::{expected_page, page_size, subject, Ctx, S3_MAX_PAGE};
 use crate::journal::{Assertion, Body, PageEntry, Request};
 use crate::plan::{BucketPlan, ObjectPlan};
 
@@ -118,8 +118,7 @@ async fn upload_all(ctx: &Ctx<'_>, name: &str, requests: Vec<Request>) -> bool {
 }
 
 /// Walks ListParts page by page — `page` parts a page, or (`None`) the server's own page size — and holds each page
-/// to the next parts of `expected`: exactly `page` of them, or as many as the server sent up to 1,000; truncated
-/// exactly while parts remain.
+/// to the next parts of `expected` ([`expected_page`]).
 async fn walk(
     ctx: &Ctx<'_>,
     name: &str,
@@ -133,10 +132,7 @@ async fn walk(
         if !ctx.judge(&op, name, Assertion::Succeeded).await {
             return;
         }
-        let sent = op.outcome.listing.as_ref().map_or(0, |l| l.entries.len());
-        let take = page.map_or(sent.min(S3_MAX_PAGE), |p| p as usize);
-        let end = (start + take).min(expected.len());
-        let assertion = Assertion::Page { entries: expected[start..end].to_vec(), truncated: end < expected.len() };
+        let (assertion, end) = expected_page(expected, start, page, &op.outcome);
         let held = ctx.judge(&op, name, assertion).await;
         let more = op.outcome.listing.as_ref().is_some_and(|l| l.truncated) && op.outcome.next_page.is_some();
         if !held || !more {
