@@ -242,6 +242,12 @@ pub struct ControllerArgs {
     /// Number of jobs; job i runs seed N + i/S on the (i mod S)-th of S selected scenarios [default: --runs × S].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
     pub jobs: Option<u64>,
+    /// Consecutive seeds of one scenario per job message: one NATS round trip then covers K runs (for sweeps of many
+    /// short runs). Results are still counted, deduplicated and reported per seed; a message a dead worker held runs
+    /// again whole, and its seeds already reported count as duplicates.
+    #[arg(long, default_value_t = 1, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(1..=crate::distribute::protocol::MAX_SEEDS_PER_JOB))]
+    pub seeds_per_job: u64,
     /// Every live worker runs every job (maximum load), in buckets of its own.
     #[arg(long)]
     pub broadcast: bool,

@@ -268,6 +268,32 @@ fn a_worker_killed_while_holding_a_job_costs_a_redelivery_not_a_job() {
 }
 
 #[test]
+fn seed_ranges_count_every_seed_once_through_a_killed_worker() {
+    let work = Workdir::new();
+    work.scenarios(&format!("{TINY}{LONGER}"));
+    let nats = Nats::start();
+    let victim = Proc::worker(&work, &nats, "victim", &[], &[]);
+    let _steady = Proc::worker(&work, &nats, "steady", &[], &[]);
+    // 2 scenarios × 12 seeds in messages of 5 seeds: 3 messages per scenario, the last ones of 2 seeds.
+    let args = ["--seed", "11", "--runs", "12", "--seeds-per-job", "5", "--concurrency", "2"];
+    let ctl = controller(&work, &nats, &args);
+    victim.wait_for("the victim to take a job", |l| l.contains("): started"), Duration::from_secs(60));
+    let mut victim = victim;
+    victim.child.kill().expect("SIGKILL the worker");
+    let (exit, out, err) = ctl.finish(Duration::from_secs(180));
+    let doc = summary(exit, &out, &err, 24);
+    assert_eq!(exit, 0, "{err}");
+    assert_eq!((doc["jobs_passed"].as_u64(), doc["jobs_lost"].as_u64()), (Some(24), Some(0)), "{doc}");
+    // Each job index ran the seed and scenario it runs alone: seed 11 + i/2 on scenario i mod 2.
+    for result in doc["jobs"].as_array().expect("jobs") {
+        let index = result["job"].as_u64().expect("job");
+        assert_eq!(result["seed"].as_u64(), Some(11 + index / 2), "{result}");
+        assert_eq!(result["scenario"], ["tiny", "longer"][(index % 2) as usize], "{result}");
+    }
+    assert!(doc["redeliveries"].as_u64().unwrap_or(0) >= 1, "the victim's message ran again: {doc}");
+}
+
+#[test]
 fn a_broker_restart_mid_run_loses_and_doubles_nothing() {
     let work = Workdir::new();
     work.scenarios(LONGER);
@@ -301,7 +327,7 @@ fn malformed_job_messages_are_rejected_and_the_worker_keeps_serving() {
     let yaml = TINY.replace("[put, get]", "[format-disk]");
     let digest = blake3_hex(&yaml);
     let unknown_workload = serde_json::json!({
-        "v": sfko::distribute::protocol::PROTOCOL_VERSION, "run": "rbogus", "job": 0, "seed": 1,
+        "v": sfko::distribute::protocol::PROTOCOL_VERSION, "run": "rbogus", "job": 0, "seed": 1, "seeds": 1, "stride": 1,
         "scenario": {"name": "tiny", "file": "x.yaml", "yaml": yaml, "digest": digest},
         "options": {"concurrency": 1, "keep": false, "bucket_prefix": "sfko", "broadcast": false,
                     "deadline_unix_ms": 0, "journal_cap": 0},

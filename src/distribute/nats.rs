@@ -386,6 +386,37 @@ pub async fn pull(consumer: &consumer::PullConsumer, max: usize, wait: Option<Du
     out
 }
 
+/// Like [`pull`], but hands each message to `tx` the moment it arrives instead of when the batch ends (a batch
+/// that is not filled lasts until `wait` expires). False once the receiver is gone.
+pub async fn pull_into(
+    consumer: &consumer::PullConsumer,
+    max: usize,
+    wait: Duration,
+    tx: &tokio::sync::mpsc::Sender<jetstream::Message>,
+) -> bool {
+    use futures::StreamExt;
+    let Ok(mut batch) = consumer.batch().max_messages(max).expires(wait).messages().await else {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return !tx.is_closed();
+    };
+    // The server ends the batch by `wait`; the extra time only guards against a connection that went quiet.
+    let deadline = tokio::time::Instant::now() + wait + Duration::from_secs(2);
+    while let Ok(Some(item)) = tokio::time::timeout_at(deadline, batch.next()).await {
+        match item {
+            Ok(message) => {
+                if tx.send(message).await.is_err() {
+                    return false;
+                }
+            }
+            Err(e) => {
+                tracing::debug!("pull: {e}");
+                break;
+            }
+        }
+    }
+    !tx.is_closed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,9 @@ use crate::journal::Verdict;
 use crate::scenario::{self, Known, Scenario};
 
 /// Bumped whenever a message changes shape; a peer speaking another version is rejected with a reason.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
+/// Most seeds one job message may cover (`--seeds-per-job`).
+pub const MAX_SEEDS_PER_JOB: u64 = 100_000;
 /// Largest job message accepted (a job carries its scenario file's text).
 pub const MAX_JOB_BYTES: usize = 256 * 1024;
 /// Largest scenario file text a job may carry.
@@ -34,17 +36,26 @@ pub const MAX_CONCURRENCY: u32 = 4096;
 /// Longest run id, worker id or other name used as a NATS subject token.
 pub const MAX_TOKEN: usize = 48;
 
-/// One seeded run for a worker: everything needed to resolve the same plan the controller would, and nothing secret.
+/// One job message: `seeds` seeded runs of one scenario for a worker, with everything needed to resolve the same
+/// plans the controller would, and nothing secret.
+///
+/// Run `k` of the message (`0 <= k < seeds`) is the run's job `job + k * stride` and runs seed `seed + k`: the
+/// controller counts and deduplicates results by that job index, exactly as if each run had been a message of its
+/// own, so one JetStream round trip can cover many short runs without changing what is counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
     pub v: u32,
     /// The controller's run this job belongs to (a subject token).
     pub run: String,
-    /// 0-based index within the run; results are deduplicated by it.
+    /// 0-based index within the run of the message's first seed; results are deduplicated by index.
     pub job: u64,
-    /// The seed this job runs (derived from the controller's master seed).
+    /// The first seed this message runs (derived from the controller's master seed).
     pub seed: u64,
+    /// How many consecutive seeds the message covers (1..=[`MAX_SEEDS_PER_JOB`]).
+    pub seeds: u64,
+    /// Job indices between consecutive seeds of the message (the run's number of scenarios).
+    pub stride: u64,
     pub scenario: JobScenario,
     pub options: JobOptions,
 }
@@ -86,7 +97,17 @@ pub struct ValidJob {
     pub scenario: Scenario,
 }
 
-/// A finished job as a worker reports it.
+/// The results a worker stores in one message: runs of one job message, in the order they ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultBatch {
+    pub v: u32,
+    pub run: String,
+    pub worker: String,
+    pub results: Vec<JobResult>,
+}
+
+/// One finished run (a job index) as a worker reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobResult {
@@ -227,6 +248,19 @@ impl Job {
         if !is_token(&job.run) {
             return Err(format!("run id {:?} is not a name of 1-{MAX_TOKEN} letters, digits, '-' or '_'", job.run));
         }
+        if job.seeds == 0 || job.seeds > MAX_SEEDS_PER_JOB {
+            return Err(format!("{} seeds in one job is outside 1..={MAX_SEEDS_PER_JOB}", job.seeds));
+        }
+        let last = job.seeds - 1;
+        let fits = job.seed.checked_add(last).is_some()
+            && job.stride > 0
+            && job.stride.checked_mul(last).and_then(|span| job.job.checked_add(span)).is_some();
+        if !fits {
+            return Err(format!(
+                "job {} with {} seeds from {} at stride {} runs past the largest index or seed",
+                job.job, job.seeds, job.seed, job.stride
+            ));
+        }
         let text = &job.scenario.yaml;
         if text.len() > MAX_SCENARIO_TEXT {
             return Err(format!("scenario text of {} bytes exceeds {MAX_SCENARIO_TEXT}", text.len()));
@@ -258,15 +292,53 @@ impl Job {
     }
 }
 
-impl JobResult {
+impl Job {
+    /// The message's runs, in order: (job index, seed). Within bounds once [`Job::decode`] accepted the message.
+    pub fn runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        (0..self.seeds).map(|k| (self.job.saturating_add(k.saturating_mul(self.stride)), self.seed.saturating_add(k)))
+    }
+}
+
+impl ResultBatch {
     /// The JSON message a worker stores in the results stream.
     pub fn encode(&self) -> Vec<u8> {
         to_json(self)
     }
 
-    /// Decodes and validates a result of `run`: version, names, verdict, histogram and journal bytes.
-    pub fn decode(bytes: &[u8], run: &str) -> Result<Checked, String> {
-        let result: JobResult = from_json(bytes, MAX_RESULT_BYTES, "result message")?;
+    /// Decodes a batch of `run` and validates every result in it (see [`JobResult::check`]); one bad result rejects
+    /// the batch, since its sender cannot be trusted with the others.
+    pub fn decode(bytes: &[u8], run: &str) -> Result<Vec<Checked>, String> {
+        let batch: ResultBatch = from_json(bytes, MAX_RESULT_BYTES, "result message")?;
+        check_version(batch.v, "result")?;
+        if batch.run != run {
+            return Err(format!("result belongs to run {:?}, not {run:?}", batch.run));
+        }
+        if !is_token(&batch.worker) {
+            return Err(format!("worker id {:?} is not a valid name", batch.worker));
+        }
+        batch
+            .results
+            .into_iter()
+            .map(|result| {
+                if result.worker != batch.worker || result.run != batch.run {
+                    return Err(format!("a result of {:?} inside a batch of worker {:?}", result.worker, batch.worker));
+                }
+                result.check(run)
+            })
+            .collect()
+    }
+}
+
+impl JobResult {
+    /// This one result as a batch of its own (what [`ResultBatch::decode`] reads).
+    pub fn encode(&self) -> Vec<u8> {
+        ResultBatch { v: self.v, run: self.run.clone(), worker: self.worker.clone(), results: vec![self.clone()] }
+            .encode()
+    }
+
+    /// Validates a result of `run`: version, names, verdict, histogram and journal bytes.
+    pub fn check(self, run: &str) -> Result<Checked, String> {
+        let result = self;
         check_version(result.v, "result")?;
         if result.run != run {
             return Err(format!("result belongs to run {:?}, not {run:?}", result.run));
@@ -352,6 +424,8 @@ mod tests {
             run: "r0123".into(),
             job: 3,
             seed: 45,
+            seeds: 1,
+            stride: 1,
             scenario: JobScenario {
                 name: "tiny".into(),
                 file: "scenarios/t.yaml".into(),
@@ -439,16 +513,41 @@ mod tests {
             }),
             left_behind: vec![],
         };
-        let checked = JobResult::decode(&result.encode(), "r1").unwrap();
+        let one = |bytes: &[u8], run: &str| ResultBatch::decode(bytes, run).map(|mut all| all.remove(0));
+        let checked = one(&result.encode(), "r1").unwrap();
         assert_eq!(checked.result.verdict, Verdict::Fail);
         assert_eq!(checked.journal.as_deref(), Some(&journal[..]));
         assert_eq!(checked.histogram.map(|h| h.len()), Some(1));
-        assert!(JobResult::decode(&result.encode(), "r2").is_err());
+        assert!(one(&result.encode(), "r2").is_err());
         let mut tampered = result.clone();
         if let Some(j) = tampered.journal.as_mut() {
             j.data = Some(b64(b"other bytes"));
         }
-        assert!(JobResult::decode(&tampered.encode(), "r1").unwrap_err().contains("digest"));
+        assert!(one(&tampered.encode(), "r1").unwrap_err().contains("digest"));
+        let mut stranger = result.clone();
+        stranger.worker = "w-2".into();
+        let batch = ResultBatch {
+            v: PROTOCOL_VERSION,
+            run: "r1".into(),
+            worker: "w-1".into(),
+            results: vec![result, stranger],
+        };
+        assert!(ResultBatch::decode(&batch.encode(), "r1").unwrap_err().contains("inside a batch"));
+    }
+
+    #[test]
+    fn a_job_of_many_seeds_names_its_indices_and_stays_in_bounds() {
+        let mut j = job();
+        (j.job, j.seed, j.seeds, j.stride) = (2, 100, 3, 4);
+        let valid = decode(&j).unwrap();
+        assert_eq!(valid.job.runs().collect::<Vec<_>>(), vec![(2, 100), (6, 101), (10, 102)]);
+        for (seeds, stride, seed) in
+            [(0, 1, 1), (MAX_SEEDS_PER_JOB + 1, 1, 1), (2, 0, 1), (2, 1, u64::MAX), (3, u64::MAX, 1)]
+        {
+            let mut j = job();
+            (j.seeds, j.stride, j.seed) = (seeds, stride, seed);
+            assert!(decode(&j).is_err(), "{seeds} seeds at stride {stride} from {seed}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use async_nats::Client;
 use tokio::sync::watch;
 
 use super::nats::{self as nats_io, NatsSettings, MAX_DELIVER, PROGRESS_EVERY};
-use super::protocol::{self, Busy, Heartbeat, Job, JobResult, JournalMsg, PROTOCOL_VERSION};
+use super::protocol::{self, Busy, Heartbeat, Job, JobResult, JournalMsg, ResultBatch, PROTOCOL_VERSION};
 use super::HEARTBEAT_EVERY;
 use crate::cli::{CommonArgs, WorkerArgs};
 use crate::exec::{run_plan, Counts, RunOptions, RunReport, Step, Timings};
@@ -91,6 +91,53 @@ enum Ending {
     /// Its run was cancelled or finished by the controller: terminate it.
     Dropped,
 }
+
+/// Why a job message stops before its last seed.
+enum Stop {
+    /// The worker is stopping: NAK the message so another worker runs the rest.
+    HandBack,
+    /// The controller no longer waits for its run: terminate it.
+    Dropped,
+    /// A harness error with deliveries left: NAK it, to be tried again (here or elsewhere).
+    Retry(String),
+}
+
+/// Which seed of a job message a result is for.
+struct Run<'a> {
+    index: u64,
+    seed: u64,
+    delivered: u64,
+    prefix: &'a str,
+}
+
+/// Results not yet stored: flushed when the next would not fit in one message, at least every [`FLUSH_EVERY`] so
+/// the controller sees progress, and when the message ends.
+#[derive(Default)]
+struct Batch {
+    results: Vec<JobResult>,
+    bytes: usize,
+    since: Option<Instant>,
+}
+
+/// Longest a finished run's result waits in a batch.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+impl Batch {
+    /// Adds a result of `size` encoded bytes.
+    fn push(&mut self, result: JobResult, size: usize) {
+        self.since.get_or_insert_with(Instant::now);
+        self.bytes += size;
+        self.results.push(result);
+    }
+
+    /// Whether the batch should be stored now rather than wait for more results.
+    fn due(&self) -> bool {
+        self.results.len() >= MAX_BATCH || self.since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY)
+    }
+}
+
+/// Most results in one message.
+const MAX_BATCH: usize = 4096;
 
 /// `sfko -w`.
 pub async fn run(args: &WorkerArgs, common: &CommonArgs) -> Result<Exit, Fatal> {
@@ -238,6 +285,15 @@ impl Worker {
         self.finished.lock().map(|f| f.runs.contains(run)).unwrap_or(false)
     }
 
+    /// Whether the controller of `job` has stopped waiting for it (its deadline passed, or it finished the run).
+    fn unwanted(&self, job: &Job) -> bool {
+        let deadline_passed = job.options.deadline_unix_ms != 0 && super::unix_ms() > job.options.deadline_unix_ms;
+        deadline_passed || self.run_finished(&job.run)
+    }
+
+    /// One job message: its seeds run one after another, their results stored in batches; the message is acked once
+    /// every result is stored, or handed back (NAK) with the rest when the worker stops or a run hits a harness error
+    /// with deliveries left (the seeds already reported then count as duplicates on the next delivery).
     async fn handle(&self, message: jetstream::Message, known: &Known<'_>) {
         let (delivered, sequence) = match message.info() {
             Ok(info) => (info.delivered.max(1) as u64, info.stream_sequence),
@@ -255,22 +311,90 @@ impl Worker {
             }
         };
         let job = &valid.job;
-        let deadline_passed = job.options.deadline_unix_ms != 0 && super::unix_ms() > job.options.deadline_unix_ms;
-        if deadline_passed || self.run_finished(&job.run) {
-            tracing::info!("dropping job {}/{}: its controller is no longer waiting", job.run, job.job);
-            ack(&message, AckKind::Term).await;
+        let ack_subject = message.reply.as_ref().map(|r| r.to_string()).unwrap_or_default();
+        let mut batch = Batch::default();
+        let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+        for (index, seed) in job.runs() {
+            let stop = if self.unwanted(job) {
+                tracing::info!("dropping job {}/{index}: its controller is no longer waiting", job.run);
+                Stop::Dropped
+            } else if *self.stop.borrow() > 0 && index != job.job {
+                Stop::HandBack
+            } else {
+                self.set_busy(Some(Busy { run: job.run.clone(), job: index, seed, ack: ack_subject.clone() }));
+                if index == job.job {
+                    // Announce the message before running it, so a controller that sees this worker die can hand
+                    // it on.
+                    send_heartbeat(&self.client, &self.id, &self.host, &self.beat).await;
+                }
+                match self.run_one(&message, &valid, index, seed, delivered, &mut progress).await {
+                    Ok(result) => {
+                        if let Ok(mut beat) = self.beat.lock() {
+                            beat.jobs_done += 1;
+                            beat.ops_done += result.counts.ops;
+                        }
+                        if !self.store(&mut batch, result).await {
+                            self.set_busy(None);
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(stop) => stop,
+                }
+            };
+            // The run stops here: what ran so far is stored, the message goes back or is dropped.
+            self.flush(&mut batch).await;
+            let label = format!("job {}/{index} seed {seed} '{}'", job.run, job.scenario.name);
+            match stop {
+                Stop::HandBack => {
+                    ack(&message, AckKind::Nak(None)).await;
+                    self.say(&format!("{label}: handed back (stopping)"));
+                }
+                Stop::Dropped => {
+                    ack(&message, AckKind::Term).await;
+                    self.say(&format!("{label}: dropped (the controller no longer waits for its run)"));
+                }
+                Stop::Retry(why) => {
+                    tracing::warn!("{label}: {why}; handing it back for another try");
+                    ack(&message, AckKind::Nak(Some(Duration::from_secs(2)))).await;
+                }
+            }
+            self.set_busy(None);
             return;
         }
+        if self.flush(&mut batch).await {
+            if let Err(e) =
+                nats_io::retry("acknowledging the job", self.settings.retry_for, || message.double_ack()).await
+            {
+                tracing::warn!(
+                    "job {}/{}: {e} (the job may run again; the controller counts it once)",
+                    job.run,
+                    job.job
+                );
+            }
+        }
+        self.set_busy(None);
+    }
+
+    /// One seed of a job message, run to a result; `Err` when the message must stop here instead.
+    async fn run_one(
+        &self,
+        message: &jetstream::Message,
+        valid: &protocol::ValidJob,
+        index: u64,
+        seed: u64,
+        delivered: u64,
+        progress: &mut tokio::time::Interval,
+    ) -> Result<JobResult, Stop> {
+        let job = &valid.job;
         let prefix = job.options.bucket_prefix.clone().unwrap_or_else(|| protocol::broadcast_prefix(&self.id));
-        let plan = resolve(&valid.scenario, Seed(job.seed), &self.backends, &prefix, &self.target_setup);
+        let plan = resolve(&valid.scenario, Seed(seed), &self.backends, &prefix, &self.target_setup);
+        let run = Run { index, seed, delivered, prefix: &prefix };
+        let label = format!("job {}/{index} seed {seed} '{}'", job.run, job.scenario.name);
         // The job's names were checked against this build's catalogue when it was decoded.
         let steps = match crate::catalogue::steps(&plan) {
             Ok(steps) => steps,
-            Err(e) => {
-                tracing::warn!("rejecting job {}/{}: {e}", job.run, job.job);
-                ack(&message, AckKind::Term).await;
-                return;
-            }
+            Err(e) => return Ok(self.incomplete(job, &run, &plan, &e.message, Instant::now())),
         };
         let dir = self.journal_dir.join(&job.run).join(&self.id);
         let opts = RunOptions {
@@ -283,55 +407,22 @@ impl Worker {
             timeseries: None,
             rate: None,
         };
-        let ack_subject = message.reply.as_ref().map(|r| r.to_string()).unwrap_or_default();
-        self.set_busy(Some(Busy { run: job.run.clone(), job: job.job, seed: job.seed, ack: ack_subject }));
-        // Announce the job before running it, so a controller that sees this worker die can hand the job on.
-        send_heartbeat(&self.client, &self.id, &self.host, &self.beat).await;
-        let label = format!("job {}/{} seed {} '{}'", job.run, job.job, job.seed, job.scenario.name);
         self.say(&format!("{label} (delivery {delivered}): started"));
         let started = Instant::now();
-        let ending = self.execute(&message, &plan, &steps, &opts, &job.run).await;
-        let result = match ending {
-            Ending::HandBack => {
-                ack(&message, AckKind::Nak(None)).await;
-                self.say(&format!("{label}: handed back (stopping)"));
-                self.set_busy(None);
-                return;
-            }
-            Ending::Dropped => {
-                ack(&message, AckKind::Term).await;
-                self.say(&format!("{label}: dropped (the controller cancelled its run)"));
-                self.set_busy(None);
-                return;
-            }
-            Ending::Ran(Err(e)) if (delivered as i64) < MAX_DELIVER => {
-                tracing::warn!("{label}: {e}; handing it back for another try");
-                ack(&message, AckKind::Nak(Some(Duration::from_secs(2)))).await;
-                self.set_busy(None);
-                return;
-            }
-            Ending::Ran(Err(e)) => self.incomplete(job, delivered, &prefix, &plan, &e.message, started),
-            Ending::Ran(Ok(report)) => self.result(job, delivered, &prefix, &report).await,
+        let result = match self.execute(message, &plan, &steps, &opts, &job.run, progress).await {
+            Ending::Ran(Ok(report)) => self.result(job, &run, &report).await,
+            Ending::Ran(Err(e)) if (delivered as i64) < MAX_DELIVER => return Err(Stop::Retry(e.message)),
+            Ending::Ran(Err(e)) => self.incomplete(job, &run, &plan, &e.message, started),
+            Ending::HandBack => return Err(Stop::HandBack),
+            Ending::Dropped => return Err(Stop::Dropped),
         };
-        let summary = format!(
+        self.say(&format!(
             "{label}: {} ({} ops, {:.2} s)",
             result.verdict.as_str(),
             result.counts.ops,
             started.elapsed().as_secs_f64()
-        );
-        if self.publish(&result).await {
-            if let Err(e) =
-                nats_io::retry("acknowledging the job", self.settings.retry_for, || message.double_ack()).await
-            {
-                tracing::warn!("{label}: {e} (the job may run again; the controller counts it once)");
-            }
-        }
-        if let Ok(mut beat) = self.beat.lock() {
-            beat.jobs_done += 1;
-            beat.ops_done += result.counts.ops;
-            beat.busy = None;
-        }
-        self.say(&summary);
+        ));
+        Ok(result)
     }
 
     /// Runs the plan, sending in-progress acks, watching for SIGTERM and for the controller's cancel.
@@ -342,11 +433,11 @@ impl Worker {
         steps: &[Step],
         opts: &RunOptions,
         run: &str,
+        progress: &mut tokio::time::Interval,
     ) -> Ending {
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let run_fut = run_plan(&self.target, plan, steps, opts, cancel_rx);
         tokio::pin!(run_fut);
-        let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         let mut stop = self.stop.clone();
         let mut control = self.control.clone();
         let mut grace: Option<tokio::time::Instant> = None;
@@ -385,11 +476,34 @@ impl Worker {
         }
     }
 
-    /// Stores the result in the results stream (deduplicated by run, job and worker); false if it could not.
-    async fn publish(&self, result: &JobResult) -> bool {
-        let subject = nats_io::results_subject(&result.run);
-        let id = format!("{}.{}.{}", result.run, result.job, result.worker);
-        let payload = bytes::Bytes::from(self.fit(result));
+    /// The most bytes one result message may hold: the server's max payload, less room for headers.
+    fn result_limit(&self) -> usize {
+        self.client.server_info().max_payload.saturating_sub(4096).max(4096)
+    }
+
+    /// Queues a finished run's result, storing the batch first when the result would not fit in it and after it
+    /// when the batch is due; false if a batch could not be stored (the message then runs again elsewhere).
+    async fn store(&self, batch: &mut Batch, result: JobResult) -> bool {
+        let limit = self.result_limit();
+        let (result, size) = fit(result, limit);
+        if !batch.results.is_empty() && batch.bytes + size > limit && !self.flush(batch).await {
+            return false;
+        }
+        batch.push(result, size);
+        !batch.due() || self.flush(batch).await
+    }
+
+    /// Stores the batch in the results stream (deduplicated by run, first job and worker) and empties it; false if
+    /// it could not be stored.
+    async fn flush(&self, batch: &mut Batch) -> bool {
+        let results = std::mem::take(&mut batch.results);
+        *batch = Batch::default();
+        let Some(first) = results.first() else { return true };
+        let (run, job) = (first.run.clone(), first.job);
+        let subject = nats_io::results_subject(&run);
+        let id = format!("{run}.{job}.{}", self.id);
+        let message = ResultBatch { v: PROTOCOL_VERSION, run: run.clone(), worker: self.id.clone(), results };
+        let payload = bytes::Bytes::from(message.encode());
         // Keep trying through a broker restart; a worker told to stop gives up sooner (the job then runs again).
         let limit = if *self.stop.borrow() > 0 { self.settings.retry_for } else { Duration::from_secs(600) };
         let outcome = nats_io::retry("storing the result", limit, || async {
@@ -400,35 +514,13 @@ impl Worker {
         match outcome {
             Ok(_) => true,
             Err(e) => {
-                tracing::error!("job {}/{}: {e}; it will run again elsewhere", result.run, result.job);
+                tracing::error!("job {run}/{job}: {e}; it will run again elsewhere");
                 false
             }
         }
     }
 
-    /// The encoded result, within the server's max payload: the journal bytes go first, then failures.
-    fn fit(&self, result: &JobResult) -> Vec<u8> {
-        let limit = self.client.server_info().max_payload.saturating_sub(4096).max(4096);
-        let mut bytes = result.encode();
-        let mut result = result.clone();
-        if bytes.len() > limit {
-            if let Some(journal) = result.journal.as_mut() {
-                journal.data = None;
-            }
-            bytes = result.encode();
-        }
-        while bytes.len() > limit && !result.failures.is_empty() {
-            result.failures.pop();
-            bytes = result.encode();
-        }
-        if bytes.len() > limit {
-            result.histogram = None;
-            bytes = result.encode();
-        }
-        bytes
-    }
-
-    async fn result(&self, job: &Job, delivered: u64, prefix: &str, report: &RunReport) -> JobResult {
+    async fn result(&self, job: &Job, run: &Run<'_>, report: &RunReport) -> JobResult {
         let journal = if report.verdict == Verdict::Fail {
             let path = report.corpus.as_ref().or(report.journal.as_ref());
             match path {
@@ -445,23 +537,15 @@ impl Worker {
             failures: report.failures.iter().take(protocol::MAX_FAILURES_IN_RESULT).cloned().collect(),
             journal,
             left_behind: report.left_behind.iter().take(protocol::MAX_LEFT_BEHIND).cloned().collect(),
-            ..self.base(job, delivered, prefix, report.verdict, report.reason.clone(), report.plan_digest.clone())
+            ..self.base(job, run, report.verdict, report.reason.clone(), report.plan_digest.clone())
         }
     }
 
-    fn incomplete(
-        &self,
-        job: &Job,
-        delivered: u64,
-        prefix: &str,
-        plan: &crate::plan::Plan,
-        why: &str,
-        started: Instant,
-    ) -> JobResult {
+    fn incomplete(&self, job: &Job, run: &Run<'_>, plan: &crate::plan::Plan, why: &str, started: Instant) -> JobResult {
         let reason = Some(format!("worker {}: {why}", self.id));
         JobResult {
             timings: Timings { elapsed_s: started.elapsed().as_secs_f64(), ..Timings::default() },
-            ..self.base(job, delivered, prefix, Verdict::Incomplete, reason, plan.digest())
+            ..self.base(job, run, Verdict::Incomplete, reason, plan.digest())
         }
     }
 
@@ -469,8 +553,7 @@ impl Worker {
     fn base(
         &self,
         job: &Job,
-        delivered: u64,
-        prefix: &str,
+        run: &Run<'_>,
         verdict: Verdict,
         reason: Option<String>,
         plan_digest: String,
@@ -478,15 +561,15 @@ impl Worker {
         JobResult {
             v: PROTOCOL_VERSION,
             run: job.run.clone(),
-            job: job.job,
-            seed: job.seed,
+            job: run.index,
+            seed: run.seed,
             scenario: job.scenario.name.clone(),
             worker: self.id.clone(),
-            delivered,
+            delivered: run.delivered,
             verdict,
             reason,
             plan_digest,
-            bucket_prefix: prefix.to_string(),
+            bucket_prefix: run.prefix.to_string(),
             faults: self.faults.clone(),
             counts: Counts::default(),
             timings: Timings::default(),
@@ -511,6 +594,27 @@ impl Worker {
             Some(JournalMsg { digest, size, data: None, kept_at })
         }
     }
+}
+
+/// The result trimmed to fit one message of `limit` bytes (the journal bytes go first, then failures, then the
+/// histogram), with its encoded size.
+fn fit(mut result: JobResult, limit: usize) -> (JobResult, usize) {
+    let mut size = result.encode().len();
+    if size > limit {
+        if let Some(journal) = result.journal.as_mut() {
+            journal.data = None;
+        }
+        size = result.encode().len();
+    }
+    while size > limit && !result.failures.is_empty() {
+        result.failures.pop();
+        size = result.encode().len();
+    }
+    if size > limit {
+        result.histogram = None;
+        size = result.encode().len();
+    }
+    (result, size)
 }
 
 /// Acks (of any kind) are best effort: a lost one means a redelivery, which results are deduplicated against.

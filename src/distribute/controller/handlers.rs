@@ -16,7 +16,7 @@ use super::prepare::Setup;
 use super::summary::human_job;
 use crate::cli::Format;
 use crate::distribute::nats::{self as nats_io, NatsSettings, MAX_DELIVER};
-use crate::distribute::protocol::{self, Checked, Heartbeat, JobResult, PROTOCOL_VERSION};
+use crate::distribute::protocol::{self, Checked, Heartbeat, ResultBatch, PROTOCOL_VERSION};
 use crate::distribute::DEAD_AFTER;
 use crate::journal::Verdict;
 use crate::report::Repro;
@@ -25,36 +25,37 @@ use crate::report::Repro;
 /// (later workers still get every job when they appear).
 const BROADCAST_SETTLE: Duration = Duration::from_secs(2);
 /// Jobs published before their acks are awaited.
-const PUBLISH_WINDOW: u64 = 256;
+const PUBLISH_WINDOW: usize = 256;
 
-/// Publishes every job of the run (to one worker's subject in broadcast mode), a window at a time, each with a
-/// message id so a retried publish is stored once. Returns the stream sequence of each job.
+/// Publishes every job message of the run (to one worker's subject in broadcast mode), a window at a time, each with
+/// a message id so a retried publish is stored once. Returns, by stream sequence, the first job index and the seed
+/// count of each message.
 pub async fn publish(
     js: &jetstream::Context,
     setup: &Setup,
     worker: Option<&str>,
     limit: Duration,
-) -> Result<HashMap<u64, u64>, String> {
+) -> Result<HashMap<u64, (u64, u64)>, String> {
     let subject = match worker {
         Some(worker) => nats_io::direct_subject(worker, &setup.run),
         None => nats_io::shared_subject(&setup.run),
     };
     let mut sequences = HashMap::new();
-    let mut start = 0;
-    while start < setup.jobs_total {
-        let end = start.saturating_add(PUBLISH_WINDOW).min(setup.jobs_total);
+    let mut messages = setup.messages().peekable();
+    while messages.peek().is_some() {
         let mut pending = Vec::new();
-        for index in start..end {
-            let payload = bytes::Bytes::from(setup.job(index).encode());
+        for job in messages.by_ref().take(PUBLISH_WINDOW) {
+            let (index, seeds) = (job.job, job.seeds);
+            let payload = bytes::Bytes::from(job.encode());
             let id = match worker {
                 Some(worker) => format!("{}.{index}.{worker}", setup.run),
                 None => format!("{}.{index}", setup.run),
             };
             let message = jetstream::message::PublishMessage::build().payload(payload.clone()).message_id(&id);
             let ack = js.send_publish(subject.clone(), message).await;
-            pending.push((index, payload, id, ack));
+            pending.push((index, seeds, payload, id, ack));
         }
-        for (index, payload, id, ack) in pending {
+        for (index, seeds, payload, id, ack) in pending {
             let first = match ack {
                 Ok(future) => future.await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -71,24 +72,30 @@ pub async fn publish(
                 }
             };
             if worker.is_none() {
-                sequences.insert(stored.sequence, index);
+                sequences.insert(stored.sequence, (index, seeds));
             }
         }
-        start = end;
     }
     Ok(sequences)
 }
 
-/// A result arrived: validate it, drop its journal into the corpus, count it.
-pub fn on_result(setup: &Setup, gather: &mut Gather, live: &mut Live, payload: &[u8]) {
-    let checked = match JobResult::decode(payload, &setup.run) {
-        Ok(checked) => checked,
+/// A batch of results arrived: validate it, and count each of its results.
+pub fn on_results(setup: &Setup, gather: &mut Gather, live: &mut Live, payload: &[u8]) {
+    match ResultBatch::decode(payload, &setup.run) {
+        Ok(results) => {
+            for checked in results {
+                on_result(setup, gather, live, checked);
+            }
+        }
         Err(reason) => {
             gather.reject();
-            tracing::warn!("rejecting a result of run {}: {reason}", setup.run);
-            return;
+            tracing::warn!("rejecting a result message of run {}: {reason}", setup.run);
         }
-    };
+    }
+}
+
+/// One result: drop its journal into the corpus, count it.
+fn on_result(setup: &Setup, gather: &mut Gather, live: &mut Live, checked: Checked) {
     if checked.result.job >= setup.jobs_total {
         gather.reject();
         tracing::warn!("rejecting a result for job {} of a {}-job run", checked.result.job, setup.jobs_total);
@@ -226,23 +233,33 @@ async fn assign(
     }
 }
 
-/// JetStream gave up on a job (every delivery ended without an ack): it is lost, and removed from the queue.
-pub async fn on_advisory(jobs_stream: &stream::Stream, gather: &mut Gather, live: &Live, payload: &[u8]) {
+/// JetStream gave up on a job message (every delivery ended without an ack): its jobs not yet counted are lost, and
+/// it is removed from the queue.
+pub async fn on_advisory(
+    jobs_stream: &stream::Stream,
+    setup: &Setup,
+    gather: &mut Gather,
+    live: &Live,
+    payload: &[u8],
+) {
     let Ok(advisory) = serde_json::from_slice::<Value>(payload) else { return };
     let Some(sequence) = advisory.get("stream_seq").and_then(Value::as_u64) else { return };
-    let Some(&index) = live.sequences.get(&sequence) else { return };
-    let key: Key = (index, String::new());
-    if gather.is_resolved(&key) {
-        return;
-    }
+    let Some(&(first, seeds)) = live.sequences.get(&sequence) else { return };
     let deliveries = advisory.get("deliveries").and_then(Value::as_u64).unwrap_or(MAX_DELIVER as u64);
-    gather.delivered(&key, deliveries);
-    gather.lose(
-        key,
-        Lost::Lost(format!(
-            "delivered {deliveries} times without a result (its workers died or gave it back each time)"
-        )),
-    );
+    let stride = setup.scenarios.len().max(1) as u64;
+    for k in 0..seeds {
+        let key: Key = (first.saturating_add(k.saturating_mul(stride)), String::new());
+        if gather.is_resolved(&key) {
+            continue;
+        }
+        gather.delivered(&key, deliveries);
+        gather.lose(
+            key,
+            Lost::Lost(format!(
+                "delivered {deliveries} times without a result (its workers died or gave it back each time)"
+            )),
+        );
+    }
     let _ = jobs_stream.delete_message(sequence).await;
 }
 

@@ -23,8 +23,9 @@ pub struct WorkerSeen {
 /// The run's live state besides its results.
 pub struct Live {
     pub workers: BTreeMap<String, WorkerSeen>,
-    /// Stream sequence → job index of each published shared job (JetStream advisories name sequences).
-    pub sequences: HashMap<u64, u64>,
+    /// Stream sequence → (first job index, seed count) of each published shared job message (JetStream advisories
+    /// name sequences).
+    pub sequences: HashMap<u64, (u64, u64)>,
     pub started: Instant,
     pub first_worker: Option<Instant>,
     pub last_alive: Instant,

@@ -61,7 +61,12 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
         let publishing = Instant::now();
         match handlers::publish(&js, &setup, None, limit).await {
             Ok(sequences) => {
-                tracing::info!("{} jobs published in {:.2?}", setup.jobs_total, publishing.elapsed());
+                tracing::info!(
+                    "{} jobs published in {} messages in {:.2?}",
+                    setup.jobs_total,
+                    sequences.len(),
+                    publishing.elapsed()
+                );
                 live.sequences = sequences;
                 gather.expect_shared();
             }
@@ -74,22 +79,17 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
 
     // Results arrive through a task so that a slow pull never delays heartbeats or the clock.
     let (result_tx, mut result_rx) = tokio::sync::mpsc::channel::<jetstream::Message>(1024);
-    let puller = tokio::spawn(async move {
-        loop {
-            for message in nats_io::pull(&results, 256, Some(Duration::from_secs(1))).await {
-                if result_tx.send(message).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
+    let puller =
+        tokio::spawn(
+            async move { while nats_io::pull_into(&results, 256, Duration::from_secs(1), &result_tx).await {} },
+        );
     let mut stop = super::stop_signal();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut progress = summary::Progress::new(&setup);
     while !gather.complete() && live.abort.is_none() {
         tokio::select! {
             Some(message) = result_rx.recv() => {
-                handlers::on_result(&setup, &mut gather, &mut live, &message.payload);
+                handlers::on_results(&setup, &mut gather, &mut live, &message.payload);
                 if let Err(e) = message.ack().await {
                     tracing::debug!("result ack: {e}");
                 }
@@ -98,7 +98,7 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
                 handlers::on_heartbeat(&js, &setup, &mut gather, &mut live, &message.payload, limit).await;
             }
             Some(message) = advisories.next() => {
-                handlers::on_advisory(&jobs_stream, &mut gather, &live, &message.payload).await;
+                handlers::on_advisory(&jobs_stream, &setup, &mut gather, &live, &message.payload).await;
             }
             _ = stop.changed() => {
                 live.abort = Some("interrupted".into());
@@ -112,7 +112,7 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
     puller.abort();
     // Results already pulled are still counted.
     while let Ok(message) = result_rx.try_recv() {
-        handlers::on_result(&setup, &mut gather, &mut live, &message.payload);
+        handlers::on_results(&setup, &mut gather, &mut live, &message.payload);
         let _ = message.ack().await;
     }
     progress.finish();

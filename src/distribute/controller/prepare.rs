@@ -17,6 +17,8 @@ pub struct Setup {
     pub run: String,
     pub seed: Seed,
     pub jobs_total: u64,
+    /// Seeds per job message (`--seeds-per-job`).
+    pub seeds_per_job: u64,
     pub broadcast: bool,
     pub scenarios: Vec<JobScenario>,
     pub options: JobOptions,
@@ -35,15 +37,37 @@ impl Setup {
     /// Job `index`: seed `N + index / S` on scenario `index mod S` — the runs `sfko --seed N --runs K` makes, in the
     /// same order.
     pub fn job(&self, index: u64) -> Job {
-        let count = self.scenarios.len().max(1) as u64;
+        self.message(index, 1)
+    }
+
+    /// The message for up to `seeds` jobs from `index` on, one scenario's consecutive seeds (a stride of `S`
+    /// indices), cut short at the run's last job.
+    fn message(&self, index: u64, seeds: u64) -> Job {
+        let stride = self.scenarios.len().max(1) as u64;
+        let left = (self.jobs_total.saturating_sub(index)).div_ceil(stride);
         Job {
             v: PROTOCOL_VERSION,
             run: self.run.clone(),
             job: index,
-            seed: self.seed.0 + index / count,
-            scenario: self.scenarios[(index % count) as usize].clone(),
+            seed: self.seed.0 + index / stride,
+            seeds: seeds.min(left).max(1),
+            stride,
+            scenario: self.scenarios[(index % stride) as usize].clone(),
             options: self.options.clone(),
         }
+    }
+
+    /// Every job message of the run, in job order: `--seeds-per-job` seeds of the first scenario, the same seeds of
+    /// the next, and so on. Each job index is in exactly one message.
+    pub fn messages(&self) -> impl Iterator<Item = Job> + '_ {
+        let stride = self.scenarios.len().max(1) as u64;
+        let block = self.seeds_per_job.max(1).saturating_mul(stride);
+        (0..self.jobs_total.div_ceil(block)).flat_map(move |b| {
+            (0..stride)
+                .map(move |s| b * block + s)
+                .filter(|index| *index < self.jobs_total)
+                .map(|index| self.message(index, self.seeds_per_job))
+        })
     }
 
     /// A progress line on stderr (unless `-q`).
@@ -135,6 +159,7 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
         run: format!("r{}", crate::distribute::random_hex(12)),
         seed,
         jobs_total,
+        seeds_per_job: args.seeds_per_job,
         broadcast: args.broadcast,
         scenarios,
         options,
@@ -147,4 +172,62 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
         junit: select.junit.clone(),
     };
     Ok((setup, settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(jobs_total: u64, scenarios: usize, seeds_per_job: u64) -> Setup {
+        let scenario = |i: usize| JobScenario {
+            name: format!("s{i}"),
+            file: "f.yaml".into(),
+            yaml: String::new(),
+            digest: String::new(),
+        };
+        Setup {
+            run: "r1".into(),
+            seed: Seed(100),
+            jobs_total,
+            seeds_per_job,
+            broadcast: false,
+            scenarios: (0..scenarios).map(scenario).collect(),
+            options: JobOptions {
+                concurrency: 1,
+                keep: false,
+                bucket_prefix: Some("sfko".into()),
+                broadcast: false,
+                deadline_unix_ms: 0,
+                journal_cap: 0,
+            },
+            scenarios_path: PathBuf::new(),
+            corpus: PathBuf::new(),
+            format: Format::Json,
+            quiet: true,
+            worker_wait: Duration::ZERO,
+            run_timeout: None,
+            junit: None,
+        }
+    }
+
+    #[test]
+    fn messages_cover_every_job_once_with_the_seed_and_scenario_it_has_alone() {
+        for (jobs, scenarios, per_job) in [(10, 1, 1), (10, 1, 3), (11, 3, 2), (7, 3, 100), (1, 1, 5), (12, 4, 3)] {
+            let setup = setup(jobs, scenarios, per_job);
+            let mut seen = Vec::new();
+            for message in setup.messages() {
+                assert!(message.seeds >= 1 && message.seeds <= per_job, "{message:?}");
+                for (index, seed) in message.runs() {
+                    let alone = setup.job(index);
+                    assert_eq!((seed, &message.scenario.name), (alone.seed, &alone.scenario.name), "job {index}");
+                    seen.push(index);
+                }
+            }
+            let mut sorted = seen.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted, (0..jobs).collect::<Vec<_>>(), "{jobs} jobs, {scenarios} scenarios, {per_job} per job");
+            assert_eq!(seen.len() as u64, jobs, "no job twice");
+        }
+    }
 }
