@@ -88,6 +88,9 @@ pub struct JobOptions {
     pub deadline_unix_ms: u64,
     /// Failing journals up to this many bytes travel back inside the result.
     pub journal_cap: u64,
+    /// Ops per second each run of the job issues on its open-loop schedule (`--rate`): the controller's rate split
+    /// across the workers live when the job was published. `None` runs closed-loop, as fast as it goes.
+    pub rate: Option<f64>,
 }
 
 /// A job that passed validation, with its scenario parsed.
@@ -127,6 +130,8 @@ pub struct JobResult {
     pub bucket_prefix: String,
     /// The embedded target's seeded faults on this worker (`--embedded-faults …` flags), part of the repro line.
     pub faults: Option<String>,
+    /// The rate the run was paced at (its job's `rate`), part of the repro line.
+    pub rate: Option<f64>,
     pub counts: Counts,
     pub timings: Timings,
     /// Op latencies (µs) as base64 HdrHistogram V2 bytes; merged exactly by the controller.
@@ -288,6 +293,9 @@ impl Job {
         if options.journal_cap > MAX_JOURNAL_CAP {
             return Err(format!("journal cap {} exceeds {MAX_JOURNAL_CAP}", options.journal_cap));
         }
+        if options.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+            return Err(format!("rate {:?} is not a positive number of ops per second", options.rate));
+        }
         Ok(ValidJob { job, scenario })
     }
 }
@@ -439,6 +447,7 @@ mod tests {
                 broadcast: false,
                 deadline_unix_ms: 0,
                 journal_cap: 1024,
+                rate: None,
             },
         }
     }
@@ -479,6 +488,9 @@ mod tests {
         let mut j = job();
         j.options.bucket_prefix = Some("UPPER".into());
         assert!(decode(&j).is_err());
+        let mut j = job();
+        j.options.rate = Some(-1.0);
+        assert!(decode(&j).unwrap_err().contains("rate"));
         let text = String::from_utf8(job().encode()).unwrap().replace("\"keep\":false", "\"keep\":false,\"secret\":1");
         assert!(Job::decode(text.as_bytes(), &known).unwrap_err().contains("secret"));
     }
@@ -501,6 +513,7 @@ mod tests {
             plan_digest: "ab".into(),
             bucket_prefix: "sfko".into(),
             faults: None,
+            rate: None,
             counts: Counts::default(),
             timings: Timings::default(),
             histogram: Some(b64(&histogram.encode())),

@@ -405,7 +405,7 @@ impl Worker {
             keep: job.options.keep,
             progress: false,
             timeseries: None,
-            rate: None,
+            rate: job.options.rate,
         };
         self.say(&format!("{label} (delivery {delivered}): started"));
         let started = Instant::now();
@@ -571,6 +571,7 @@ impl Worker {
             plan_digest,
             bucket_prefix: run.prefix.to_string(),
             faults: self.faults.clone(),
+            rate: job.options.rate,
             counts: Counts::default(),
             timings: Timings::default(),
             histogram: None,

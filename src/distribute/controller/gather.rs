@@ -126,13 +126,22 @@ impl Gather {
 
     /// Every job was published to the shared queue.
     pub fn expect_shared(&mut self) {
+        self.expect_shared_upto(self.jobs_total);
+    }
+
+    /// Jobs `0..upto` were published to the shared queue (a run fed as workers go publishes a block at a time).
+    pub fn expect_shared_upto(&mut self, upto: u64) {
         let before = self.shared;
-        self.shared = self.jobs_total;
-        let newly = self
-            .resolved_keys()
-            .filter(|(job, worker)| worker.is_empty() && *job >= before && *job < self.shared)
-            .count();
-        self.resolved_count += newly as u64;
+        self.shared = upto.min(self.jobs_total).max(before);
+        let range = (before, String::new())..(self.shared, String::new());
+        let shared = |key: &&Key| key.1.is_empty();
+        let newly = self.accepted.range(range.clone()).map(|(k, _)| k).chain(self.lost.range(range).map(|(k, _)| k));
+        self.resolved_count += newly.filter(shared).count() as u64;
+    }
+
+    /// Expected keys not resolved yet (the jobs published and still queued or running).
+    pub fn open(&self) -> u64 {
+        self.expected_count().saturating_sub(self.resolved_count)
     }
 
     /// Broadcast: every job was published for `worker`.
@@ -300,6 +309,7 @@ mod tests {
                 plan_digest: "ab".into(),
                 bucket_prefix: "sfko".into(),
                 faults: None,
+                rate: None,
                 counts: Counts { ops: 10, ..Counts::default() },
                 timings: Timings::default(),
                 histogram: None,
@@ -372,6 +382,22 @@ mod tests {
         assert_eq!(g.counters().done, 1);
         g.result(shared(0), result(0, "w1", Verdict::Pass, 1), None);
         assert!(g.complete());
+    }
+
+    #[test]
+    fn a_run_fed_block_by_block_is_complete_only_for_what_was_published() {
+        let mut g = Gather::new(10);
+        g.expect_shared_upto(4);
+        assert_eq!(g.open(), 4);
+        for job in 0..4 {
+            g.result(shared(job), result(job, "w1", Verdict::Pass, 1), None);
+        }
+        assert!(g.complete() && g.open() == 0);
+        g.result(shared(5), result(5, "w1", Verdict::Pass, 1), None);
+        g.expect_shared_upto(6);
+        assert_eq!((g.open(), g.counters().done), (1, 5));
+        g.expect_shared_upto(3);
+        assert_eq!(g.counters().expected, 6, "expectations never shrink");
     }
 
     #[test]

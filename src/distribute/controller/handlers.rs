@@ -16,7 +16,7 @@ use super::prepare::Setup;
 use super::summary::human_job;
 use crate::cli::Format;
 use crate::distribute::nats::{self as nats_io, NatsSettings, MAX_DELIVER};
-use crate::distribute::protocol::{self, Checked, Heartbeat, ResultBatch, PROTOCOL_VERSION};
+use crate::distribute::protocol::{self, Checked, Heartbeat, Job, ResultBatch, PROTOCOL_VERSION};
 use crate::distribute::DEAD_AFTER;
 use crate::journal::Verdict;
 use crate::report::Repro;
@@ -27,13 +27,14 @@ const BROADCAST_SETTLE: Duration = Duration::from_secs(2);
 /// Jobs published before their acks are awaited.
 const PUBLISH_WINDOW: usize = 256;
 
-/// Publishes every job message of the run (to one worker's subject in broadcast mode), a window at a time, each with
-/// a message id so a retried publish is stored once. Returns, by stream sequence, the first job index and the seed
-/// count of each message.
+/// Publishes job messages (to one worker's subject in broadcast mode), a window at a time, each with a message id so
+/// a retried publish is stored once. Returns, by stream sequence, the first job index and the seed count of each
+/// message.
 pub async fn publish(
     js: &jetstream::Context,
     setup: &Setup,
     worker: Option<&str>,
+    jobs: impl Iterator<Item = Job>,
     limit: Duration,
 ) -> Result<HashMap<u64, (u64, u64)>, String> {
     let subject = match worker {
@@ -41,7 +42,7 @@ pub async fn publish(
         None => nats_io::shared_subject(&setup.run),
     };
     let mut sequences = HashMap::new();
-    let mut messages = setup.messages().peekable();
+    let mut messages = jobs.peekable();
     while messages.peek().is_some() {
         let mut pending = Vec::new();
         for job in messages.by_ref().take(PUBLISH_WINDOW) {
@@ -142,7 +143,7 @@ fn accept(setup: &Setup, checked: Checked) -> Accepted {
         scenarios_path: Some(&setup.scenarios_path),
         bucket_prefix: Some(&result.bucket_prefix),
         faults: None,
-        rate: None,
+        rate: result.rate,
         nemesis: None,
     }
     .line();
@@ -227,7 +228,7 @@ async fn assign(
     }
     seen.assigned = true;
     setup.say(&format!("worker {worker}: {} jobs published for it", setup.jobs_total));
-    match publish(js, setup, Some(worker), limit).await {
+    match publish(js, setup, Some(worker), setup.messages(), limit).await {
         Ok(_) => gather.expect_worker(worker),
         Err(e) => live.abort = Some(format!("cannot publish jobs for worker {worker}: {e}")),
     }

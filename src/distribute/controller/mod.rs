@@ -12,6 +12,7 @@
 //! [`prepare`] fixes the run, [`handlers`] are its NATS side, [`gather`] counts results (pure), [`summary`] shows
 //! them.
 
+mod feed;
 mod gather;
 mod handlers;
 mod live;
@@ -47,19 +48,25 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
         .subscribe(nats_io::max_deliveries_advisory())
         .await
         .map_err(|e| Fatal::harness(format!("cannot subscribe to JetStream advisories: {e}")))?;
+    let jobs = match (setup.duration, setup.rate) {
+        (Some(duration), _) => format!("jobs for {duration:?}"),
+        (None, Some(_)) => format!("{} jobs, fed as workers go", setup.jobs_total),
+        (None, None) => format!("{} jobs", setup.jobs_total),
+    };
     setup.say(&format!(
-        "run {}: {} jobs{} over NATS {}",
+        "run {}: {jobs}{}{} over NATS {}",
         setup.run,
-        setup.jobs_total,
+        setup.rate.map(|r| format!(" at {r}/s split across the live workers")).unwrap_or_default(),
         if setup.broadcast { " for every worker (broadcast)" } else { "" },
         settings.display
     ));
 
     let mut gather = Gather::new(setup.jobs_total);
     let mut live = Live::new(Instant::now());
-    if !setup.broadcast {
+    let mut feed = feed::Feed::new(&setup);
+    if !setup.broadcast && !setup.paced() {
         let publishing = Instant::now();
-        match handlers::publish(&js, &setup, None, limit).await {
+        match handlers::publish(&js, &setup, None, setup.messages(), limit).await {
             Ok(sequences) => {
                 tracing::info!(
                     "{} jobs published in {} messages in {:.2?}",
@@ -86,12 +93,15 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
     let mut stop = super::stop_signal();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut progress = summary::Progress::new(&setup);
-    while !gather.complete() && live.abort.is_none() {
+    while !(feed.done && gather.complete()) && live.abort.is_none() {
         tokio::select! {
             Some(message) = result_rx.recv() => {
                 handlers::on_results(&setup, &mut gather, &mut live, &message.payload);
                 if let Err(e) = message.ack().await {
                     tracing::debug!("result ack: {e}");
+                }
+                if let Err(e) = feed.top_up(&js, &setup, &mut gather, &mut live, limit).await {
+                    live.abort = Some(format!("cannot publish jobs: {e}"));
                 }
             }
             Some(message) = heartbeats.next() => {
@@ -105,6 +115,9 @@ pub async fn run(args: &ControllerArgs, common: &CommonArgs) -> Result<Exit, Fat
             }
             _ = tick.tick() => {
                 handlers::on_tick(&client, &js, &jobs_stream, &setup, &mut gather, &mut live, &settings).await;
+                if let Err(e) = feed.top_up(&js, &setup, &mut gather, &mut live, limit).await {
+                    live.abort = Some(format!("cannot publish jobs: {e}"));
+                }
                 progress.show(&setup, &gather, &live);
             }
         }

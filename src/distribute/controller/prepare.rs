@@ -19,6 +19,11 @@ pub struct Setup {
     pub jobs_total: u64,
     /// Seeds per job message (`--seeds-per-job`).
     pub seeds_per_job: u64,
+    /// `--duration`: jobs are published as workers need them until this much time after the first worker appeared
+    /// (then the running ones finish); `jobs_total` is only the bound on job indices.
+    pub duration: Option<Duration>,
+    /// `--rate`: ops per second across the run, split across the live workers as each job is published.
+    pub rate: Option<f64>,
     pub broadcast: bool,
     pub scenarios: Vec<JobScenario>,
     pub options: JobOptions,
@@ -60,14 +65,28 @@ impl Setup {
     /// Every job message of the run, in job order: `--seeds-per-job` seeds of the first scenario, the same seeds of
     /// the next, and so on. Each job index is in exactly one message.
     pub fn messages(&self) -> impl Iterator<Item = Job> + '_ {
+        self.blocks().flat_map(|(messages, _)| messages)
+    }
+
+    /// The job messages in blocks that each cover a contiguous range of job indices (one message per scenario), with
+    /// the index just past each block: what the controller publishes at a time when it feeds workers as they go.
+    pub fn blocks(&self) -> impl Iterator<Item = (Vec<Job>, u64)> + '_ {
         let stride = self.scenarios.len().max(1) as u64;
         let block = self.seeds_per_job.max(1).saturating_mul(stride);
-        (0..self.jobs_total.div_ceil(block)).flat_map(move |b| {
-            (0..stride)
-                .map(move |s| b * block + s)
+        (0..self.jobs_total.div_ceil(block)).map(move |b| {
+            let first = b * block;
+            let messages = (first..first.saturating_add(stride))
                 .filter(|index| *index < self.jobs_total)
                 .map(|index| self.message(index, self.seeds_per_job))
+                .collect();
+            (messages, first.saturating_add(block).min(self.jobs_total))
         })
+    }
+
+    /// Whether jobs are published as workers need them rather than all at once: with `--duration` (the run ends
+    /// on the clock) and with `--rate` (each job's share of the rate depends on the workers live when it is sent).
+    pub fn paced(&self) -> bool {
+        !self.broadcast && (self.duration.is_some() || self.rate.is_some())
     }
 
     /// A progress line on stderr (unless `-q`).
@@ -111,20 +130,20 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
     if args.broadcast && select.bucket_prefix != crate::plan::DEFAULT_BUCKET_PREFIX {
         return Err(Fatal::bad_input("--bucket-prefix: with --broadcast every worker uses a prefix of its own"));
     }
-    if select.rate.is_some() {
+    if args.broadcast && (select.rate.is_some() || select.duration.is_some()) {
         return Err(Fatal::bad_input(
-            "--rate is a standalone run's flag for now: workers run their jobs as fast as they go (a controller-wide \
-             rate split across workers is not built yet)",
+            "--broadcast publishes every job to every worker up front; --duration and --rate feed a shared queue as \
+             workers go: drop --broadcast or them",
         ));
     }
-    if select.duration.is_some() {
-        return Err(Fatal::bad_input(
-            "--duration is a standalone run's flag for now: the controller publishes a fixed set of jobs (give --runs K \
-             or --jobs N)",
-        ));
+    if select.duration.is_some() && args.jobs.is_some() {
+        return Err(Fatal::bad_input("--duration runs jobs until the time is up; --jobs fixes their number: give one"));
     }
     let count = scenarios.len() as u64;
-    let jobs_total = args.jobs.unwrap_or_else(|| select.runs.saturating_mul(count));
+    let jobs_total = match select.duration {
+        Some(_) => crate::cli::MAX_JOBS - crate::cli::MAX_JOBS % count.max(1),
+        None => args.jobs.unwrap_or_else(|| select.runs.saturating_mul(count)),
+    };
     if jobs_total > crate::cli::MAX_JOBS {
         return Err(Fatal::bad_input(format!(
             "--runs {} over {count} scenarios makes {jobs_total} jobs; one run publishes at most {} (split it by seed)",
@@ -154,12 +173,15 @@ pub fn prepare(args: &ControllerArgs, common: &CommonArgs) -> Result<(Setup, Nat
             .map(|t| crate::distribute::unix_ms().saturating_add(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)))
             .unwrap_or(0),
         journal_cap: args.journal_cap,
+        rate: None,
     };
     let setup = Setup {
         run: format!("r{}", crate::distribute::random_hex(12)),
         seed,
         jobs_total,
         seeds_per_job: args.seeds_per_job,
+        duration: select.duration,
+        rate: select.rate,
         broadcast: args.broadcast,
         scenarios,
         options,
@@ -190,6 +212,8 @@ mod tests {
             seed: Seed(100),
             jobs_total,
             seeds_per_job,
+            duration: None,
+            rate: None,
             broadcast: false,
             scenarios: (0..scenarios).map(scenario).collect(),
             options: JobOptions {
@@ -199,6 +223,7 @@ mod tests {
                 broadcast: false,
                 deadline_unix_ms: 0,
                 journal_cap: 0,
+                rate: None,
             },
             scenarios_path: PathBuf::new(),
             corpus: PathBuf::new(),
@@ -228,6 +253,14 @@ mod tests {
             sorted.dedup();
             assert_eq!(sorted, (0..jobs).collect::<Vec<_>>(), "{jobs} jobs, {scenarios} scenarios, {per_job} per job");
             assert_eq!(seen.len() as u64, jobs, "no job twice");
+            // Blocks are contiguous index ranges, so publishing them one by one keeps "expected" a prefix.
+            let mut from = 0;
+            for (messages, end) in setup.blocks() {
+                let mut indices: Vec<u64> = messages.iter().flat_map(|m| m.runs().map(|(i, _)| i)).collect();
+                indices.sort_unstable();
+                assert_eq!(indices, (from..end).collect::<Vec<_>>());
+                from = end;
+            }
         }
     }
 }

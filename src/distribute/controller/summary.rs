@@ -140,6 +140,13 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
                 "elapsed_s": elapsed,
                 "ops": gather.ops,
                 "ops_per_s": gather.ops as f64 / elapsed,
+                "duration_s": setup.duration.map(|d| d.as_secs_f64()),
+                // As in a standalone run's timings: under --rate, latency counts from each op's intended start.
+                "rate": setup.rate.map(|intended| json!({
+                    "intended_ops_per_s": intended,
+                    "achieved_ops_per_s": gather.ops as f64 / elapsed,
+                    "latency_from": "intended start",
+                })),
                 "mib_per_s": gather.bytes as f64 / (1024.0 * 1024.0) / elapsed,
                 "latency_ms": latency,
                 "failures": failures,
@@ -162,7 +169,7 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
             }
             crate::outln!(
                 "sfko: run {} from seed {}: {} jobs on {} workers: {} passed, {} failed, {} skipped, {} incomplete, \
-                 {} lost{}; {} redeliveries; {:.0} ops/s merged, p50 {:.1} ms, p99 {:.1} ms",
+                 {} lost{}; {} redeliveries; {:.0} ops/s merged{}, p50 {:.1} ms, p99 {:.1} ms",
                 setup.run,
                 setup.seed,
                 c.expected,
@@ -175,6 +182,7 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
                 if c.abandoned > 0 { format!(", {} abandoned", c.abandoned) } else { String::new() },
                 c.redeliveries,
                 gather.ops as f64 / elapsed,
+                setup.rate.map(|r| format!(" (intended {r}/s)")).unwrap_or_default(),
                 latency.p50,
                 latency.p99
             );
@@ -272,7 +280,7 @@ impl Progress {
         let in_flight =
             live.workers.values().filter(|w| !w.dead && w.busy.as_ref().is_some_and(|b| b.run == setup.run)).count();
         let elapsed = live.started.elapsed().as_secs_f64().max(1e-9);
-        let total = if setup.broadcast { c.expected } else { setup.jobs_total };
+        let total = if setup.broadcast || setup.paced() { c.expected } else { setup.jobs_total };
         let line = format!(
             "{}/{} jobs done ({} failed), {} in flight, {} workers, {:.0} ops/s, {} redeliveries",
             c.done,
