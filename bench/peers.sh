@@ -278,7 +278,7 @@ for w in $workloads; do
 import json, sys
 t = json.load(open(sys.argv[1]))["timings"]
 mix = ", ".join(f"{o['operation']} {o['ops']}" for o in t["operations"])
-print(f"sfko's own report, {sys.argv[2]}: {mix}; {t['ops_per_s']:,.0f} requests/s, {t['mib_per_s']:,.1f} MiB/s "
+print(f"sfko's own report, {sys.argv[2]} (rep 1): {mix}; {t['ops_per_s']:,.0f} requests/s, {t['mib_per_s']:,.1f} MiB/s "
       f"over {t['elapsed_s']:.2f} s.")
 PY
 )
