@@ -289,19 +289,41 @@ async fn a_refused_checksum_keeps_what_the_key_held() {
     }
 }
 
-/// A PutObject of an object with its own Content-Encoding and a trailing checksum: the SDK appends a second
-/// `Content-Encoding: aws-chunked` header. S3 stores the object's own encoding; s3s 0.14.1 refuses two headers with
-/// `400 InvalidRequest`. The reference server joins them and stores `gzip`.
+/// A PutObject of an object with its own Content-Encoding and a trailing checksum: the AWS Rust SDK appends a second
+/// `Content-Encoding: aws-chunked` header line. S3 stores the object's own encoding; s3s 0.14.1 refuses two lines
+/// with `400 InvalidRequest`. sfko's own client joins them into one line as botocore does; plain s3s-fs takes that
+/// but stores `gzip,aws-chunked` as the object's encoding. The reference server joins them for any client and
+/// stores `gzip`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_encoding_beside_a_trailing_checksum_is_stored() {
-    let [(_r, reference), (_p, plain)] = both().await;
-    for (client, stores) in [(&reference, true), (&plain, false)] {
-        bucket(client).await;
+    let [(reference_server, reference), (plain_server, plain)] = both().await;
+    let vanilla = |endpoint: &str| {
+        let credentials =
+            aws_sdk_s3::config::Credentials::new(EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY, None, None, "t");
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version_latest()
+            .endpoint_url(endpoint)
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .force_path_style(true)
+            .build();
+        Client::from_conf(config)
+    };
+    bucket(&reference).await;
+    bucket(&plain).await;
+    let cases = [
+        (vanilla(reference_server.endpoint()), true),
+        (vanilla(plain_server.endpoint()), false),
+        (reference, true),
+        (plain, true),
+    ];
+    for (n, (client, stores)) in cases.iter().enumerate() {
+        let key = format!("k{n}");
         let body = ByteStream::from_body_1_x(http_body_util::Full::new(bytes::Bytes::from_static(b"zipped")));
         let put = client
             .put_object()
             .bucket("bkt")
-            .key("k")
+            .key(&key)
             .content_encoding("gzip")
             .content_length(6)
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
@@ -314,12 +336,14 @@ async fn an_object_encoding_beside_a_trailing_checksum_is_stored() {
             .send()
             .await;
         if !stores {
-            assert_eq!(put.map(|_| ()).map_err(|e| refusal(&e)), Err(("InvalidRequest".into(), 400)));
+            assert_eq!(put.map(|_| ()).map_err(|e| refusal(&e)), Err(("InvalidRequest".into(), 400)), "case {n}");
             continue;
         }
-        put.expect("PutObject with Content-Encoding and a trailer");
-        let head = client.head_object().bucket("bkt").key("k").send().await.expect("Head");
-        assert_eq!(head.content_encoding(), Some("gzip"));
+        put.unwrap_or_else(|e| panic!("case {n}: PutObject with Content-Encoding and a trailer: {e:?}"));
+        let head = client.head_object().bucket("bkt").key(&key).send().await.expect("Head");
+        // Given one joined line, plain s3s-fs takes it but stores the transfer encoding as the object's own.
+        let stored = if n == 3 { "gzip,aws-chunked" } else { "gzip" };
+        assert_eq!(head.content_encoding(), Some(stored), "case {n}");
     }
 }
 

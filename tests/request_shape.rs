@@ -1,5 +1,6 @@
-//! sfko's requests are framed as boto3 frames them: captured from a raw socket, every bodiless PUT and POST carries
-//! `Content-Length: 0` (some servers answer 411 MissingContentLength without it).
+//! sfko's requests are framed as boto3 frames them: captured from a raw socket, every bodiless PUT, POST and DELETE
+//! carries `Content-Length: 0` (some servers answer 411 MissingContentLength without it), and a body with its own
+//! Content-Encoding sent with a trailing checksum carries one Content-Encoding header, as botocore sends it.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -56,7 +57,7 @@ fn recorder() -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 #[tokio::test]
-async fn bodiless_puts_and_posts_carry_content_length_zero() {
+async fn bodiless_puts_posts_and_deletes_carry_content_length_zero() {
     let (endpoint, heads) = recorder();
     let credentials = ClientCredentials::Static { access_key: "ak".into(), secret_key: "sk".into() };
     let client = build(&endpoint, "us-east-1", &credentials);
@@ -74,14 +75,44 @@ async fn bodiless_puts_and_posts_carry_content_length_zero() {
         .await;
     let _ = client.create_multipart_upload().bucket("b").key("k").send().await;
     let _ = client.create_bucket().bucket("b").send().await;
+    let _ = client.delete_object().bucket("b").key("k").send().await;
+    let _ = client.delete_object().bucket("b").key("k").version_id("v1").if_match("\"e\"").send().await;
+    let _ = client.abort_multipart_upload().bucket("b").key("k").upload_id("u").send().await;
+    let _ = client.delete_bucket().bucket("b").send().await;
     let heads = heads.lock().map(|h| h.clone()).unwrap_or_default();
-    assert_eq!(heads.len(), 4, "{heads:#?}");
+    assert_eq!(heads.len(), 8, "{heads:#?}");
     for head in &heads {
-        let method = head.split(' ').next().unwrap_or_default();
-        if method == "put" || method == "post" {
-            assert!(head.lines().any(|l| l.trim() == "content-length: 0"), "no Content-Length: 0 in:\n{head}");
-        }
+        assert!(head.lines().any(|l| l.trim() == "content-length: 0"), "no Content-Length: 0 in:\n{head}");
     }
+}
+
+#[tokio::test]
+async fn an_encoded_body_with_a_trailing_checksum_carries_one_content_encoding() {
+    let (endpoint, heads) = recorder();
+    let credentials = ClientCredentials::Static { access_key: "ak".into(), secret_key: "sk".into() };
+    let client = build(&endpoint, "us-east-1", &credentials);
+    // A streamed body, as sfko's driver sends a trailing checksum (an in-memory one gets it as a header).
+    let bytes = bytes::Bytes::from(vec![7u8; 70_000]);
+    let body = aws_sdk_s3::primitives::ByteStream::from_body_1_x(http_body_util::Full::new(bytes));
+    let calculate = aws_sdk_s3::config::Builder::default()
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenSupported);
+    let _ = client
+        .put_object()
+        .bucket("b")
+        .key("k")
+        .content_length(70_000)
+        .content_encoding("gzip")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32)
+        .body(body)
+        .customize()
+        .config_override(calculate)
+        .send()
+        .await;
+    let heads = heads.lock().map(|h| h.clone()).unwrap_or_default();
+    let head = heads.first().unwrap_or_else(|| panic!("nothing sent: {heads:#?}"));
+    let encodings: Vec<&str> = head.lines().filter(|l| l.starts_with("content-encoding:")).collect();
+    assert!(head.contains("x-amz-trailer: x-amz-checksum-crc32"), "{head}");
+    assert_eq!(encodings, ["content-encoding: gzip,aws-chunked"], "{head}");
 }
 
 /// A TCP proxy to `upstream` that records each request's head (normalised) and a blake3 of its body bytes — once

@@ -13,6 +13,15 @@ use tokio::sync::{mpsc, oneshot};
 use super::{bincode_config, Expectation, Frame, Header, OpRecord, Trailer, Verdict, MAGIC};
 use crate::plan::Plan;
 
+/// The frames written before the run starts, borrowed, so that a plan of a million objects is neither cloned nor
+/// encoded into one buffer to be written. Encoded exactly as [`Frame::Header`] and [`Frame::Plan`]: the same
+/// variants in the same order (bincode writes the variant's index), which the journal's golden bytes test pins.
+#[derive(serde::Serialize)]
+enum Leading<'a> {
+    Header(&'a Header),
+    Plan(&'a Plan),
+}
+
 #[allow(clippy::large_enum_variant)]
 enum Message {
     Frame(Frame),
@@ -73,8 +82,8 @@ impl JournalWriter {
             failed: 0,
         };
         state.write_raw(&MAGIC)?;
-        state.write_frame(&Frame::Header(header.clone()))?;
-        state.write_frame(&Frame::Plan(Box::new(plan.clone())))?;
+        state.write_streamed(&Leading::Header(header))?;
+        state.write_streamed(&Leading::Plan(plan))?;
         state.out.flush()?;
         let (tx, rx) = mpsc::channel(4096);
         let final_path = path.to_path_buf();
@@ -208,17 +217,51 @@ impl WriterState {
         self.out.write_all(bytes)
     }
 
+    /// Appends one frame (an op or an expectation: small) as its length and bincode bytes.
     fn write_frame(&mut self, frame: &Frame) -> std::io::Result<()> {
         let payload = bincode::serde::encode_to_vec(frame, bincode_config()).map_err(std::io::Error::other)?;
-        let len = u32::try_from(payload.len()).ok().filter(|len| *len <= super::MAX_FRAME_BYTES).ok_or_else(|| {
+        self.write_len(payload.len())?;
+        self.write_raw(&payload)
+    }
+
+    /// Appends a frame that may be large (the plan) the same way, but encoded straight into the file and the hash
+    /// (after a pass that only counts its bytes), never held whole in memory.
+    fn write_streamed(&mut self, frame: &Leading) -> std::io::Result<()> {
+        let mut size = bincode::enc::write::SizeWriter::default();
+        bincode::serde::encode_into_writer(frame, &mut size, bincode_config()).map_err(std::io::Error::other)?;
+        self.write_len(size.bytes_written)?;
+        // bincode writes field by field; the buffer hands the hash and the file 64 KiB at a time.
+        let mut tee = BufWriter::with_capacity(1 << 16, Tee { out: &mut self.out, hasher: &mut self.hasher });
+        bincode::serde::encode_into_std_write(frame, &mut tee, bincode_config()).map_err(std::io::Error::other)?;
+        tee.flush()
+    }
+
+    fn write_len(&mut self, bytes: usize) -> std::io::Result<()> {
+        let len = u32::try_from(bytes).ok().filter(|len| *len <= super::MAX_FRAME_BYTES).ok_or_else(|| {
             std::io::Error::other(format!(
-                "a journal frame of {} bytes exceeds the {}-byte limit (is the scenario's object count too large for one plan?)",
-                payload.len(),
+                "a journal frame of {bytes} bytes exceeds the {}-byte limit (is the scenario's object count too large for one plan?)",
                 super::MAX_FRAME_BYTES
             ))
         })?;
-        self.write_raw(&len.to_le_bytes())?;
-        self.write_raw(&payload)
+        self.write_raw(&len.to_le_bytes())
+    }
+}
+
+/// What a frame's bytes go through: the file and the journal's running hash.
+struct Tee<'a> {
+    out: &'a mut BufWriter<File>,
+    hasher: &'a mut blake3::Hasher,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -180,9 +180,12 @@ pub struct ObjectPlan {
 impl Plan {
     /// blake3 (hex) of the plan's canonical bincode bytes.
     pub fn digest(&self) -> String {
-        match bincode::serde::encode_to_vec(self, bincode::config::standard()) {
-            Ok(bytes) => blake3::hash(&bytes).to_hex().to_string(),
-            // Encoding a plain struct into a Vec cannot fail; keep a stable marker rather than panicking.
+        // Encoded straight into the hash: a plan of a million objects is never held as bytes too.
+        let mut hasher = std::io::BufWriter::with_capacity(1 << 16, blake3::Hasher::new());
+        let encoded = bincode::serde::encode_into_std_write(self, &mut hasher, bincode::config::standard());
+        match encoded.map_err(std::io::Error::other).and_then(|_| hasher.into_inner().map_err(|e| e.into_error())) {
+            Ok(hasher) => hasher.finalize().to_hex().to_string(),
+            // Encoding a plain struct into a hasher cannot fail; keep a stable marker rather than panicking.
             Err(_) => "unencodable-plan".into(),
         }
     }
