@@ -184,6 +184,11 @@ impl Driver {
         self
     }
 
+    /// Names what the run is doing on the live progress line (the scenario, and which of its steps).
+    pub fn show_step(&self, label: String) {
+        self.progress.set_prefix(label);
+    }
+
     /// The intended rate, when ops are paced.
     pub fn intended_rate(&self) -> Option<f64> {
         self.pacer.as_ref().map(pacer::Pacer::per_s)

@@ -136,6 +136,7 @@ pub async fn run_plan(
         if *cancel.borrow() {
             tracing::warn!("removing what the run created (Ctrl-C again to leave it)");
         }
+        driver.show_step(format!("{} [cleanup]", plan.scenario));
         report.left_behind = remove_everything(&driver, &created, opts.concurrency).await;
     }
     progress.finish_and_clear();
@@ -204,8 +205,9 @@ async fn execute(
         setup::Setup::Unsupported(why) => return (Verdict::Skipped, Some(why)),
         setup::Setup::Failed(why) => return (Verdict::Incomplete, Some(why)),
     }
-    for step in steps {
+    for (n, step) in steps.iter().enumerate() {
         tracing::info!(scenario = %plan.scenario, step = %step.phase, "running");
+        driver.show_step(format!("{} [{}/{} {}]", plan.scenario, n + 1, steps.len(), step.phase));
         let ctx = Ctx {
             driver,
             plan,
@@ -233,7 +235,8 @@ pub fn copy_to_corpus(journal: &Path, digest: &str, corpus: &Path) -> Result<Pat
     Ok(target)
 }
 
-/// The live progress line of a run or replay: ops so far and their rate, rounded for a person to read.
+/// The live progress line of a run or replay: the step it is in (`[3/7 check-backend]`), ops so far and their rate,
+/// rounded for a person to read.
 pub fn progress_bar(visible: bool, scenario: &str) -> indicatif::ProgressBar {
     if !visible {
         return indicatif::ProgressBar::hidden();

@@ -196,7 +196,10 @@ pub async fn row(
     row.by.dedup();
     // A benign row proves nothing unless the fault actually happened (throttling is counted by the server only).
     let happened = row.injected > 0 || adversity == Adversity::SlowDown;
-    let proven = row.actions_failed == 0 && (row.incomplete == 0 || adversity == Adversity::SlowDown);
+    // An incomplete run verified less than it set out to: that undermines a benign row's "no false alarm" (except
+    // under throttling, which may exhaust an op's retries), not a lossy row's detection, which its reports prove.
+    let tolerates_incomplete = adversity == Adversity::SlowDown || adversity.must_detect();
+    let proven = row.actions_failed == 0 && (row.incomplete == 0 || tolerates_incomplete);
     row.ok = happened && proven && (row.reports > 0) == adversity.must_detect();
     Ok(row)
 }
