@@ -18,16 +18,25 @@ fn start(work: &Workdir) -> std::process::Child {
         .expect("spawn sfko")
 }
 
-/// Waits until the journal being written has grown well past its header and plan (i.e. holds ops).
+/// Where the ops of a journal being written start: past the magic and the header and plan frames (each a
+/// little-endian u32 length and that many bytes), once both are on disk. The plan is written in pieces as it is
+/// encoded, so a size alone does not say that ops have begun.
+fn ops_offset(bytes: &[u8]) -> Option<usize> {
+    let mut at = sfko::journal::MAGIC.len();
+    for _ in 0..2 {
+        let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
+        at += 4 + len;
+    }
+    (bytes.len() >= at).then_some(at)
+}
+
+/// Waits until the journal being written holds ops: well past its header and plan.
 fn wait_for_partial(work: &Workdir) {
     let partial = work.path().join("long.bin.partial");
-    let size = || std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
-    let mut first = None;
     for _ in 0..400 {
-        match first {
-            None if size() > 0 => first = Some(size()),
-            Some(start) if size() > start + 50_000 => return,
-            _ => {}
+        let bytes = std::fs::read(&partial).unwrap_or_default();
+        if ops_offset(&bytes).is_some_and(|ops| bytes.len() > ops + 50_000) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
