@@ -303,8 +303,13 @@ impl Job {
 impl Job {
     /// The message's runs, in order: (job index, seed). Within bounds once [`Job::decode`] accepted the message.
     pub fn runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        (0..self.seeds).map(|k| (self.job.saturating_add(k.saturating_mul(self.stride)), self.seed.saturating_add(k)))
+        indices(self.job, self.seeds, self.stride).zip((0..self.seeds).map(|k| self.seed.saturating_add(k)))
     }
+}
+
+/// The job indices of a message whose first job is `first`, covering `seeds` seeds `stride` indices apart.
+pub fn indices(first: u64, seeds: u64, stride: u64) -> impl Iterator<Item = u64> {
+    (0..seeds).map(move |k| first.saturating_add(k.saturating_mul(stride)))
 }
 
 impl ResultBatch {
@@ -338,10 +343,9 @@ impl ResultBatch {
 }
 
 impl JobResult {
-    /// This one result as a batch of its own (what [`ResultBatch::decode`] reads).
-    pub fn encode(&self) -> Vec<u8> {
-        ResultBatch { v: self.v, run: self.run.clone(), worker: self.worker.clone(), results: vec![self.clone()] }
-            .encode()
+    /// Bytes this result takes inside a [`ResultBatch`] (the batch's own fields add a few dozen).
+    pub fn encoded_len(&self) -> usize {
+        to_json(self).len()
     }
 
     /// Validates a result of `run`: version, names, verdict, histogram and journal bytes.
@@ -527,16 +531,19 @@ mod tests {
             left_behind: vec![],
         };
         let one = |bytes: &[u8], run: &str| ResultBatch::decode(bytes, run).map(|mut all| all.remove(0));
-        let checked = one(&result.encode(), "r1").unwrap();
+        let alone = |r: &JobResult| {
+            ResultBatch { v: r.v, run: r.run.clone(), worker: r.worker.clone(), results: vec![r.clone()] }.encode()
+        };
+        let checked = one(&alone(&result), "r1").unwrap();
         assert_eq!(checked.result.verdict, Verdict::Fail);
         assert_eq!(checked.journal.as_deref(), Some(&journal[..]));
         assert_eq!(checked.histogram.map(|h| h.len()), Some(1));
-        assert!(one(&result.encode(), "r2").is_err());
+        assert!(one(&alone(&result), "r2").is_err());
         let mut tampered = result.clone();
         if let Some(j) = tampered.journal.as_mut() {
             j.data = Some(b64(b"other bytes"));
         }
-        assert!(one(&tampered.encode(), "r1").unwrap_err().contains("digest"));
+        assert!(one(&alone(&tampered), "r1").unwrap_err().contains("digest"));
         let mut stranger = result.clone();
         stranger.worker = "w-2".into();
         let batch = ResultBatch {

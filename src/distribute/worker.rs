@@ -496,8 +496,7 @@ impl Worker {
     /// Stores the batch in the results stream (deduplicated by run, first job and worker) and empties it; false if
     /// it could not be stored.
     async fn flush(&self, batch: &mut Batch) -> bool {
-        let results = std::mem::take(&mut batch.results);
-        *batch = Batch::default();
+        let results = std::mem::take(batch).results;
         let Some(first) = results.first() else { return true };
         let (run, job) = (first.run.clone(), first.job);
         let subject = nats_io::results_subject(&run);
@@ -598,22 +597,22 @@ impl Worker {
 }
 
 /// The result trimmed to fit one message of `limit` bytes (the journal bytes go first, then failures, then the
-/// histogram), with its encoded size.
+/// histogram), with its encoded size. `limit` leaves room for the batch's own fields.
 fn fit(mut result: JobResult, limit: usize) -> (JobResult, usize) {
-    let mut size = result.encode().len();
+    let mut size = result.encoded_len();
     if size > limit {
         if let Some(journal) = result.journal.as_mut() {
             journal.data = None;
         }
-        size = result.encode().len();
+        size = result.encoded_len();
     }
     while size > limit && !result.failures.is_empty() {
         result.failures.pop();
-        size = result.encode().len();
+        size = result.encoded_len();
     }
     if size > limit {
         result.histogram = None;
-        size = result.encode().len();
+        size = result.encoded_len();
     }
     (result, size)
 }

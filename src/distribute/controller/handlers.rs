@@ -247,9 +247,8 @@ pub async fn on_advisory(
     let Some(sequence) = advisory.get("stream_seq").and_then(Value::as_u64) else { return };
     let Some(&(first, seeds)) = live.sequences.get(&sequence) else { return };
     let deliveries = advisory.get("deliveries").and_then(Value::as_u64).unwrap_or(MAX_DELIVER as u64);
-    let stride = setup.scenarios.len().max(1) as u64;
-    for k in 0..seeds {
-        let key: Key = (first.saturating_add(k.saturating_mul(stride)), String::new());
+    for index in protocol::indices(first, seeds, setup.scenarios.len().max(1) as u64) {
+        let key: Key = (index, String::new());
         if gather.is_resolved(&key) {
             continue;
         }

@@ -71,6 +71,7 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
     let c = gather.counters();
     let verdict = verdict(&c, live.abort.is_some());
     let elapsed = live.started.elapsed().as_secs_f64().max(1e-9);
+    let ops_per_s = gather.ops as f64 / elapsed;
     let latency = gather.histogram.summary();
     match setup.format {
         Format::Json => {
@@ -139,12 +140,12 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
                 "per_worker": workers,
                 "elapsed_s": elapsed,
                 "ops": gather.ops,
-                "ops_per_s": gather.ops as f64 / elapsed,
+                "ops_per_s": ops_per_s,
                 "duration_s": setup.duration.map(|d| d.as_secs_f64()),
                 // As in a standalone run's timings: under --rate, latency counts from each op's intended start.
                 "rate": setup.rate.map(|intended| json!({
                     "intended_ops_per_s": intended,
-                    "achieved_ops_per_s": gather.ops as f64 / elapsed,
+                    "achieved_ops_per_s": ops_per_s,
                     "latency_from": "intended start",
                 })),
                 "mib_per_s": gather.bytes as f64 / (1024.0 * 1024.0) / elapsed,
@@ -181,7 +182,7 @@ pub fn summarize(setup: &Setup, gather: &Gather, live: &Live, settings: &NatsSet
                 c.lost,
                 if c.abandoned > 0 { format!(", {} abandoned", c.abandoned) } else { String::new() },
                 c.redeliveries,
-                gather.ops as f64 / elapsed,
+                ops_per_s,
                 setup.rate.map(|r| format!(" (intended {r}/s)")).unwrap_or_default(),
                 latency.p50,
                 latency.p99
