@@ -546,3 +546,51 @@ async fn list_parts_pages_by_part_number() {
         }
     }
 }
+
+/// ListMultipartUploads in pages: the reference server lists the open uploads by key, then by creation, `max-uploads`
+/// at a time, continued by the key and upload-id markers; completed and aborted ones are gone. Plain s3s-fs 0.14.1
+/// does not implement it (501).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_multipart_uploads_pages_the_open_uploads() {
+    let [(_r, reference), (_p, plain)] = both().await;
+    bucket(&plain).await;
+    let refused = plain.list_multipart_uploads().bucket("bkt").send().await.expect_err("s3s-fs has none");
+    assert_eq!(refusal(&refused), ("NotImplemented".to_string(), 501), "the s3s-fs finding");
+
+    bucket(&reference).await;
+    let mut open = Vec::new();
+    for key in ["b", "a", "b", "c", "b", "gone"] {
+        let created = reference.create_multipart_upload().bucket("bkt").key(key).send().await.expect("Create");
+        open.push((key.to_string(), created.upload_id().unwrap_or_default().to_string()));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (gone_key, gone_id) = open.pop().expect("the last upload");
+    let abort = reference.abort_multipart_upload().bucket("bkt").key(&gone_key).upload_id(&gone_id);
+    abort.send().await.expect("AbortMultipartUpload");
+    // S3's order: by key, then by creation (the sort is stable, so the three `b` uploads keep theirs).
+    open.sort_by(|x, y| x.0.cmp(&y.0));
+
+    let mut listed = Vec::new();
+    let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+    let mut truncated_pages = 0;
+    for _ in 0..10 {
+        let call = reference.list_multipart_uploads().bucket("bkt").max_uploads(2);
+        let page = call.set_key_marker(key_marker.clone()).set_upload_id_marker(id_marker.clone());
+        let page = page.send().await.expect("ListMultipartUploads");
+        listed.extend(
+            page.uploads().iter().map(|u| (u.key().unwrap_or("").to_string(), u.upload_id().unwrap_or("").to_string())),
+        );
+        if !page.is_truncated().unwrap_or(false) {
+            break;
+        }
+        truncated_pages += 1;
+        (key_marker, id_marker) =
+            (page.next_key_marker().map(Into::into), page.next_upload_id_marker().map(Into::into));
+    }
+    assert_eq!(listed, open, "every open upload once, by key then by creation");
+    assert_eq!(truncated_pages, 2, "5 uploads in pages of 2");
+    let by_prefix = reference.list_multipart_uploads().bucket("bkt").prefix("b").send().await.expect("with a prefix");
+    assert_eq!(by_prefix.uploads().len(), 3);
+    let missing = reference.list_multipart_uploads().bucket("nope").send().await.expect_err("no such bucket");
+    assert_eq!(refusal(&missing).0, "NoSuchBucket");
+}

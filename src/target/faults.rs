@@ -692,7 +692,12 @@ impl S3 for FaultyFs {
             Some(guard) => {
                 Ok(S3Response::new(self.versions.delete_object(&guard, req.input.version_id.as_deref()).await?))
             }
-            None => self.inner.delete_object(req).await,
+            None => {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let out = self.inner.delete_object(req).await?;
+                FsLayout::new(&self.root).forget_deleted(&bucket, &key).await?;
+                Ok(out)
+            }
         }
     }
     async fn delete_objects(
@@ -721,7 +726,13 @@ impl S3 for FaultyFs {
         let mut out = if self.versions.mode(&bucket).is_some() {
             self.versions.delete_objects(req.input).await?
         } else {
-            self.inner.delete_objects(req).await?.output
+            let sent: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
+            let out = self.inner.delete_objects(req).await?.output;
+            let layout = FsLayout::new(&self.root);
+            for key in &sent {
+                layout.forget_deleted(&bucket, key).await?;
+            }
+            out
         };
         let deleted = out.deleted.get_or_insert_with(Vec::new);
         deleted.extend(kept.into_iter().map(|o| DeletedObject { key: Some(o.key), ..Default::default() }));
@@ -825,6 +836,15 @@ impl S3 for FaultyFs {
         self.throttle()?;
         let _upload = self.uploads.close(&req.input.bucket, &req.input.upload_id).await?;
         self.inner.abort_multipart_upload(req).await
+    }
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.throttle()?;
+        let layout = FsLayout::new(&self.root);
+        let bucket_dir = layout.object_path(&req.input.bucket, "")?;
+        Ok(S3Response::new(super::upload_listing::list(&layout, &bucket_dir, &req.input).await?))
     }
     async fn get_bucket_location(
         &self,

@@ -60,6 +60,24 @@ impl FsLayout {
         [self.root.join(format!("{side}.internal.json")), self.root.join(format!("{side}.metadata.json"))]
     }
 
+    /// After s3s-fs deleted `bucket/key` (unversioned): removes its internal info and metadata, which s3s-fs leaves
+    /// behind. Left there, they pile up in one flat directory — two files for every key ever written, so a
+    /// million-object run's data dir took minutes to remove — and a later object under the key would start from
+    /// them. Kept while the data is still there (s3s-fs keeps a non-empty "directory" key).
+    pub async fn forget_deleted(&self, bucket: &str, key: &str) -> S3Result<()> {
+        if tokio::fs::try_exists(self.object_path(bucket, key)?).await.unwrap_or(true) {
+            return Ok(());
+        }
+        for path in self.side_files(bucket, key) {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(s3_error!(e, InternalError, "cannot remove {}", path.display())),
+            }
+        }
+        Ok(())
+    }
+
     /// The file that exists exactly while s3s-fs holds `upload_id` open (`None`: not an id s3s-fs could have made).
     pub fn upload_marker(&self, upload_id: &str) -> Option<PathBuf> {
         let id = uuid::Uuid::parse_str(upload_id).ok()?;
@@ -190,14 +208,20 @@ mod tests {
     use crate::target::client::{build, ClientCredentials};
     use crate::target::embedded::{EmbeddedServer, EMBEDDED_ACCESS_KEY, EMBEDDED_SECRET_KEY};
 
-    #[tokio::test]
-    async fn s3s_fs_keeps_objects_where_this_module_says() {
+    /// The embedded server (s3s-fs with sfko's layers) and a client of it.
+    async fn embedded() -> (EmbeddedServer, aws_sdk_s3::Client) {
         let server = EmbeddedServer::start().await.expect("the embedded server starts");
         let credentials = ClientCredentials::Static {
             access_key: EMBEDDED_ACCESS_KEY.into(),
             secret_key: EMBEDDED_SECRET_KEY.into(),
         };
         let client = build(server.endpoint(), "us-east-1", &credentials);
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn s3s_fs_keeps_objects_where_this_module_says() {
+        let (server, client) = embedded().await;
         client.create_bucket().bucket("layout").send().await.expect("CreateBucket");
         let body = b"where does this go?".to_vec();
         let put = client
@@ -248,5 +272,29 @@ mod tests {
         );
         client.abort_multipart_upload().bucket("layout").key("mpu").upload_id(id).send().await.expect("Abort");
         assert!(!marker.exists(), "an aborted upload's marker is removed");
+    }
+
+    /// s3s-fs leaves a deleted object's internal info and metadata behind; the reference layer removes them, or a
+    /// long run's data dir fills with two files for every key it ever wrote.
+    #[tokio::test]
+    async fn a_deleted_object_leaves_no_side_files() {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let (server, client) = embedded().await;
+        client.create_bucket().bucket("gone").send().await.expect("CreateBucket");
+        let layout = FsLayout::new(server.root());
+        for key in ["one", "two/deep", "three"] {
+            let put = client.put_object().bucket("gone").key(key).metadata("m", "v").body(b"x".to_vec().into());
+            put.send().await.expect("PutObject");
+            assert!(layout.side_files("gone", key).iter().all(|f| f.is_file()), "{key}: side files written");
+        }
+        client.delete_object().bucket("gone").key("one").send().await.expect("DeleteObject");
+        let batch = ["two/deep", "three"].map(|k| ObjectIdentifier::builder().key(k).build().expect("a key"));
+        let delete = Delete::builder().set_objects(Some(batch.to_vec())).build().expect("a batch");
+        client.delete_objects().bucket("gone").delete(delete).send().await.expect("DeleteObjects");
+        for key in ["one", "two/deep", "three"] {
+            for file in layout.side_files("gone", key) {
+                assert!(!file.exists(), "{key}: {} is left behind", file.display());
+            }
+        }
     }
 }

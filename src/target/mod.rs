@@ -15,6 +15,7 @@ pub mod process;
 pub mod request_shape;
 mod rollback;
 mod stripes;
+mod upload_listing;
 mod version_log;
 pub mod versioned;
 
