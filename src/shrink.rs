@@ -152,8 +152,11 @@ impl Tester<'_> {
         let mut plan = plan.clone();
         for (b, bucket) in plan.buckets.iter_mut().enumerate() {
             bucket.index = b as u32;
-            for (o, object) in bucket.objects.iter_mut().enumerate() {
-                object.index = o as u32;
+            // A seeded list is numbered by position already (and drawing it would change the plan's digest).
+            if let crate::plan::Objects::Listed(list) = &mut bucket.objects {
+                for (o, object) in list.iter_mut().enumerate() {
+                    object.index = o as u32;
+                }
             }
         }
         let plan = &plan;
@@ -370,21 +373,22 @@ async fn shrink_steps(plan: &mut Plan, tester: &mut Tester<'_>) -> Result<(), St
         let objects: Vec<usize> = (0..plan.buckets[b].objects.len()).collect();
         let kept = ddmin(objects, tester, plan, |plan, keep| {
             let mut candidate = plan.clone();
-            candidate.buckets[b].objects = keep.iter().map(|&i| plan.buckets[b].objects[i].clone()).collect();
+            let objects = &plan.buckets[b].objects;
+            candidate.buckets[b].objects = keep.iter().filter_map(|&i| objects.get(i)).collect::<Vec<_>>().into();
             candidate
         })
         .await?;
-        let objects = kept.iter().map(|&i| plan.buckets[b].objects[i].clone()).collect();
-        plan.buckets[b].objects = objects;
+        let objects = &plan.buckets[b].objects;
+        plan.buckets[b].objects = kept.iter().filter_map(|&i| objects.get(i)).collect::<Vec<_>>().into();
         // Shorter objects: halve while it still fails (parts follow the size).
         for o in 0..plan.buckets[b].objects.len() {
             for _ in 0..8 {
-                let size = plan.buckets[b].objects[o].size;
+                let Some(size) = plan.buckets[b].objects.get(o).map(|object| object.size) else { break };
                 if size == 0 {
                     break;
                 }
                 let mut candidate = plan.clone();
-                let object = &mut candidate.buckets[b].objects[o];
+                let Some(object) = candidate.buckets[b].objects.list_mut().get_mut(o) else { break };
                 object.size = size / 2;
                 object.parts.size = size / 2;
                 if !tester.fails(&candidate).await? {

@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "ddc7ad8493cc9f3a8ded5200843f7ac9ed0159309e6a129d013341d5f680ba7d";
+const GOLDEN_PLAN_DIGEST: &str = "4f87ccba2e7ff856f7334e83ed6aca889fd93efe5b2075c6af05a2a0d568539c";
 
 #[test]
 fn dry_run_touches_nothing() {

@@ -29,7 +29,8 @@ fn plan() -> Plan {
                 size: 3,
                 content: ContentKey([1; 32]),
                 parts: PartLayout { size: 3, part_size: 5 << 20 },
-            }],
+            }]
+            .into(),
         }],
         workloads: vec!["put".into()],
         checks: vec!["check-backend".into()],
@@ -129,4 +130,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "b4b105c2c9239409714162057a8e859cbb9406f3495310883caa0f060a986c4d";
+const GOLDEN_JOURNAL_DIGEST: &str = "667c79b63591b4c718fb7b1dab7dbd0e6c1adc755117c3e9651240ab45c52851";

@@ -12,6 +12,7 @@ pub const ABOUT: &str = "every object reads back with its exact size and blake3 
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let name = subject(bucket, object);
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {

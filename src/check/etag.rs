@@ -11,6 +11,7 @@ pub const ABOUT: &str = "write, HEAD and GET ETags equal MD5 (single PUT) or MD5
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let status = ctx.state.status(bucket.index, object.index);
         let Some(current) = status.current() else {
             return;

@@ -24,6 +24,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let times: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
         let times_ref = &times;
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             let status = ctx.state.status(bucket.index, object.index);
             let Some(current) = status.current() else { return };
             let name = subject(bucket, object);
@@ -33,7 +34,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 ctx.judge(&op, &name, Assertion::Succeeded).await;
                 return;
             };
-            let due = current.write.at + Duration::from_secs(crate::exec::expiration_days(secs, day) as u64 * day);
+            let due = current.write.at() + Duration::from_secs(crate::exec::expiration_days(secs, day) as u64 * day);
             // Still there before it is due (premature expiration loses data too)...
             if Instant::now() < due {
                 let op = ctx.call(head()).await;
@@ -50,7 +51,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 if gone || Instant::now() >= deadline {
                     let judged = if gone {
                         if let Ok(mut t) = times_ref.lock() {
-                            t.push(op.at.saturating_duration_since(current.write.at));
+                            t.push(op.at.saturating_duration_since(current.write.at()));
                         }
                         // Gone must mean gone: look again a moment later (an expired object must not come back).
                         // Judging this look rather than the first 404 also gives a replay a second of slack.

@@ -16,9 +16,10 @@ pub const ABOUT: &str =
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let status = ctx.state.status(bucket.index, object.index);
         let Some(current) = status.current() else { return };
-        let WriteMode::Multipart(layout) = current.mode else { return };
+        let WriteMode::Multipart(layout) = current.mode() else { return };
         let name = subject(bucket, object);
         let etag = ctx.state.expected_version(current).await.etag;
         for (number, offset, len) in layout.parts() {

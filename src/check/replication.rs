@@ -34,6 +34,7 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
     let missing: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let (times_ref, missing_ref) = (&times, &missing);
     ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let Some(destination) = &bucket.replication else { return };
         let status = ctx.state.status(bucket.index, object.index);
         let Some(current) = status.current() else { return };
@@ -73,7 +74,7 @@ async fn judge(ctx: &Ctx<'_>, same_etag: bool) {
             return;
         }
         if let Ok(mut t) = times_ref.lock() {
-            t.push(head.at.saturating_duration_since(current.write.at));
+            t.push(head.at.saturating_duration_since(current.write.at()));
         }
         // Judge a read made a moment after the copy showed up: a replica must stay put, and a replay (which re-issues
         // the same polls at the recorded pace) gets that moment of slack.

@@ -13,6 +13,7 @@ pub const ABOUT: &str =
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
             return;

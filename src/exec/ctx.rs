@@ -201,20 +201,34 @@ impl<'a> Ctx<'a> {
         self.plan.stream(&self.phase.to_string(), self.position)
     }
 
-    /// Runs `each` over every object of the plan with `self.concurrency` objects in flight.
+    /// Runs `each` over every object of the plan with `self.concurrency` objects in flight. Objects are drawn from
+    /// the seed as they are reached and handed over owned: a run holds only the ones in flight.
     pub async fn for_each_object<F, Fut>(&'a self, each: F)
     where
-        F: Fn(&'a BucketPlan, &'a ObjectPlan) -> Fut,
+        F: Fn(&'a BucketPlan, ObjectPlan) -> Fut,
         Fut: std::future::Future<Output = ()> + 'a,
     {
+        let total = self.plan.buckets.iter().map(|b| b.objects.len() as u64).sum();
+        self.driver.count_objects(total);
         futures::stream::iter(self.objects())
-            .for_each_concurrent(self.concurrency.max(1), |(bucket, object)| each(bucket, object))
+            .for_each_concurrent(self.concurrency.max(1), |(bucket, object)| {
+                let done = each(bucket, object);
+                async move {
+                    done.await;
+                    self.driver.object_done();
+                }
+            })
             .await;
     }
 
-    /// Every (bucket, object) pair of the plan, bucket by bucket.
-    pub fn objects(&self) -> impl Iterator<Item = (&'a BucketPlan, &'a ObjectPlan)> + 'a {
+    /// Every (bucket, object) pair of the plan, bucket by bucket, each object drawn as it is reached.
+    pub fn objects(&self) -> impl Iterator<Item = (&'a BucketPlan, ObjectPlan)> + 'a {
         self.plan.buckets.iter().flat_map(|b| b.objects.iter().map(move |o| (b, o)))
+    }
+
+    /// Every (bucket index, object index) pair of the plan, without drawing the objects.
+    pub fn object_ids(&self) -> impl Iterator<Item = (u32, u32)> + 'a {
+        self.plan.buckets.iter().flat_map(|b| (0..b.objects.len() as u32).map(move |o| (b.index, o)))
     }
 }
 

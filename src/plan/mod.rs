@@ -5,19 +5,19 @@
 //! lets a user verify. Every choice draws from a stream derived from the seed and a label (see [`crate::seed`]).
 
 pub mod nemesis;
+mod objects;
 mod size;
+
+pub use objects::Objects;
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::{ContentKey, PartLayout, MAX_PARTS, MIN_PART_SIZE};
-use crate::scenario::{BucketSpec, RandomOpsSpec, Replication, Scenario, SizeSpec};
+use crate::content::{ContentKey, PartLayout};
+use crate::scenario::{BucketSpec, RandomOpsSpec, Replication, Scenario};
 use crate::seed::Seed;
 
 /// Bump when the plan's shape or any resolution rule changes (it changes plan digests of old seeds).
-pub const PLAN_FORMAT: u32 = 7;
-
-/// Largest extra part size drawn above the 5 MiB minimum.
-const PART_SIZE_SPREAD: u64 = 11 * 1024 * 1024;
+pub const PLAN_FORMAT: u32 = 8;
 
 /// A place where buckets can live: the target itself, or a cloud location the target places data on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +163,8 @@ pub struct BucketPlan {
     pub transient: bool,
     pub expiration_secs: Option<u64>,
     pub clouds: Vec<String>,
-    pub objects: Vec<ObjectPlan>,
+    /// Drawn from the seed on demand (see [`Objects`]).
+    pub objects: Objects,
 }
 
 /// One object: where it goes, how big it is, and the key its bytes derive from.
@@ -192,7 +193,7 @@ impl Plan {
 
     /// Total objects and bytes the plan writes once.
     pub fn totals(&self) -> (u64, u64) {
-        self.buckets.iter().flat_map(|b| &b.objects).fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.size))
+        self.buckets.iter().flat_map(|b| b.objects.sizes()).fold((0, 0), |(n, bytes), size| (n + 1, bytes + size))
     }
 
     /// Stream key for a workload or check's own randomness, by position in the scenario.
@@ -253,7 +254,12 @@ pub fn resolve(
                 transient: spec.transient,
                 expiration_secs: spec.expiration_secs,
                 clouds: spec.clouds.clone(),
-                objects: objects(seed, index, scenario),
+                objects: Objects::seeded(
+                    seed,
+                    index as u32,
+                    u32::try_from(scenario.objects.count).unwrap_or(u32::MAX),
+                    scenario.objects.size.clone(),
+                ),
             }
         })
         .collect();
@@ -321,20 +327,4 @@ fn place(
 
 fn describe(backends: &[Backend]) -> String {
     backends.iter().map(|b| format!("{} ({})", b.name, b.cloud)).collect::<Vec<_>>().join(", ")
-}
-
-fn objects(seed: Seed, bucket: usize, scenario: &Scenario) -> Vec<ObjectPlan> {
-    (0..scenario.objects.count)
-        .map(|index| {
-            let mut stream = seed.stream("object", &[bucket as u64, index]);
-            let size = match scenario.objects.size {
-                SizeSpec::Fixed(size) => size,
-                SizeSpec::Range { min, max } => size::draw(&mut stream, min, max),
-            };
-            let key = format!("{:04x}/obj-{index:06}", stream.below(0x1_0000));
-            let content = ContentKey(stream.key());
-            let part_size = (MIN_PART_SIZE + stream.below(PART_SIZE_SPREAD + 1)).max(size.div_ceil(MAX_PARTS));
-            ObjectPlan { index: index as u32, key, size, content, parts: PartLayout { size, part_size } }
-        })
-        .collect()
 }

@@ -53,6 +53,7 @@ fn crowd(stream: &mut crate::seed::Stream) -> Vec<Via> {
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         // Each key's crowds come from its own stream, so a shrunk plan (fewer objects) races the same crowds.
         let label = ctx.phase.to_string();
         let mut stream = ctx.plan.seed.stream(&label, &[ctx.position as u64, bucket.index.into(), object.index.into()]);

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 
 use super::write::{self, MULTIPART_THRESHOLD};
 use crate::content::WriteMode;
-use crate::exec::{subject, Ctx, ObjectStatus, Version, Written};
+use crate::exec::{subject, Ctx, ObjectStatus, Version};
 use crate::journal::{Assertion, Request};
 use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
@@ -17,10 +17,11 @@ pub const ABOUT: &str =
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, source| async move {
+        let source = &source;
         if source.index % 2 == 1 {
             return;
         }
-        let Some(target) = bucket.objects.get(source.index as usize + 1) else { return };
+        let Some(target) = &bucket.objects.get(source.index as usize + 1) else { return };
         let Some(current) = ctx.state.status(bucket.index, source.index).current().cloned() else { return };
         if ctx.state.status(bucket.index, target.index).is_unknown() {
             return;
@@ -44,13 +45,7 @@ pub(super) fn record(
 ) {
     match copied {
         Some((mode, op)) => {
-            let version = Version {
-                content: current.content,
-                size: current.size,
-                mode,
-                write: Written::of(&op),
-                delete_marker: false,
-            };
+            let version = Version::written(current.content, current.size, mode, &op);
             ctx.state.push_version(bucket.index, target.index, bucket.versioning, version);
         }
         None => ctx.state.set(bucket.index, target.index, ObjectStatus::Unknown),

@@ -14,6 +14,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let chosen = write::pick(ctx, 1, 2);
         let chosen = &chosen;
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             let status = ctx.state.status(bucket.index, object.index);
             if chosen.contains(&(bucket.index, object.index)) && !status.is_unknown() {
                 write::plain_delete(ctx, bucket, object).await;

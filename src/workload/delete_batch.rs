@@ -29,11 +29,11 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         // Which objects, and which version of each, decided up front in plan order.
         let mut stream = ctx.stream();
         let picks: std::collections::BTreeMap<(u32, u32), u64> = ctx
-            .objects()
-            .filter_map(|(b, o)| {
+            .object_ids()
+            .filter_map(|id| {
                 let picked = stream.chance(1, 2);
                 let which = stream.next_u64();
-                picked.then_some(((b.index, o.index), which))
+                picked.then_some((id, which))
             })
             .collect();
         for bucket in &ctx.plan.buckets {
@@ -48,7 +48,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
 /// The bucket's entries: each picked object's, then one for a key beside it that was never written.
 fn entries(ctx: &Ctx<'_>, bucket: &BucketPlan, picks: &std::collections::BTreeMap<(u32, u32), u64>) -> Vec<Entry> {
     let mut out = Vec::new();
-    for object in &bucket.objects {
+    for object in bucket.objects.iter() {
         let Some(&which) = picks.get(&(bucket.index, object.index)) else { continue };
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
@@ -90,7 +90,7 @@ async fn delete(ctx: &Ctx<'_>, bucket: &BucketPlan, chunk: &[Entry], quiet: bool
                 if at < left.len() {
                     left.remove(at);
                 }
-                ObjectStatus::Versions(left)
+                ObjectStatus::of_versions(left)
             }
             (true, false) => ObjectStatus::Deleted { op: op.index },
         };

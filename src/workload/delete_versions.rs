@@ -15,16 +15,17 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let mut stream = ctx.stream();
         // (bucket, object) → (what to do, which version), decided up front in plan order.
         let choices: std::collections::BTreeMap<(u32, u32), (u64, u64)> = ctx
-            .objects()
-            .filter_map(|(b, o)| {
+            .object_ids()
+            .filter_map(|id| {
                 let picked = stream.chance(1, 2);
                 let action = stream.below(3);
                 let which = stream.next_u64();
-                picked.then_some(((b.index, o.index), (action, which)))
+                picked.then_some((id, (action, which)))
             })
             .collect();
         let choices = &choices;
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             let Some(&(action, which)) = choices.get(&(bucket.index, object.index)) else { return };
             let status = ctx.state.status(bucket.index, object.index);
             let versions = status.versions().to_vec();
@@ -57,7 +58,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             }
             let mut left = versions;
             left.remove(index);
-            ctx.state.set(bucket.index, object.index, ObjectStatus::Versions(left));
+            ctx.state.set(bucket.index, object.index, ObjectStatus::of_versions(left));
         })
         .await;
     })

@@ -10,6 +10,7 @@ pub const ABOUT: &str = "read every object back in full (200 if written, NoSuchK
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
             return;

@@ -13,13 +13,14 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(async move {
         let mut stream = ctx.stream();
         let draws: Vec<[u64; 4]> = ctx
-            .objects()
+            .object_ids()
             .map(|_| [stream.next_u64(), stream.next_u64(), stream.next_u64(), stream.next_u64()])
             .collect();
         let index: std::collections::BTreeMap<(u32, u32), usize> =
-            ctx.objects().enumerate().map(|(i, (b, o))| ((b.index, o.index), i)).collect();
+            ctx.object_ids().enumerate().map(|(i, id)| (id, i)).collect();
         let (draws, index) = (&draws, &index);
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             let status = ctx.state.status(bucket.index, object.index);
             let Some(current) = status.current() else { return };
             let Some(d) = index.get(&(bucket.index, object.index)).map(|i| draws[*i]) else { return };

@@ -9,6 +9,7 @@ pub const ABOUT: &str = "HEAD every object: 200 with the right Content-Length, o
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         let status = ctx.state.status(bucket.index, object.index);
         if status.is_unknown() {
             return;

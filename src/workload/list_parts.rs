@@ -29,6 +29,7 @@ struct Part {
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         // Each key's draw comes from its own stream, so a shrunk plan (fewer objects) lists the same parts.
         let label = ctx.phase.to_string();
         let mut stream = ctx.plan.seed.stream(&label, &[ctx.position as u64, bucket.index.into(), object.index.into()]);

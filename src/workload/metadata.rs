@@ -27,14 +27,13 @@ type Slot = (u32, u32);
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(async move {
         let mut stream = ctx.stream();
-        let sets: BTreeMap<Slot, (Metadata, Metadata)> = ctx
-            .objects()
-            .map(|(b, o)| ((b.index, o.index), (Metadata::draw(&mut stream), Metadata::draw(&mut stream))))
-            .collect();
+        let sets: BTreeMap<Slot, (Metadata, Metadata)> =
+            ctx.object_ids().map(|id| (id, (Metadata::draw(&mut stream), Metadata::draw(&mut stream)))).collect();
         // What each object holds after the first pass, when it was written and read back as sent.
         let stored: Mutex<BTreeMap<Slot, Metadata>> = Mutex::default();
         let (sets, stored) = (&sets, &stored);
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             let Some((set, _)) = sets.get(&(bucket.index, object.index)) else { return };
             if write_and_read(ctx, bucket, object, set).await {
                 if let Ok(mut stored) = stored.lock() {
@@ -44,10 +43,11 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         })
         .await;
         ctx.for_each_object(move |bucket, source| async move {
+            let source = &source;
             if source.index % 2 == 1 || source.size >= MULTIPART_THRESHOLD {
                 return;
             }
-            let Some(target) = bucket.objects.get(source.index as usize + 1) else { return };
+            let Some(target) = &bucket.objects.get(source.index as usize + 1) else { return };
             let kept = stored.lock().ok().and_then(|s| s.get(&(bucket.index, source.index)).cloned());
             let (Some(kept), Some((_, fresh))) = (kept, sets.get(&(bucket.index, target.index))) else { return };
             if copy_and_read(ctx, bucket, source, target, None, &kept).await {

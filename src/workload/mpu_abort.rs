@@ -16,6 +16,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
         let chosen = write::pick(ctx, 1, 3);
         let chosen = &chosen;
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             if !chosen.contains(&(bucket.index, object.index)) {
                 return;
             }

@@ -10,6 +10,7 @@ pub const ABOUT: &str = "write new content under every key (the next version: si
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         write::next_version(ctx, bucket, object, How::Auto).await;
     }))
 }

@@ -10,6 +10,7 @@ pub const ABOUT: &str = "write every object: single PUT below 8 MiB, multipart (
 
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(ctx.for_each_object(move |bucket, object| async move {
+        let object = &object;
         write::version(ctx, bucket, object, 0, How::Auto).await;
     }))
 }

@@ -12,12 +12,13 @@ pub const ABOUT: &str =
 pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
     Box::pin(async move {
         let mut stream = ctx.stream();
-        let counts: Vec<u64> = ctx.objects().map(|_| stream.between(2, 4)).collect();
+        let counts: Vec<u64> = ctx.object_ids().map(|_| stream.between(2, 4)).collect();
         let counts = &counts;
         let positions: std::collections::BTreeMap<(u32, u32), usize> =
-            ctx.objects().enumerate().map(|(i, (b, o))| ((b.index, o.index), i)).collect();
+            ctx.object_ids().enumerate().map(|(i, id)| (id, i)).collect();
         let positions = &positions;
         ctx.for_each_object(move |bucket, object| async move {
+            let object = &object;
             let count = positions.get(&(bucket.index, object.index)).map(|i| counts[*i]).unwrap_or(2);
             for n in 0..count {
                 let how = if object.size >= crate::content::MIN_PART_SIZE && n % 2 == 1 {

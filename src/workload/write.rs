@@ -3,7 +3,7 @@
 use futures::StreamExt;
 
 use crate::content::{self, ContentKey, WriteMode};
-use crate::exec::{subject, Ctx, ObjectStatus, Version, Written};
+use crate::exec::{subject, Ctx, ObjectStatus, Version};
 use crate::journal::{Assertion, Body, CompletedPart, Request};
 use crate::metadata::Metadata;
 use crate::plan::{BucketPlan, ObjectPlan};
@@ -48,7 +48,7 @@ pub async fn version_with(
     };
     match written {
         Some((mode, op)) => {
-            let version = Version { content, size: object.size, mode, write: Written::of(&op), delete_marker: false };
+            let version = Version::written(content, object.size, mode, &op);
             ctx.state.push_version(bucket.index, object.index, bucket.versioning, version);
             true
         }
@@ -178,13 +178,7 @@ pub async fn plain_delete(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPla
         return;
     }
     if bucket.versioning {
-        let marker = Version {
-            content: object.content,
-            size: 0,
-            mode: WriteMode::Single,
-            write: Written::of(&op),
-            delete_marker: true,
-        };
+        let marker = Version::marker(object.content, &op);
         ctx.state.push_version(bucket.index, object.index, true, marker);
     } else {
         ctx.state.set(bucket.index, object.index, ObjectStatus::Deleted { op: op.index });
@@ -195,5 +189,5 @@ pub async fn plain_delete(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPla
 /// so the choice never depends on completion order.
 pub fn pick(ctx: &Ctx<'_>, numerator: u64, denominator: u64) -> std::collections::BTreeSet<(u32, u32)> {
     let mut stream = ctx.stream();
-    ctx.objects().filter(|_| stream.chance(numerator, denominator)).map(|(b, o)| (b.index, o.index)).collect()
+    ctx.object_ids().filter(|_| stream.chance(numerator, denominator)).collect()
 }

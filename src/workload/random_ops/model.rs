@@ -1081,7 +1081,7 @@ mod tests {
             transient: false,
             expiration_secs: None,
             clouds: vec![],
-            objects: vec![],
+            objects: Vec::new().into(),
         }])
     }
 
