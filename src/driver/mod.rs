@@ -95,8 +95,8 @@ pub struct Driver {
     uploads: Mutex<HashMap<u64, OpenUpload>>,
     /// The ETag a write (part, object) got back, by its op index.
     write_etags: Mutex<HashMap<u64, String>>,
-    /// Whether whole-object writes' ETags are kept too (for a later `If-Match`); parts' always are.
-    object_etags: bool,
+    /// Whether a later op may name any earlier answer (see [`Driver::with_back_references`]).
+    back_references: bool,
     /// Version id by the index of the op that created the version (or delete marker).
     versions: Mutex<HashMap<u64, String>>,
     /// Listing continuation by the index of the op that returned the page.
@@ -156,7 +156,7 @@ impl Driver {
             started: Instant::now(),
             uploads: Mutex::new(HashMap::new()),
             write_etags: Mutex::new(HashMap::new()),
-            object_etags: true,
+            back_references: true,
             versions: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
             stats: Stats::new(),
@@ -170,11 +170,13 @@ impl Driver {
         }
     }
 
-    /// Keeps whole-object writes' ETags only when a later op may name one (`If-Match`, a copy's
-    /// `x-amz-copy-source-if-match`: only `random-ops` sends those). Scripted workloads never do, and a million-object
-    /// run would otherwise hold a million ETags for nothing.
-    pub fn with_object_etags(mut self, keep: bool) -> Driver {
-        self.object_etags = keep;
+    /// Keeps whole-object writes' ETags, and listing cursors once a page has been followed, only when a later op
+    /// may name them: `random-ops` sends `If-Match` and `x-amz-copy-source-if-match` with earlier ETags and may
+    /// continue from any page it listed; `conditional-race` sends `If-Match`. Scripted workloads follow each page
+    /// once and name no object's ETag, and a million-object run would otherwise hold a million ETags, or one cursor
+    /// per page, for nothing. Parts' ETags are always kept (a completion names them).
+    pub fn with_back_references(mut self, keep: bool) -> Driver {
+        self.back_references = keep;
         self
     }
 
@@ -184,9 +186,26 @@ impl Driver {
         self
     }
 
-    /// Names what the run is doing on the live progress line (the scenario, and which of its steps).
+    /// Names what the run is doing on the live progress line (the scenario, and which of its steps). The line is a
+    /// spinner until [`count_objects`](Self::count_objects) says how far the step has to go.
     pub fn show_step(&self, label: String) {
         self.progress.set_prefix(label);
+        self.progress.set_style(crate::report::progress_spinner());
+        self.progress.unset_length();
+    }
+
+    /// The step goes through `total` objects, one [`object_done`](Self::object_done) each: the line becomes a bar
+    /// with a count and an ETA.
+    pub fn count_objects(&self, total: u64) {
+        self.progress.set_style(crate::report::progress_bar());
+        self.progress.set_length(total);
+        self.progress.set_position(0);
+        self.progress.reset_eta();
+    }
+
+    /// One object of the step's [`count_objects`](Self::count_objects) is done.
+    pub fn object_done(&self) {
+        self.progress.inc(1);
     }
 
     /// The intended rate, when ops are paced.
@@ -407,9 +426,9 @@ impl Driver {
     fn show_progress(&self, request: &Request, outcome: &Outcome, completion: u64) {
         let bytes = request.body_len() + outcome.size.filter(|_| outcome.body_digest.is_some()).unwrap_or(0);
         let moved = self.moved.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.progress.inc(1);
         if completion.is_multiple_of(16) {
-            self.progress.set_message(format!("{:.1} MiB", moved as f64 / (1024.0 * 1024.0)));
+            let rate = completion as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            self.progress.set_message(crate::report::progress_message(completion, rate, moved));
         }
     }
 
@@ -424,12 +443,18 @@ impl Driver {
                 versions.insert(index, version.clone());
             }
         }
-        if let (Some(cursor), Ok(mut cursors)) = (&outcome.next_page, self.cursors.lock()) {
-            cursors.insert(index, cursor.clone());
+        if let Ok(mut cursors) = self.cursors.lock() {
+            if let Some(cursor) = &outcome.next_page {
+                cursors.insert(index, cursor.clone());
+            }
+            // Its final answer is in: no retry reads the cursor it continued from again.
+            if let (false, Some(page)) = (self.back_references, request.continues_from()) {
+                cursors.remove(&page);
+            }
         }
         let write = match request {
             Request::UploadPart { .. } | Request::UploadPartCopy { .. } => true,
-            Request::PutObject { .. } | Request::CompleteMultipartUpload { .. } => self.object_etags,
+            Request::PutObject { .. } | Request::CompleteMultipartUpload { .. } => self.back_references,
             _ => false,
         };
         if let (true, Some(etag), Ok(mut etags)) = (write, &outcome.etag, self.write_etags.lock()) {

@@ -94,7 +94,7 @@ pub async fn run_plan(
         None => None,
     };
     let driver = Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
-        .with_object_etags(plan.sends_if_match())
+        .with_back_references(plan.sends_if_match())
         .with_pacer(opts.rate.map(|per_s| crate::driver::pacer::Pacer::new(per_s, plan.seed)))
         .with_backends(target.backend_clients.clone())
         .with_stall(target.stall)
@@ -117,6 +117,9 @@ pub async fn run_plan(
         }
     };
     drop(body);
+    // The checks are done: what the run believed the objects to be (a hundred bytes an object) is not needed to
+    // clean up, and a million-object cleanup should not hold it beside its listings.
+    drop(state);
     if let Some(nemesis) = &nemesis {
         // Heals what is still broken before cleanup, and records the last window.
         let summary = nemesis.finish().await;
@@ -242,12 +245,9 @@ pub fn progress_bar(visible: bool, scenario: &str) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {prefix}: {human_pos} ops ({rate}), {msg}",
-    ) {
-        bar.set_style(style.with_key("rate", crate::report::progress_rate));
-    }
+    bar.set_style(crate::report::progress_spinner());
     bar.set_prefix(scenario.to_string());
+    bar.set_message(crate::report::progress_message(0, 0.0, 0));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }

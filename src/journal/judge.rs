@@ -225,6 +225,21 @@ impl Assertion {
         self.violation_among(outcome, &|_| None)
     }
 
+    /// The ops besides its own whose answers judging this reads (a race's racers): a replay keeps those answers
+    /// until this is judged.
+    pub fn ops_read(&self) -> Vec<u64> {
+        match self {
+            Assertion::SoleWinner { racers, .. } => racers.clone(),
+            Assertion::Model { alternatives, .. } => {
+                let mut ops: Vec<u64> = alternatives.iter().flatten().flat_map(Assertion::ops_read).collect();
+                ops.sort_unstable();
+                ops.dedup();
+                ops
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// [`violation`](Self::violation) for an assertion that also speaks of other ops' answers ([`Assertion::SoleWinner`]):
     /// `answer(op)` is op's usable answer, `None` when it got none (or is unknown here).
     pub fn violation_among<'o>(

@@ -463,6 +463,17 @@ impl Request {
         objects
     }
 
+    /// The listing page this request continues from (`after_op`), if it is a next page.
+    pub fn continues_from(&self) -> Option<u64> {
+        match self {
+            Request::ListObjectsV2 { after_op, .. }
+            | Request::ListObjects { after_op, .. }
+            | Request::ListObjectVersions { after_op, .. }
+            | Request::ListParts { after_op, .. } => *after_op,
+            _ => None,
+        }
+    }
+
     pub fn objects(&self) -> Vec<String> {
         match self {
             Request::PutObject { bucket, key, .. }

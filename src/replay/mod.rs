@@ -16,8 +16,12 @@ use tokio::sync::{mpsc, watch};
 use crate::driver::Driver;
 use crate::exec::{Counts, Failure, Timings};
 use crate::exit::Fatal;
-use crate::journal::{Expectation, Frame, Header, JournalReader, JournalWriter, OpRecord, Outcome, Phase, Verdict};
+use crate::journal::{Frame, Header, JournalReader, JournalWriter, OpRecord, Outcome, Phase, Verdict};
 use crate::target::Target;
+
+mod verdicts;
+
+use verdicts::{Answer, Readers, Verdicts};
 
 /// How to replay.
 #[derive(Debug, Clone)]
@@ -142,6 +146,8 @@ pub async fn clean(
 
 /// Replays `source` against `target`.
 pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Result<ReplayReport, Fatal> {
+    // The first pass counts who reads each answer, so the second keeps none longer than needed.
+    let readers = Readers::count(source)?;
     let reader = JournalReader::open(source)?;
     let recorded = reader.header.clone();
     let plan = reader.plan.clone();
@@ -168,7 +174,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     };
     let driver = Arc::new(
         Driver::new(target.client.clone(), writer.sink(), opts.concurrency, progress.clone())
-            .with_object_etags(plan.sends_if_match())
+            .with_back_references(plan.sends_if_match())
             .with_backends(target.backend_clients.clone())
             .with_stall(target.stall)
             .with_observer(nemesis.clone().map(|n| n as Arc<dyn crate::driver::OpObserver>))
@@ -177,7 +183,8 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
 
     let (frames_tx, frames_rx) = mpsc::channel(1024);
     let read_thread = std::thread::spawn(move || read_frames(reader, frames_tx));
-    let mut reissuing = Box::pin(reissue(driver.clone(), frames_rx));
+    let mut verdicts = Verdicts::new(readers, writer.sink());
+    let mut reissuing = Box::pin(reissue(driver.clone(), frames_rx, &mut verdicts));
     let reissued = tokio::select! {
         replayed = &mut reissuing => Ok(replayed),
         reason = driver.given_up() => {
@@ -210,57 +217,11 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     };
     let trailer = read_thread.join().map_err(|_| Fatal::harness("journal reader thread panicked"))??;
 
-    // Judge the recorded expectations against the replayed answers.
-    let sink = writer.sink();
+    // The recorded expectations were judged against the replayed answers as both came.
     let divergences: Vec<Divergence> =
         replayed.divergences.lock().map(|d| d.values().cloned().collect()).unwrap_or_default();
-    let divergent: std::collections::BTreeSet<u64> = divergences.iter().map(|d| d.op).collect();
-    let mut judged: BTreeMap<u64, Vec<Judged>> = BTreeMap::new();
-    let mut failures = Vec::new();
-    let (mut failures_total, mut recorded_failures, mut same, mut unjudged_checks) = (0u64, 0u64, true, 0u64);
-    // Another op's answer, for the assertions that read several (a race's winner); none when it has no usable one.
-    let answer = |op: u64| {
-        let (outcome, ambiguous) = replayed.outcomes.get(&op)?;
-        crate::driver::usable(outcome, *ambiguous).then_some(outcome)
-    };
-    for expectation in &replayed.expectations {
-        let (outcome, ambiguous) = replayed.outcomes.get(&expectation.op).cloned().unwrap_or_default();
-        recorded_failures += u64::from(expectation.violation.is_some());
-        let unusable = outcome.unavailable() || outcome.not_issued() || ambiguous;
-        if divergent.contains(&expectation.op) {
-            judged.entry(expectation.op).or_default().push(Judged {
-                by: expectation.by.clone(),
-                expected: expectation.assertion.describe(),
-                recorded: expectation.violation.clone(),
-                replayed: if unusable { None } else { expectation.assertion.violation_among(&outcome, &answer) },
-                fields: expectation.assertion.fields(),
-            });
-        }
-        if unusable {
-            // No usable answer this time: judged by nothing, as in a run. It contradicts a recorded pass in nothing,
-            // but cannot reproduce a recorded failure; a check that could not read leaves the replay incomplete.
-            same &= expectation.violation.is_none();
-            unjudged_checks += u64::from(replayed.checks.contains(&expectation.op));
-            continue;
-        }
-        let violation = expectation.assertion.violation_among(&outcome, &answer);
-        same &= violation.is_some() == expectation.violation.is_some();
-        if let Some(got) = &violation {
-            failures_total += 1;
-            if failures.len() < crate::exec::KEPT_FAILURES {
-                failures.push(Failure {
-                    by: expectation.by.clone(),
-                    subject: expectation.subject.clone(),
-                    op: expectation.op,
-                    request: replayed.names.get(&expectation.op).cloned().unwrap_or_default(),
-                    expected: expectation.assertion.describe(),
-                    got: got.clone(),
-                    raced_with: expectation.raced_with.clone(),
-                });
-            }
-        }
-        sink.expectation(Expectation { violation, ..expectation.clone() }).await;
-    }
+    let Verdicts { failures, failures_total, recorded_failures, same, unjudged_checks, judged, expectations, .. } =
+        verdicts;
     // Found bugs come first; a check the target gave no usable answer leaves the replay incomplete.
     let verdict = match (failures_total, unjudged_checks) {
         (0, 0) => Verdict::Pass,
@@ -270,7 +231,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
     let recorded_verdict = trailer.as_ref().map(|t| t.verdict).unwrap_or(Verdict::Incomplete);
     let first_divergence = divergences.first().cloned();
     // Reproduced: the same expectations failed (and held) and, when the recording judged nothing, nothing diverged.
-    let reproduced = same && (!replayed.expectations.is_empty() || first_divergence.is_none());
+    let reproduced = same && (expectations > 0 || first_divergence.is_none());
     // Leave the target as the recording did not necessarily: remove what the replay created, unjudged.
     let buckets: Vec<String> = plan.buckets.iter().map(|b| b.name.clone()).collect();
     crate::exec::remove_everything(&driver, &buckets, opts.concurrency).await;
@@ -294,7 +255,7 @@ pub async fn replay(target: &Target, source: &Path, opts: &ReplayOptions) -> Res
         failures,
         recorded_failures,
         journal: Some(finished.path),
-        counts: Counts::new(&stats, replayed.expectations.len() as u64, failures_total),
+        counts: Counts::new(&stats, expectations, failures_total),
         timings: Timings::from(&stats),
         unreachable: replayed.setup_unanswered,
         divergences,
@@ -316,15 +277,9 @@ fn read_frames(mut reader: JournalReader, tx: mpsc::Sender<Frame>) -> Result<Opt
     }
 }
 
-/// What re-issuing produced.
+/// What re-issuing produced (the expectations were judged on the way, into a [`Verdicts`]).
 struct Replayed {
     ops: u64,
-    /// Each replayed op's outcome, and whether it may only echo an earlier try (see `Op::ambiguous`).
-    outcomes: BTreeMap<u64, (Outcome, bool)>,
-    names: BTreeMap<u64, String>,
-    /// The ops checks issued (a check that could not read leaves the replay incomplete).
-    checks: std::collections::BTreeSet<u64>,
-    expectations: Vec<Expectation>,
     divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
     /// Every setup request went unanswered (status 0).
     setup_unanswered: bool,
@@ -338,14 +293,14 @@ struct Progress {
 }
 
 /// Re-issues the recorded ops in issue order, each after the ops that preceded it in the recording.
-async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Replayed {
+async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>, verdicts: &mut Verdicts) -> Replayed {
     let (progress_tx, progress_rx) = watch::channel(Progress::default());
     let shared = Arc::new(Shared { progress: progress_tx, ..Shared::default() });
-    let mut names = BTreeMap::new();
-    let mut checks = std::collections::BTreeSet::new();
-    let mut expectations = Vec::new();
+    // Answers as the tasks get them, to the judging below (which holds them only while an expectation reads them).
+    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(u64, Answer)>();
     let mut pending: BTreeMap<u64, OpRecord> = BTreeMap::new();
-    // When each recorded completion happened (µs after the recorded start), by completion number.
+    // When each recorded completion happened (µs after the recorded start), by completion number; kept from the
+    // pacing anchor of the last op released on.
     let mut recorded_done: BTreeMap<u64, u64> = BTreeMap::new();
     let mut next_index = 0u64;
     // Recorded completion numbers of the ops read so far, by the key they touch: ops racing on one key keep their
@@ -353,12 +308,16 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
     let mut by_key: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut ops = 0u64;
+    let mut released = 0u64;
     let mut input_done = false;
     let mut setup_ops = 0u64;
 
     while !input_done || !pending.is_empty() {
         // Reap finished tasks as we go, so a long replay does not keep one task cell per op.
         while tasks.try_join_next().is_some() {}
+        while let Ok((index, answer)) = answers.try_recv() {
+            verdicts.answered(index, answer).await;
+        }
         if !input_done {
             match frames.recv().await {
                 Some(Frame::Op(record)) => {
@@ -368,7 +327,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                     }
                     pending.insert(record.index, record);
                 }
-                Some(Frame::Expect(expectation)) => expectations.push(expectation),
+                Some(Frame::Expect(expectation)) => verdicts.expect(expectation).await,
                 Some(_) => {}
                 None => input_done = true,
             }
@@ -384,19 +343,17 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
             }
             let Some((index, record)) = pending.pop_first() else { break };
             next_index = index.saturating_add(1);
+            released += 1;
             if record.phase == Phase::Cleanup {
                 // Cleanup is not judged, and its requests name this recording's version ids: the replay cleans up
                 // after itself instead. Count the op as done so nothing waits for it.
                 shared.progress.send_modify(|p| p.in_flight += 1);
                 drop(CompletionGuard { shared: shared.clone(), completion: record.completion });
+                forget_history(&record, released, &mut recorded_done, &mut by_key, &shared);
                 continue;
             }
             ops += 1;
             setup_ops += u64::from(record.phase == Phase::Setup);
-            names.insert(index, record.request.name().to_string());
-            if matches!(record.phase, Phase::Check(_)) {
-                checks.insert(index);
-            }
             wait_turn(progress_rx.clone(), record.completed_before).await;
             // Keep the recorded pacing: a check that polled for seconds polls for seconds again. Pace from the
             // recorded start, and from the op that completed last before this one was issued, so a replay that runs
@@ -410,8 +367,10 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                 }
             }
             let first = keep_order(&mut by_key, &record);
+            forget_history(&record, released, &mut recorded_done, &mut by_key, &shared);
             shared.progress.send_modify(|p| p.in_flight += 1);
             let (driver, shared, progress) = (driver.clone(), shared.clone(), progress_rx.clone());
+            let answers = answers_tx.clone();
             tasks.spawn(async move {
                 // Whatever happens to the op (even a panic), its completion is counted, or the replay would stall.
                 let _done = CompletionGuard { shared: shared.clone(), completion: record.completion };
@@ -423,7 +382,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                     shared.setup_unanswered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 let mut fields = differences(&record.outcome, &op.outcome).into_iter();
-                if let Some(first) = fields.next() {
+                let divergent = if let Some(first) = fields.next() {
                     let divergence = Divergence {
                         op: record.index,
                         request: record.request.name().into(),
@@ -439,25 +398,71 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
                     if let Ok(mut d) = shared.divergences.lock() {
                         d.insert(record.index, divergence);
                     }
-                }
-                if let Ok(mut o) = shared.outcomes.lock() {
-                    o.insert(record.index, (op.outcome, op.ambiguous));
-                }
+                    true
+                } else {
+                    false
+                };
+                let answer = Answer {
+                    outcome: op.outcome,
+                    ambiguous: op.ambiguous,
+                    request: record.request.name(),
+                    check: matches!(record.phase, Phase::Check(_)),
+                    divergent,
+                };
+                let _ = answers.send((record.index, answer));
             });
         }
     }
     while tasks.join_next().await.is_some() {}
-    let outcomes = shared.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    drop(answers_tx);
+    while let Some((index, answer)) = answers.recv().await {
+        verdicts.answered(index, answer).await;
+    }
+    verdicts.finish().await;
     let unanswered = shared.setup_unanswered.load(std::sync::atomic::Ordering::SeqCst);
     Replayed {
         ops,
-        outcomes,
-        names,
-        checks,
-        expectations,
         divergences: shared.divergences.clone(),
         setup_unanswered: setup_ops > 0 && unanswered == setup_ops,
     }
+}
+
+/// What no op released after `record` can need any more: ops are released in issue order, whose
+/// `completed_before` never decreases, so none paces from an earlier anchor or waits for an earlier completion.
+/// Pacing anchors go at once; the per-key sets are swept every few thousand releases (a key no later op touches
+/// would otherwise keep its last completion for the rest of the replay).
+fn forget_history(
+    record: &OpRecord,
+    released: u64,
+    recorded_done: &mut BTreeMap<u64, u64>,
+    by_key: &mut BTreeMap<String, std::collections::BTreeSet<u64>>,
+    shared: &Shared,
+) {
+    if let Some(anchor) = record.completed_before.checked_sub(1) {
+        forget_below(recorded_done, anchor);
+        if let Ok(mut completions) = shared.completions.lock() {
+            completions.forget_below(anchor);
+        }
+    }
+    if released.is_multiple_of(4096) {
+        forget_keys_below(by_key, record.completed_before);
+    }
+}
+
+/// Drops the entries of `map` below `floor`.
+fn forget_below<V>(map: &mut BTreeMap<u64, V>, floor: u64) {
+    while map.first_key_value().is_some_and(|(&key, _)| key < floor) {
+        map.pop_first();
+    }
+}
+
+/// Drops the completions below `floor` from every key's set, and the keys left with none: a key no op touches
+/// again would otherwise keep its last op's completion for the rest of the replay.
+fn forget_keys_below(by_key: &mut BTreeMap<String, std::collections::BTreeSet<u64>>, floor: u64) {
+    by_key.retain(|_, done| {
+        done.retain(|&c| c >= floor);
+        !done.is_empty()
+    });
 }
 
 /// State the replay tasks share.
@@ -465,7 +470,6 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>) -> Repl
 struct Shared {
     progress: watch::Sender<Progress>,
     completions: Mutex<Completions>,
-    outcomes: Mutex<BTreeMap<u64, (Outcome, bool)>>,
     divergences: Arc<Mutex<BTreeMap<u64, Divergence>>>,
     setup_unanswered: std::sync::atomic::AtomicU64,
 }
@@ -496,6 +500,17 @@ struct Completions {
 }
 
 impl Completions {
+    /// Whether `completion` is done.
+    fn done(&self, completion: u64) -> bool {
+        completion < self.watermark || self.done_at.contains_key(&completion)
+    }
+
+    /// Forgets when the completions below `floor` (and below the watermark, which still says they are done)
+    /// happened: no op paces from them any more.
+    fn forget_below(&mut self, floor: u64) {
+        forget_below(&mut self.done_at, floor.min(self.watermark));
+    }
+
     /// Marks one done and returns the new watermark.
     fn complete(&mut self, completion: u64) -> u64 {
         self.done_at.insert(completion, std::time::Instant::now());
@@ -533,9 +548,8 @@ async fn wait_for_completions(mut progress: watch::Receiver<Progress>, shared: &
     if completions.is_empty() {
         return;
     }
-    let done = |shared: &Shared| {
-        shared.completions.lock().map(|c| completions.iter().all(|n| c.done_at.contains_key(n))).unwrap_or(true)
-    };
+    let done =
+        |shared: &Shared| shared.completions.lock().map(|c| completions.iter().all(|&n| c.done(n))).unwrap_or(true);
     let _ = progress.wait_for(|_| done(shared)).await;
 }
 
