@@ -72,11 +72,26 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
-/// The progress line's rate, rounded as a person reads it (`1234 ops/s`, `8.5 ops/s`), where indicatif's own
-/// `{per_sec}` prints four decimals.
-pub fn progress_rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
-    let rate = state.per_sec();
-    let _ = if rate >= 10.0 { write!(w, "{rate:.0} ops/s") } else { write!(w, "{rate:.1} ops/s") };
+/// The live line of a step whose length is not known: `⠋ [00:00:03] Random ops [1/2 random-ops]: 1,204 ops …`.
+pub fn progress_spinner() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix}: {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+}
+
+/// The live line of a step that goes through a known number of objects: a bar, the count and the time left.
+pub fn progress_bar() -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {prefix} [{bar:20}] {human_pos}/{human_len} objects, {eta} left; {msg}",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+}
+
+/// Ops so far, their rate and the bytes moved, rounded as a person reads them (`12,345 ops (1234 ops/s), 8.5 MiB`),
+/// where indicatif's own `{per_sec}` prints four decimals.
+pub fn progress_message(ops: u64, per_s: f64, bytes: u64) -> String {
+    let rate = if per_s >= 10.0 { format!("{per_s:.0}") } else { format!("{per_s:.1}") };
+    format!("{} ops ({rate} ops/s), {:.1} MiB", indicatif::HumanCount(ops), bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// The verdict of several runs: fail beats incomplete beats pass; skipped runs count as passing (their reason is
@@ -332,6 +347,12 @@ pub fn json_replays(replays: &[ReplayReport]) -> Value {
 mod tests {
     use super::*;
     use crate::target::faults::Fault;
+
+    #[test]
+    fn the_progress_counts_are_rounded_for_a_person() {
+        assert_eq!(progress_message(1_481_240, 3611.47, 0), "1,481,240 ops (3611 ops/s), 0.0 MiB");
+        assert_eq!(progress_message(12, 8.46, 3 << 19), "12 ops (8.5 ops/s), 1.5 MiB");
+    }
 
     #[test]
     fn a_repro_line_carries_everything_that_decides_the_run() {

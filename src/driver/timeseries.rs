@@ -147,7 +147,8 @@ fn interval_line(window: &Tallies, t_s: f64, interval_s: f64) -> Interval {
     let histogram = LatencyHistogram(window.latency_us.clone());
     Interval {
         t_s: round3(t_s),
-        interval_s: round3(interval_s),
+        // A last interval cut right after a tick is shorter than the rounding: never written as 0 (a reader divides).
+        interval_s: round3(interval_s).max(0.001),
         ops: window.ops,
         errors: window.errors,
         bytes_written: window.bytes_written,
