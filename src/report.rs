@@ -81,9 +81,10 @@ pub fn progress_spinner() -> indicatif::ProgressStyle {
 /// The live line of a step that goes through a known number of objects: a bar, the count and the time left.
 pub fn progress_bar() -> indicatif::ProgressStyle {
     indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {prefix} [{bar:20}] {human_pos}/{human_len} objects, {eta} left; {msg}",
+        // The bar takes what the terminal's width leaves, so the line does not wrap where the text itself fits.
+        "{spinner} [{elapsed_precise}] {prefix} {wide_bar} {human_pos}/{human_len} objects, {eta} left; {msg}",
     )
-    .map(|style| style.progress_chars("=> "))
+    .map(|style| style.progress_chars("=>-"))
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
 }
 
