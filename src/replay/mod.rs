@@ -327,7 +327,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>, verdict
                     }
                     pending.insert(record.index, record);
                 }
-                Some(Frame::Expect(expectation)) => verdicts.expect(expectation).await,
+                Some(Frame::Expect(expectation)) => verdicts.recorded(expectation).await,
                 Some(_) => {}
                 None => input_done = true,
             }

@@ -129,7 +129,7 @@ impl Verdicts {
     }
 
     /// A recorded expectation: judged once the answers it reads are in.
-    pub async fn expect(&mut self, expectation: Expectation) {
+    pub async fn recorded(&mut self, expectation: Expectation) {
         self.waiting.push(expectation);
         self.judge_ready(false).await;
     }
@@ -297,12 +297,12 @@ mod tests {
         for n in 0..1000 {
             verdicts.answered(2 * n, answer(200)).await;
             verdicts.answered(10_000 + n, answer(200)).await; // read by nothing: never held
-            verdicts.expect(expectation(2 * n, race(n))).await;
+            verdicts.recorded(expectation(2 * n, race(n))).await;
             assert_eq!((verdicts.answers.len(), verdicts.waiting.len()), (1, 1), "op {n}");
             verdicts.answered(2 * n + 1, answer(412)).await;
             assert_eq!((verdicts.answers.len(), verdicts.waiting.len()), (0, 0), "op {n}");
         }
-        verdicts.expect(expectation(5000, Assertion::Succeeded)).await;
+        verdicts.recorded(expectation(5000, Assertion::Succeeded)).await;
         verdicts.finish().await;
         assert_eq!(verdicts.expectations, 1001);
         assert!(verdicts.answers.is_empty() && verdicts.waiting.is_empty());

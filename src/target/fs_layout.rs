@@ -63,9 +63,10 @@ impl FsLayout {
     /// After s3s-fs deleted `bucket/key` (unversioned): removes its internal info and metadata, which s3s-fs leaves
     /// behind. Left there, they pile up in one flat directory — two files for every key ever written, so a
     /// million-object run's data dir took minutes to remove — and a later object under the key would start from
-    /// them. Kept while the data is still there (s3s-fs keeps a non-empty "directory" key).
+    /// them. Kept while the data is still there: s3s-fs keeps a non-empty "directory" key (`…/`); any other key's
+    /// file is gone once its delete succeeded (the caller holds the key), so that costs no extra lookup per delete.
     pub async fn forget_deleted(&self, bucket: &str, key: &str) -> S3Result<()> {
-        if tokio::fs::try_exists(self.object_path(bucket, key)?).await.unwrap_or(true) {
+        if key.ends_with('/') && tokio::fs::try_exists(self.object_path(bucket, key)?).await.unwrap_or(true) {
             return Ok(());
         }
         for path in self.side_files(bucket, key) {
