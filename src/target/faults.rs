@@ -18,6 +18,7 @@ use super::conditions;
 use super::drain;
 use super::fs_layout::FsLayout;
 use super::multipart::Uploads;
+use super::null_versions;
 use super::parts::Part;
 use super::rollback::Rollback;
 use super::stripes::Stripes;
@@ -617,7 +618,12 @@ impl S3 for FaultyFs {
                 }
                 Ok(S3Response::new(listing))
             }
-            None => self.inner.list_object_versions(req).await,
+            None => {
+                let plain = null_versions::as_plain_listing(&req.input)?;
+                let root = FsLayout::new(&self.root).object_path(&bucket, "")?;
+                let page = self.listings.list_v2(root, plain).await?;
+                Ok(S3Response::new(null_versions::versions_page(&req.input, page)))
+            }
         }
     }
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
@@ -680,8 +686,11 @@ impl S3 for FaultyFs {
     }
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.throttle()?;
-        // Deleting a version may restore an older one under the key (a name added); a plain delete only removes.
-        let _touching = req.input.version_id.is_some().then(|| self.listings.touching());
+        // Deleting a version may restore an older one under the key (a name added); a plain delete only removes,
+        // and so does deleting the `null` version of a bucket never versioned (sfko's cleanup deletes by the ids
+        // it listed: a snapshot thrown away per delete would make emptying a bucket quadratic).
+        let versioned = self.versions.mode(&req.input.bucket).is_some();
+        let _touching = (versioned && req.input.version_id.is_some()).then(|| self.listings.touching());
         let _held = self.keys.write(&req.input.bucket, &req.input.key).await;
         let i = &req.input;
         if i.version_id.is_none() && !self.plan.hits(Fault::ConditionalIgnored, &i.bucket, &i.key) {
@@ -705,9 +714,10 @@ impl S3 for FaultyFs {
         mut req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.throttle()?;
-        let _touching =
-            req.input.delete.objects.iter().any(|o| o.version_id.is_some()).then(|| self.listings.touching());
         let bucket = req.input.bucket.clone();
+        let versioned = self.versions.mode(&bucket).is_some();
+        let _touching = (versioned && req.input.delete.objects.iter().any(|o| o.version_id.is_some()))
+            .then(|| self.listings.touching());
         let keys: Vec<String> = req.input.delete.objects.iter().map(|o| o.key.clone()).collect();
         let _held = self.keys.write_all(&bucket, &keys).await;
         for key in &keys {

@@ -10,6 +10,7 @@ mod fs_layout;
 pub mod http_layer;
 mod listing;
 mod multipart;
+mod null_versions;
 mod parts;
 pub mod process;
 pub mod request_shape;
