@@ -6,11 +6,12 @@ use tracing_subscriber::EnvFilter;
 use sfko::cli::{Cli, Mode};
 use sfko::exit::Exit;
 
-/// mimalloc rather than glibc's malloc: a small-object run allocates and frees per request (the SDK's request and
-/// response, its headers, hyper's buffers), and glibc spent 13 % of sfko's CPU there; its arenas also kept growing
-/// slowly over a long `--duration` run.
+/// jemalloc rather than glibc's malloc: a small-object run allocates and frees per request (the SDK's request and
+/// response, its headers, hyper's buffers), and glibc spent 13 % of sfko's CPU there. (mimalloc was cheaper still
+/// per request but held on to memory freed by the embedded server's short-lived blocking threads: a ten-minute
+/// `--duration` run grew past 1 GB.)
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     // SIGPIPE stays ignored (Rust's default): a server that answers early and closes the connection while a body is
