@@ -220,3 +220,18 @@ async fn moto_conditional_and_part_read_findings() {
     let get = client.get_object().bucket("parts").key("k").part_number(1).send().await;
     assert_eq!(get.as_ref().err().and_then(|e| status(e.raw_response())), Some(404), "GET gets it right");
 }
+
+/// A real finding: moto 5.2.1 lists multipart uploads in the order they were created, where S3 sorts them by key
+/// (and a key's uploads by initiation time). `list-uploads` holds each page to the next uploads in key order.
+#[test]
+fn moto_lists_uploads_in_creation_order() {
+    let work = Workdir::new();
+    work.scenarios("- name: uploads\n  objects: {count: 12, size: 0B}\n  tests: [list-uploads]\n");
+    let moto = Server::moto();
+    let out = work.sfko(&["--seed", "5", "--endpoint", &moto.endpoint, "--format", "json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let doc = json(&out);
+    let first = &doc["failures"][0];
+    assert_eq!(first["request"], "ListMultipartUploads", "{doc}");
+    assert!(first["got"].as_str().unwrap_or("").contains("was expected"), "{first}");
+}

@@ -298,12 +298,9 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             read_body(call.customize().mutate_request(ask_for_checksum).send().await).await
         }
         Request::ListObjectVersions { bucket, prefix, max_keys, after_op } => {
-            let cursor = match after_op {
-                Some(op) => match driver.cursor(*op) {
-                    Some(cursor) => cursor,
-                    None => return missing_reference(format!("no listing cursor from op {op}")),
-                },
-                None => PageCursor::default(),
+            let cursor = match cursor_after(driver, *after_op) {
+                Ok(cursor) => cursor,
+                Err(why) => return missing_reference(why),
             };
             let call = client
                 .list_object_versions()
@@ -376,9 +373,24 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
-        Request::ListMultipartUploads { bucket, prefix } => {
-            let call = client.list_multipart_uploads().bucket(bucket).set_prefix(prefix.clone());
+        Request::ListMultipartUploads { bucket, prefix, max_uploads, after_op } => {
+            let cursor = match cursor_after(driver, *after_op) {
+                Ok(cursor) => cursor,
+                Err(why) => return missing_reference(why),
+            };
+            let call = client
+                .list_multipart_uploads()
+                .bucket(bucket)
+                .set_prefix(prefix.clone())
+                .set_max_uploads(max_uploads.map(|n| n as i32))
+                .set_key_marker(cursor.key_marker)
+                .set_upload_id_marker(cursor.version_id_marker);
             done(call.send().await, |out| Outcome {
+                next_page: out.is_truncated().unwrap_or(false).then(|| PageCursor {
+                    key_marker: out.next_key_marker().map(str::to_string),
+                    version_id_marker: out.next_upload_id_marker().map(str::to_string),
+                    ..PageCursor::default()
+                }),
                 listing: Some(Listing {
                     entries: out
                         .uploads()
@@ -386,6 +398,8 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                         .map(|u| ListEntry {
                             key: u.key().unwrap_or_default().to_string(),
                             version_id: u.upload_id().map(str::to_string),
+                            // Every open upload is as current as it gets (and so is not described "noncurrent").
+                            is_latest: true,
                             ..ListEntry::default()
                         })
                         .collect(),
@@ -802,6 +816,13 @@ fn continued(
         Some(marker) => Ok(Some(marker)),
         None => Err(format!("no {what} from op {op}")),
     }
+}
+
+/// Where the page after `after_op` starts: its cursor (`key-marker` and version-id or upload-id marker), the start
+/// of the listing when there is no page before, or why the cursor is unknown.
+fn cursor_after(driver: &Driver, after_op: Option<u64>) -> Result<PageCursor, String> {
+    let Some(op) = after_op else { return Ok(PageCursor::default()) };
+    driver.cursor(op).ok_or_else(|| format!("no listing cursor from op {op}"))
 }
 
 fn missing_reference(why: String) -> Outcome {

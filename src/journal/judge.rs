@@ -122,6 +122,38 @@ fn page_violation(expected: &[PageEntry], truncated: bool, listing: Option<&List
     (listing.truncated != truncated).then(|| format!("truncated = {}", listing.truncated))
 }
 
+/// Whether the pages of an upload listing (`pages`' answers, then `last`) name each upload `creates` opened exactly
+/// once and nothing else. An answer that is missing (a create or page with no usable answer) leaves it unjudged.
+fn uploads_violation<'o>(
+    creates: &[(String, u64)],
+    pages: &[u64],
+    last: &Outcome,
+    answer: &dyn Fn(u64) -> Option<&'o Outcome>,
+) -> Option<String> {
+    let mut opened = Vec::with_capacity(creates.len());
+    for (key, op) in creates {
+        let id = answer(*op)?.upload_id.as_deref()?;
+        opened.push((key.as_str(), id));
+    }
+    let mut listed = Vec::new();
+    for page in pages.iter().map(|&op| answer(op)).chain([Some(last)]) {
+        let entries = &page?.listing.as_ref()?.entries;
+        listed.extend(entries.iter().map(|e| (e.key.as_str(), e.version_id.as_deref().unwrap_or(""))));
+    }
+    opened.sort_unstable();
+    listed.sort_unstable();
+    if let Some(twice) = listed.windows(2).find(|w| w[0] == w[1]) {
+        return Some(format!("upload {} of {} listed twice", twice[0].1, twice[0].0));
+    }
+    if let Some((key, id)) = opened.iter().find(|o| listed.binary_search(o).is_err()) {
+        return Some(format!("{} uploads listed; upload {id} of {key} missing", listed.len()));
+    }
+    listed
+        .iter()
+        .find(|l| opened.binary_search(l).is_err())
+        .map(|(key, id)| format!("{} uploads listed; unexpected upload {id} of {key}", listed.len()))
+}
+
 /// How a race of conditional writers ended, judged from their answers and a read of the key after it: one winner
 /// (a racer with no usable answer, or an answer other than a refusal, may have been it), and the winner's bytes.
 fn sole_winner_violation<'o>(
@@ -205,6 +237,7 @@ impl Assertion {
             Assertion::BatchDeleted { .. } => vec!["status", "batch"],
             Assertion::Metadata(_) => vec!["status", "metadata"],
             Assertion::SoleWinner { .. } => vec!["status", "body_digest", "size"],
+            Assertion::UploadsListed { .. } => vec!["status", "listing"],
             Assertion::Model { alternatives, .. } => {
                 let mut fields: Vec<&'static str> = alternatives.iter().flatten().flat_map(Assertion::fields).collect();
                 fields.sort_unstable();
@@ -230,6 +263,9 @@ impl Assertion {
     pub fn ops_read(&self) -> Vec<u64> {
         match self {
             Assertion::SoleWinner { racers, .. } => racers.clone(),
+            Assertion::UploadsListed { creates, pages } => {
+                creates.iter().map(|(_, op)| *op).chain(pages.iter().copied()).collect()
+            }
             Assertion::Model { alternatives, .. } => {
                 let mut ops: Vec<u64> = alternatives.iter().flatten().flat_map(Assertion::ops_read).collect();
                 ops.sort_unstable();
@@ -303,6 +339,7 @@ impl Assertion {
             Assertion::BatchDeleted { keys, quiet } => batch_violation(keys, *quiet, outcome),
             Assertion::Metadata(sent) => sent.mismatch(outcome.metadata.as_deref()),
             Assertion::SoleWinner { racers, digests } => sole_winner_violation(racers, digests, outcome, answer),
+            Assertion::UploadsListed { creates, pages } => uploads_violation(creates, pages, outcome, answer),
             Assertion::Model { alternatives, .. } => {
                 let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
@@ -355,6 +392,15 @@ impl Assertion {
             Assertion::SoleWinner { racers, .. } => {
                 format!("exactly one of ops {} wins (the others refused), and the key holds its bytes", op_list(racers))
             }
+            Assertion::UploadsListed { creates, pages } if pages.is_empty() => {
+                format!("the {} uploads opened listed once each", creates.len())
+            }
+            Assertion::UploadsListed { creates, pages } => format!(
+                "the {} uploads opened listed once each over {} pages (ops {} and this one)",
+                creates.len(),
+                pages.len() + 1,
+                op_list(pages)
+            ),
             Assertion::Model { rule, alternatives } => {
                 let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
                 match alternatives.as_slice() {
@@ -527,5 +573,50 @@ mod tests {
         assert_eq!(judge([0, 412, 412], 1), None);
         assert!(judge([0, 412, 412], 2).is_some());
         assert_eq!(judge([0, 0, 412], 2), None);
+    }
+
+    #[test]
+    fn paged_uploads_are_each_listed_once() {
+        use crate::journal::{ListEntry, Listing};
+        // Creates are ops 0..3 (uploads u0, u1 of "a", u2 of "b"); the walk's first page is op 10, the last op 11.
+        let creates = vec![("a".to_string(), 0), ("a".to_string(), 1), ("b".to_string(), 2)];
+        let check = Assertion::UploadsListed { creates, pages: vec![10] };
+        let created: Vec<Outcome> = (0..3).map(|i| Outcome { upload_id: Some(format!("u{i}")), ..ok() }).collect();
+        let upload = |key: &str, id: &str| ListEntry {
+            key: key.to_string(),
+            version_id: Some(id.to_string()),
+            ..Default::default()
+        };
+        let page = |entries: &[(&str, &str)]| Outcome {
+            listing: Some(Listing {
+                entries: entries.iter().map(|&(key, id)| upload(key, id)).collect(),
+                ..Default::default()
+            }),
+            ..ok()
+        };
+        let judge = |first: &[(&str, &str)], last: &[(&str, &str)]| {
+            let first = page(first);
+            check.violation_among(&page(last), &|op| match op {
+                0..=2 => created.get(op as usize),
+                10 => Some(&first),
+                _ => None,
+            })
+        };
+        assert_eq!(judge(&[("a", "u1"), ("a", "u0")], &[("b", "u2")]), None, "a key's order is not judged");
+        assert_eq!(
+            judge(&[("a", "u0"), ("a", "u1")], &[("a", "u1"), ("b", "u2")]).as_deref(),
+            Some("upload u1 of a listed twice")
+        );
+        assert_eq!(
+            judge(&[("a", "u0"), ("a", "u0")], &[("b", "u2")]).as_deref(),
+            Some("upload u0 of a listed twice"),
+            "the same count per key hides a skipped upload only from the page-by-page check"
+        );
+        assert_eq!(judge(&[("a", "u0")], &[("b", "u2")]).as_deref(), Some("2 uploads listed; upload u1 of a missing"));
+        assert_eq!(
+            judge(&[("a", "u0"), ("a", "u1")], &[("b", "u2"), ("b", "u9")]).as_deref(),
+            Some("4 uploads listed; unexpected upload u9 of b")
+        );
+        assert_eq!(check.ops_read(), vec![0, 1, 2, 10]);
     }
 }

@@ -336,9 +336,13 @@ pub enum Request {
         /// Inclusive byte range of the source.
         range: (u64, u64),
     },
+    /// ListMultipartUploads: at most `max_uploads` (`None`: the server's own page size), after the key and upload-id
+    /// markers the page `after_op` answered with (`None`: from the first upload).
     ListMultipartUploads {
         bucket: String,
         prefix: Option<String>,
+        max_uploads: Option<u32>,
+        after_op: Option<u64>,
     },
     /// ListParts of the upload `create_op` created: at most `max_parts` (`None`: the server's own page size), after
     /// the part-number marker the page `after_op` answered with (`None`: from the first part).
@@ -424,7 +428,7 @@ impl Request {
             Request::ListObjectsV2 { bucket, prefix, .. }
             | Request::ListObjects { bucket, prefix, .. }
             | Request::ListObjectVersions { bucket, prefix, .. }
-            | Request::ListMultipartUploads { bucket, prefix } => {
+            | Request::ListMultipartUploads { bucket, prefix, .. } => {
                 format!("{bucket}/{}", prefix.as_deref().unwrap_or(""))
             }
             Request::DeleteObjects { bucket, keys, .. } => match keys.as_slice() {
@@ -469,6 +473,7 @@ impl Request {
             Request::ListObjectsV2 { after_op, .. }
             | Request::ListObjects { after_op, .. }
             | Request::ListObjectVersions { after_op, .. }
+            | Request::ListMultipartUploads { after_op, .. }
             | Request::ListParts { after_op, .. } => *after_op,
             _ => None,
         }
@@ -595,6 +600,7 @@ pub struct ListEntry {
 pub struct PageCursor {
     pub token: Option<String>,
     pub key_marker: Option<String>,
+    /// The version-id marker of a version listing, the upload-id marker of an upload listing.
     pub version_id_marker: Option<String>,
 }
 
@@ -676,6 +682,15 @@ pub enum Assertion {
     SoleWinner {
         racers: Vec<u64>,
         digests: Vec<Digest>,
+    },
+    /// The pages of one ListMultipartUploads walk (`pages`, op indices, this op the last) together list each upload
+    /// that `creates` (the CreateMultipartUpload ops, with the key each named) opened exactly once — by key and
+    /// upload id, as those creates' answers named it — and nothing else. Page by page, [`Assertion::Page`] judges
+    /// the order of keys and where the pages break; this judges the ids across them: an upload listed twice or
+    /// skipped at a page boundary is one a client paging through never sees (or sees twice).
+    UploadsListed {
+        creates: Vec<(String, u64)>,
+        pages: Vec<u64>,
     },
     /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
     /// least one alternative (several when racing operations may have taken effect in either order).

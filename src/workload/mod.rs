@@ -14,6 +14,7 @@ mod get_range;
 mod head;
 mod list;
 mod list_parts;
+mod list_uploads;
 mod metadata;
 mod mpu_abort;
 mod overwrite;
@@ -46,6 +47,7 @@ pub const WORKLOADS: &[Entry] = &[
     Entry { name: "get-range", about: get_range::ABOUT, needs: Needs::Nothing, run: get_range::run },
     Entry { name: "list", about: list::ABOUT, needs: Needs::Nothing, run: list::run },
     Entry { name: "list-parts", about: list_parts::ABOUT, needs: Needs::Nothing, run: list_parts::run },
+    Entry { name: "list-uploads", about: list_uploads::ABOUT, needs: Needs::Nothing, run: list_uploads::run },
     Entry { name: "head", about: head::ABOUT, needs: Needs::Nothing, run: head::run },
     Entry { name: "metadata", about: metadata::ABOUT, needs: Needs::Nothing, run: metadata::run },
     Entry { name: "mpu-abort", about: mpu_abort::ABOUT, needs: Needs::Nothing, run: mpu_abort::run },

@@ -54,7 +54,9 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             };
             let parts = ctx.call(list).await;
             ctx.judge(&parts, &name, Assertion::Fails { code: "NoSuchUpload".into(), status: 404 }).await;
-            let uploads = ctx.call(Request::ListMultipartUploads { bucket: b, prefix: Some(k) }).await;
+            let uploads = ctx
+                .call(Request::ListMultipartUploads { bucket: b, prefix: Some(k), max_uploads: None, after_op: None })
+                .await;
             if ctx.judge(&uploads, &name, Assertion::Succeeded).await {
                 ctx.judge(&uploads, &name, Assertion::Page { entries: vec![], truncated: false }).await;
             }
