@@ -189,6 +189,12 @@ impl<'a> Ctx<'a> {
     }
 
     /// Adds a measurement to the run's report (and the log).
+    /// Counts `what` among the things the target does not implement (reported as unverified, not as a bug), for an
+    /// answer that says so other than with a 501.
+    pub fn not_implemented(&self, what: &str) {
+        self.findings.unsupported(what);
+    }
+
     pub fn note(&self, text: String) {
         tracing::info!(by = %self.phase, "{text}");
         if let Ok(mut notes) = self.findings.notes.lock() {
