@@ -125,7 +125,8 @@ pub struct RunArgs {
 pub struct CommonArgs {
     /// Start the embedded target with these seeded faults (comma-separated): corrupt-byte, lost-write, stale-read,
     /// wrong-etag, wrong-mpu-etag, list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored,
-    /// batch-delete-partial, metadata-lost, slow-down (benign: 503 SlowDown). Only without --endpoint.
+    /// batch-delete-partial, upload-list-drop, metadata-lost, slow-down (benign: 503 SlowDown). Only without
+    /// --endpoint.
     #[arg(long, global = true, value_delimiter = ',', value_name = "FAULTS")]
     pub embedded_faults: Vec<String>,
     /// Seed deciding which keys the embedded faults hit.
@@ -407,7 +408,7 @@ pub struct ServeArgs {
     pub root: Option<PathBuf>,
     /// Seeded faults to inject (comma-separated): corrupt-byte, lost-write, stale-read, wrong-etag, wrong-mpu-etag,
     /// list-drop, version-lost, version-drop, checksum-ignored, conditional-ignored, batch-delete-partial,
-    /// metadata-lost, slow-down (benign: 503 SlowDown on one request in --fault-one-in), lost-on-crash
+    /// upload-list-drop, metadata-lost, slow-down (benign: 503 SlowDown on one request in --fault-one-in), lost-on-crash
     /// (acknowledged writes a restart on the same --root has lost); with --replicate-to: replicate-skip,
     /// replicate-corrupt, replicate-single-part; with --lifecycle-day: expire-skip.
     #[arg(long, value_delimiter = ',')]

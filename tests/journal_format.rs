@@ -130,4 +130,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "5c907d11ea605dedd6707d22a4d8af1d94a58734b9e59bad25f1824f6cd36885";
+const GOLDEN_JOURNAL_DIGEST: &str = "98a64601ebdbb05769f045057e254a466ee78d3ba68bfed4d12f12ff61116228";

@@ -10,7 +10,7 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
     let work = Workdir::new();
     // The hunted faults by name (the adversity rows run in their own test, beside this one).
     let hunted = "corrupt-byte,lost-write,stale-read,wrong-etag,wrong-mpu-etag,list-drop,version-lost,\
-                  checksum-ignored,conditional-ignored,version-drop,batch-delete-partial,metadata-lost";
+                  checksum-ignored,conditional-ignored,version-drop,batch-delete-partial,upload-list-drop,metadata-lost";
     let out = work.sfko(&["selftest", "--format", "json", "--faults", hunted]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let doc = json(&out);
@@ -30,6 +30,7 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
         ("conditional-ignored", "random-ops"),
         ("version-drop", "check-list"),
         ("batch-delete-partial", "random-ops"),
+        ("upload-list-drop", "list-uploads"),
         ("metadata-lost", "metadata"),
     ];
     assert_eq!(doc["rows"].as_array().map(Vec::len), Some(expected.len()), "{doc}");
@@ -40,7 +41,7 @@ fn every_fault_is_detected_by_its_check_and_the_clean_run_passes() {
             row["by"].as_array().map(|b| b.iter().filter_map(|c| c.as_str()).collect()).unwrap_or_default();
         assert!(by.contains(&check) || by.contains(&"random-ops"), "{check} (or random-ops) reports {fault}: {row}");
         assert!(
-            by.iter().all(|c| ["random-ops", "get", "metadata"].contains(c) || c.starts_with("check-")),
+            by.iter().all(|c| ["random-ops", "get", "metadata", "list-uploads"].contains(c) || c.starts_with("check-")),
             "only checks (and the workloads that read back) report a fault: {row}"
         );
         assert!(row["seeds"].as_u64().unwrap_or(99) <= 20, "{row}");

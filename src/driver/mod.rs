@@ -565,7 +565,9 @@ fn echoes_an_earlier_attempt(request: &Request, attempts: &[Attempt], outcome: &
         Request::PutObject { precondition: Some(_), .. } => outcome.succeeded() || refused_by_precondition,
         // An earlier try that deleted the object leaves a retry nothing to match: 412, or 404 NoSuchKey.
         Request::DeleteObjectIf { .. } => outcome.succeeded() || refused_by_precondition || code == Some("NoSuchKey"),
-        Request::AbortMultipartUpload { .. } | Request::UploadPart { .. } => code == Some("NoSuchUpload"),
+        Request::AbortMultipartUpload { .. } | Request::AbortUploadId { .. } | Request::UploadPart { .. } => {
+            code == Some("NoSuchUpload")
+        }
         Request::CreateBucket { .. } => code == Some("BucketAlreadyOwnedByYou"),
         Request::DeleteObjectVersion { .. } | Request::DeleteVersionId { .. } => code == Some("NoSuchVersion"),
         Request::PutObject { .. }

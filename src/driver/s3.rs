@@ -446,6 +446,10 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 ..Outcome::default()
             })
         }
+        Request::AbortUploadId { bucket, key, upload_id } => {
+            let call = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id);
+            done(call.send().await, |_| Outcome::default())
+        }
         Request::DeleteVersionId { bucket, key, version_id } => {
             let call = client.delete_object().bucket(bucket).key(key).version_id(version_id);
             done(call.send().await, |out| Outcome {

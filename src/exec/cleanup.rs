@@ -25,6 +25,7 @@ pub async fn remove_everything(driver: &Driver, buckets: &[String], concurrency:
 }
 
 async fn remove_bucket(driver: &Driver, bucket: &str, concurrency: usize) -> bool {
+    abort_listed_uploads(driver, bucket, concurrency).await;
     empty_bucket(driver, bucket, concurrency).await;
     let mut backoff = Duration::from_millis(100);
     for _ in 0..DELETE_BUCKET_TRIES {
@@ -49,6 +50,35 @@ async fn abort_open_uploads(driver: &Driver) {
         if let Some((bucket, key)) = driver.upload_target(create_op) {
             driver.call(&Phase::Cleanup, Request::AbortMultipartUpload { bucket, key, create_op }).await;
         }
+    }
+}
+
+/// Aborts every upload the bucket lists: those an earlier run left open (a failing run keeps its buckets, and
+/// `sfko clean` or a replay's reset has no ids of its own). Some servers refuse to delete a bucket with uploads in
+/// it, and on the others the uploads' parts would stay stored, unreachable. A server that cannot list uploads (or
+/// lists them only by object name) leaves nothing to abort here.
+async fn abort_listed_uploads(driver: &Driver, bucket: &str, concurrency: usize) {
+    use futures::StreamExt;
+    let mut after_op = None;
+    for _ in 0..MAX_PAGES {
+        let request = Request::ListMultipartUploads {
+            bucket: bucket.to_string(),
+            prefix: None,
+            max_uploads: Some(PAGE),
+            after_op,
+        };
+        let op = driver.call(&Phase::Cleanup, request).await;
+        let Some(listing) = op.outcome.listing.as_ref().filter(|_| op.outcome.succeeded()) else { return };
+        futures::stream::iter(listing.entries.iter().filter_map(|e| Some((e.key.clone(), e.version_id.clone()?))))
+            .for_each_concurrent(concurrency.max(1), |(key, upload_id)| async move {
+                let request = Request::AbortUploadId { bucket: bucket.to_string(), key, upload_id };
+                driver.call(&Phase::Cleanup, request).await;
+            })
+            .await;
+        if !listing.truncated || op.outcome.next_page.is_none() || listing.entries.is_empty() {
+            return;
+        }
+        after_op = Some(op.index);
     }
 }
 

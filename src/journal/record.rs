@@ -379,6 +379,12 @@ pub enum Request {
         bucket: String,
         days: u32,
     },
+    /// Abort an upload found by listing (cleanup only, like [`Request::DeleteVersionId`]: the id is this run's).
+    AbortUploadId {
+        bucket: String,
+        key: String,
+        upload_id: String,
+    },
 }
 
 impl Request {
@@ -414,6 +420,7 @@ impl Request {
             Request::DeleteVersionId { .. } => "DeleteObject(version id)",
             Request::PutBucketReplication { .. } => "PutBucketReplication",
             Request::PutBucketLifecycle { .. } => "PutBucketLifecycleConfiguration",
+            Request::AbortUploadId { .. } => "AbortMultipartUpload(listed)",
         }
     }
 
@@ -443,7 +450,8 @@ impl Request {
             | Request::UploadPartCopy { bucket, key, .. }
             | Request::ListParts { bucket, key, .. }
             | Request::GetObjectPart { bucket, key, .. }
-            | Request::DeleteVersionId { bucket, key, .. } => format!("{bucket}/{key}"),
+            | Request::DeleteVersionId { bucket, key, .. }
+            | Request::AbortUploadId { bucket, key, .. } => format!("{bucket}/{key}"),
             Request::PutObject { bucket, key, .. }
             | Request::CreateMultipartUpload { bucket, key, .. }
             | Request::UploadPart { bucket, key, .. }

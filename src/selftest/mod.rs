@@ -49,6 +49,10 @@ pub const SCENARIOS: &str = "\
   objects: {count: 8, size: {min: 0B, max: 64K}}
   tests: [metadata]
   checks: [check-backend]
+- name: selftest uploads
+  objects: {count: 12, size: {min: 0B, max: 0B}}
+  tests: [list-uploads]
+  checks: []
 - name: selftest random ops
   tests: [random-ops]
   random_ops: {ops: 120, concurrency: 4, keys: 6}
@@ -71,6 +75,7 @@ const FAULTS: &[Fault] = &[
     Fault::ConditionalIgnored,
     Fault::VersionDrop,
     Fault::BatchDeletePartial,
+    Fault::UploadListDrop,
     Fault::MetadataLost,
 ];
 

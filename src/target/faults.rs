@@ -83,6 +83,9 @@ pub enum Fault {
     VersionDrop,
     /// DeleteObjects answers the key deleted but leaves it in place.
     BatchDeletePartial,
+    /// ListMultipartUploads leaves out the oldest open upload of the key (it is still open: parts can be uploaded to
+    /// it, and it can be completed or aborted), as a listing that loses its place at a marker does.
+    UploadListDrop,
     /// PutObject and CreateMultipartUpload store the object without its user metadata (`x-amz-meta-*`) and
     /// Cache-Control, as a gateway that forwards only the body and the Content-Type would.
     MetadataLost,
@@ -112,6 +115,7 @@ impl Fault {
         Fault::ConditionalIgnored,
         Fault::VersionDrop,
         Fault::BatchDeletePartial,
+        Fault::UploadListDrop,
         Fault::MetadataLost,
         Fault::SlowDown,
         Fault::LostOnCrash,
@@ -134,6 +138,7 @@ impl Fault {
             Fault::ConditionalIgnored => "conditional-ignored",
             Fault::VersionDrop => "version-drop",
             Fault::BatchDeletePartial => "batch-delete-partial",
+            Fault::UploadListDrop => "upload-list-drop",
             Fault::MetadataLost => "metadata-lost",
             Fault::SlowDown => "slow-down",
             Fault::LostOnCrash => "lost-on-crash",
@@ -580,6 +585,10 @@ impl S3 for FaultyFs {
         }
         let out = self.inner.delete_bucket(req).await?;
         self.versions.forget_bucket(&bucket).await;
+        let layout = FsLayout::new(&self.root);
+        tokio::task::spawn_blocking(move || super::upload_listing::forget_bucket(&layout, &bucket))
+            .await
+            .map_err(|e| s3s::s3_error!(InternalError, "forgetting the bucket's uploads failed: {e}"))??;
         Ok(out)
     }
     async fn put_bucket_versioning(
@@ -854,7 +863,9 @@ impl S3 for FaultyFs {
         self.throttle()?;
         let layout = FsLayout::new(&self.root);
         let bucket_dir = layout.object_path(&req.input.bucket, "")?;
-        Ok(S3Response::new(super::upload_listing::list(&layout, &bucket_dir, &req.input).await?))
+        let bucket = req.input.bucket.as_str();
+        let hide = |key: &str| self.plan.hits(Fault::UploadListDrop, bucket, key);
+        Ok(S3Response::new(super::upload_listing::list(&layout, &bucket_dir, &req.input, hide).await?))
     }
     async fn get_bucket_location(
         &self,

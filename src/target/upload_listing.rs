@@ -10,6 +10,8 @@
 //! answer, not a fast one.
 
 use std::path::Path;
+
+use base64::Engine as _;
 use std::time::SystemTime;
 
 use s3s::dto::{ListMultipartUploadsInput, ListMultipartUploadsOutput, MultipartUpload, StorageClass, Timestamp};
@@ -28,11 +30,13 @@ struct Open {
     id: String,
 }
 
-/// One ListMultipartUploads page of `input.bucket`, whose directory is `bucket_dir`.
+/// One ListMultipartUploads page of `input.bucket`, whose directory is `bucket_dir`. The oldest open upload of each
+/// key `hide` names is left out (the `upload-list-drop` fault; a healthy server hides none).
 pub async fn list(
     layout: &FsLayout,
     bucket_dir: &Path,
     input: &ListMultipartUploadsInput,
+    hide: impl Fn(&str) -> bool,
 ) -> S3Result<ListMultipartUploadsOutput> {
     if input.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
         return Err(s3_error!(NotImplemented, "ListMultipartUploads with a delimiter"));
@@ -45,6 +49,15 @@ pub async fn list(
         .await
         .map_err(|e| s3_error!(InternalError, "listing uploads failed: {e}"))??;
     open.sort();
+    // Sorted by key, then by initiation: a key's oldest upload is the first of its run.
+    let mut previous: Option<String> = None;
+    open.retain(|u| {
+        let first = previous.as_deref() != Some(u.key.as_str());
+        if first {
+            previous = Some(u.key.clone());
+        }
+        !(first && hide(&u.key))
+    });
     let max = input.max_uploads.unwrap_or(MAX_UPLOADS).clamp(0, MAX_UPLOADS) as usize;
     let prefix = input.prefix.as_deref().unwrap_or("");
     let after = after_markers(&open, input.key_marker.as_deref(), input.upload_id_marker.as_deref());
@@ -94,9 +107,49 @@ fn after_markers(open: &[Open], key_marker: Option<&str>, upload_id_marker: Opti
     }
 }
 
+/// Removes every upload of `bucket`, open or not, with its parts: what deleting the bucket does to them on S3, which
+/// deletes a bucket with uploads in progress. s3s-fs keeps upload files beside the buckets, not in them, so
+/// without this a bucket made again under the same name would list the old uploads as its own. Blocking.
+pub fn forget_bucket(layout: &FsLayout, bucket: &str) -> S3Result<()> {
+    let lead = format!(".bucket-{}.object-", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bucket));
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(layout.root()).map_err(|e| s3_error!(e, InternalError))? {
+        let entry = entry.map_err(|e| s3_error!(e, InternalError))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(&lead).and_then(|r| r.strip_suffix(".metadata.json")) else { continue };
+        let Some((_, id)) = rest.split_once(".upload-") else { continue };
+        if let Some(marker) = layout.upload_marker(id) {
+            remove(&marker)?;
+            ids.push(format!(".upload_id-{id}.part-"));
+        }
+        remove(&entry.path())?;
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(layout.root()).map_err(|e| s3_error!(e, InternalError))? {
+        let entry = entry.map_err(|e| s3_error!(e, InternalError))?;
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|name| ids.iter().any(|part| name.starts_with(part.as_str()))) {
+            remove(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a file that may already be gone.
+fn remove(path: &Path) -> S3Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(s3_error!(e, InternalError, "cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Every open upload of `bucket`, unsorted, from the names in the data dir.
 fn open_uploads(layout: &FsLayout, bucket: &str) -> S3Result<Vec<Open>> {
-    use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let lead = format!(".bucket-{}.object-", b64.encode(bucket));
     let mut open = Vec::new();

@@ -55,6 +55,7 @@ async fn list_uploads(ctx: &Ctx<'_>, bucket: &BucketPlan) {
     }
     let creates: Vec<(&str, &Op)> =
         opened.iter().flat_map(|(key, ops, _)| ops.iter().map(move |op| (key.as_str(), op))).collect();
+    let mut walked = Walk::Listed;
     if known {
         let mut stream = ctx.plan.seed.stream(&ctx.phase.to_string(), &[ctx.position as u64, bucket.index.into()]);
         // By exact key first, on a seeded eighth of the keys: the form every server answers (MinIO lists uploads
@@ -63,13 +64,20 @@ async fn list_uploads(ctx: &Ctx<'_>, bucket: &BucketPlan) {
         for key in by_key {
             let under: Vec<(&str, &Op)> = creates.iter().filter(|(k, _)| k.starts_with(key)).copied().collect();
             let page = stream.between(1, 3) as u32;
-            walk(ctx, &name, Some(key), &under, Some(page)).await;
+            walked = walked.then(walk(ctx, &name, Some(key), &under, Some(page)).await);
         }
         let page = page_size(stream.between(1, 7), creates.len() as u64);
-        let listed = walk(ctx, &name, None, &creates, Some(page)).await;
-        if listed && creates.len() > S3_MAX_PAGE {
-            walk(ctx, &name, None, &creates, None).await;
+        if walked != Walk::Failed {
+            walked = walked.then(walk(ctx, &name, None, &creates, Some(page)).await);
         }
+        if walked == Walk::Listed && creates.len() > S3_MAX_PAGE {
+            walked = walk(ctx, &name, None, &creates, None).await;
+        }
+    }
+    // A listing shown wrong already: later walks and the abort check would report the same defect again under other
+    // ops, so stop here; cleanup aborts every upload still open.
+    if walked == Walk::Failed {
+        return;
     }
     let aborts: Vec<_> = creates
         .iter()
@@ -114,6 +122,28 @@ async fn open(ctx: &Ctx<'_>, bucket: &BucketPlan, object: ObjectPlan) -> (String
     (object.key, creates, all_ok)
 }
 
+/// How a walk of the listing ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Every page answered and was judged right.
+    Listed,
+    /// Not judged: a page went unanswered, or the server lists uploads only by object name.
+    NotJudged,
+    /// A page, or the walk as a whole, did not hold (judged wrong, or some create's or page's answer was unusable).
+    Failed,
+}
+
+impl Walk {
+    /// Two walks' outcomes together: the worse one.
+    fn then(self, next: Walk) -> Walk {
+        match (self, next) {
+            (Walk::Failed, _) | (_, Walk::Failed) => Walk::Failed,
+            (Walk::NotJudged, _) | (_, Walk::NotJudged) => Walk::NotJudged,
+            _ => Walk::Listed,
+        }
+    }
+}
+
 fn list(bucket: &str, prefix: Option<&str>, max_uploads: Option<u32>, after_op: Option<u64>) -> Request {
     let prefix = prefix.map(str::to_string);
     Request::ListMultipartUploads { bucket: bucket.to_string(), prefix, max_uploads, after_op }
@@ -121,10 +151,10 @@ fn list(bucket: &str, prefix: Option<&str>, max_uploads: Option<u32>, after_op: 
 
 /// Walks ListMultipartUploads of the bucket (or of `prefix`) page by page — `page` uploads a page, or (`None`) the
 /// server's own page size — holding each page to the next of `creates`' uploads in key order ([`expected_page`])
-/// and, at the end, all pages together to exactly those uploads ([`Assertion::UploadsListed`]). False when the
-/// walk could not be judged: a bucket-wide listing that names no upload at all while some are open is what a
-/// server that lists uploads only by object name answers (MinIO documents it), reported as not implemented.
-async fn walk(ctx: &Ctx<'_>, name: &str, prefix: Option<&str>, creates: &[(&str, &Op)], page: Option<u32>) -> bool {
+/// and, at the end, all pages together to exactly those uploads ([`Assertion::UploadsListed`]). A bucket-wide
+/// listing that names no upload at all while some are open is what a server that lists uploads only by object name
+/// answers (MinIO documents it): reported as not implemented, not judged.
+async fn walk(ctx: &Ctx<'_>, name: &str, prefix: Option<&str>, creates: &[(&str, &Op)], page: Option<u32>) -> Walk {
     let mut expected: Vec<PageEntry> = creates
         .iter()
         .map(|(key, _)| PageEntry { key: key.to_string(), size: 0, etag: None, is_latest: true, delete_marker: false })
@@ -135,7 +165,7 @@ async fn walk(ctx: &Ctx<'_>, name: &str, prefix: Option<&str>, creates: &[(&str,
     for _ in 0..MAX_WALK_PAGES {
         let op = ctx.call(list(name, prefix, page, after_op)).await;
         if !ctx.judge(&op, name, Assertion::Succeeded).await {
-            return false;
+            return Walk::NotJudged;
         }
         let nothing = op.outcome.listing.as_ref().is_none_or(|l| l.entries.is_empty() && !l.truncated);
         if prefix.is_none() && after_op.is_none() && nothing && !expected.is_empty() {
@@ -145,11 +175,11 @@ async fn walk(ctx: &Ctx<'_>, name: &str, prefix: Option<&str>, creates: &[(&str,
                  lists uploads only by object name does (MinIO documents it); not judged, the walks by key were",
                 expected.len()
             ));
-            return false;
+            return Walk::NotJudged;
         }
         let (assertion, end) = expected_page(&expected, start, page, &op.outcome);
         if !ctx.judge(&op, name, assertion).await {
-            return false;
+            return Walk::Failed;
         }
         let more = op.outcome.listing.as_ref().is_some_and(|l| l.truncated) && op.outcome.next_page.is_some();
         if !more {
@@ -158,11 +188,14 @@ async fn walk(ctx: &Ctx<'_>, name: &str, prefix: Option<&str>, creates: &[(&str,
                 pages: pages.iter().map(|p| p.index).collect(),
             };
             let others: Vec<&Op> = creates.iter().map(|(_, op)| *op).chain(pages.iter()).collect();
-            return ctx.judge_among(&op, name, assertion, Vec::new(), &others).await;
+            return match ctx.judge_among(&op, name, assertion, Vec::new(), &others).await {
+                true => Walk::Listed,
+                false => Walk::Failed,
+            };
         }
         start = end;
         after_op = Some(op.index);
         pages.push(op);
     }
-    false
+    Walk::NotJudged
 }
