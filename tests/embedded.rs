@@ -104,3 +104,28 @@ fn uploads_are_listed_page_by_page_and_replayed() {
     assert_eq!(doc["reproduced"], true, "{doc}");
     assert_eq!(doc["verdict"], "pass");
 }
+
+/// A part re-upload racing its upload's completion or abort: on the reference server both orders happen within one
+/// run (completions that won and completions refused InvalidPart), every race settles as S3 requires, and a replay —
+/// in which races may go the other way — passes too, judged by its own answers.
+#[test]
+fn part_races_settle_either_way_and_replay() {
+    let work = Workdir::new();
+    work.scenarios(
+        "- name: part race\n  required: {buckets: [{}, {versioning: true}]}\n  objects: {count: 12, size: {min: 8B, max: 256K}}\n  \
+         tests: [part-race, part-race]\n  checks: [check-backend, check-etag, check-versions]\n",
+    );
+    let out = work.sfko(&["--seed", "2", "--journal", "race.bin", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let shown = work.sfko(&["show", "race.bin"]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let completions = |answer: &str| {
+        text.lines()
+            .filter(|l| l.contains("part-race") && l.contains("CompleteMultipartUpload") && l.contains(answer))
+            .count()
+    };
+    assert!(completions("→ 200") > 0 && completions("InvalidPart") > 0, "both orders happened:\n{text}");
+    let out = work.sfko(&["replay", "race.bin", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["verdict"], "pass");
+}

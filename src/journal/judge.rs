@@ -198,6 +198,70 @@ fn sole_winner_violation<'o>(
     Some(format!("blake3 {got}{whose}, not the {winner}'s bytes"))
 }
 
+/// [`Assertion::PartRace`] on the read that followed the race (see its doc). The closer's and the re-upload's own
+/// status are judged on their own ops; this judges what the key and the upload became.
+fn part_race_violation<'o>(
+    race: &Assertion,
+    read: &Outcome,
+    answer: &dyn Fn(u64) -> Option<&'o Outcome>,
+) -> Option<String> {
+    let Assertion::PartRace { closer, abort, reupload, retry, first, second, before } = race else { return None };
+    let (Some(closed), Some(reuploaded)) = (answer(*closer), answer(*reupload)) else { return None };
+    let retried = match retry {
+        Some(op) => Some(answer(*op)?),
+        None => None,
+    };
+    let holds = |want: Option<&crate::content::Digest>, whose: &str| match (want, read.body_digest) {
+        (Some(want), Some(got)) if got == *want => None,
+        (Some(_), Some(got)) => Some(format!("blake3 {got}, not {whose}")),
+        (Some(_), None) => Some(format!("{} where {whose} was expected", read.brief())),
+        (None, _) if read.error_code.as_deref() == Some("NoSuchKey") || read.status == 404 => None,
+        (None, _) => Some(format!("{} where no object was expected ({whose})", read.brief())),
+    };
+    let retry_op = retry.unwrap_or_default();
+    // Applied or not, by status: an answer whose body could not be read is judged on its own op; what it did is
+    // judged here.
+    let applied = |o: &Outcome| (200..300).contains(&o.status);
+    if *abort {
+        if !applied(closed) {
+            return None;
+        }
+        if retried.is_some_and(applied) {
+            return Some(format!("op {retry_op} completed the upload op {closer} had aborted"));
+        }
+        return holds(before.as_ref(), "what the key held before the aborted upload");
+    }
+    if applied(closed) {
+        // A server may answer a completion of a completed upload with its first result: only the bytes count.
+        return holds(Some(first), &format!("the part completion op {closer} named"));
+    }
+    if closed.error_code.as_deref() != Some("InvalidPart") {
+        return None;
+    }
+    if !applied(reuploaded) {
+        return Some(format!(
+            "completion op {closer} was refused InvalidPart, yet the re-upload op {reupload} that could have replaced \
+             its part was refused ({})",
+            reuploaded.brief()
+        ));
+    }
+    match retried {
+        Some(done) if applied(done) => {
+            holds(Some(second), &format!("the part re-uploaded by op {reupload}")).or_else(|| {
+                (!done.succeeded()).then(|| {
+                    format!("op {retry_op} completed the upload, but its answer could not be read: {}", done.brief())
+                })
+            })
+        }
+        Some(done) => Some(format!(
+            "completion op {closer} was refused InvalidPart, but the upload could not then be completed with the \
+             re-uploaded part: op {retry_op} answered {}",
+            done.brief()
+        )),
+        None => None,
+    }
+}
+
 /// `5, 6, 7` (the first few and a count, for long lists).
 fn op_list(ops: &[u64]) -> String {
     const SHOWN: usize = 8;
@@ -238,6 +302,7 @@ impl Assertion {
             Assertion::Metadata(_) => vec!["status", "metadata"],
             Assertion::SoleWinner { .. } => vec!["status", "body_digest", "size"],
             Assertion::UploadsListed { .. } => vec!["status", "listing"],
+            Assertion::PartRace { .. } => vec!["status", "body_digest", "size"],
             Assertion::Model { alternatives, .. } => {
                 let mut fields: Vec<&'static str> = alternatives.iter().flatten().flat_map(Assertion::fields).collect();
                 fields.sort_unstable();
@@ -265,6 +330,9 @@ impl Assertion {
             Assertion::SoleWinner { racers, .. } => racers.clone(),
             Assertion::UploadsListed { creates, pages } => {
                 creates.iter().map(|(_, op)| *op).chain(pages.iter().copied()).collect()
+            }
+            Assertion::PartRace { closer, reupload, retry, .. } => {
+                [*closer, *reupload].into_iter().chain(retry.iter().copied()).collect()
             }
             Assertion::Model { alternatives, .. } => {
                 let mut ops: Vec<u64> = alternatives.iter().flatten().flat_map(Assertion::ops_read).collect();
@@ -340,6 +408,7 @@ impl Assertion {
             Assertion::Metadata(sent) => sent.mismatch(outcome.metadata.as_deref()),
             Assertion::SoleWinner { racers, digests } => sole_winner_violation(racers, digests, outcome, answer),
             Assertion::UploadsListed { creates, pages } => uploads_violation(creates, pages, outcome, answer),
+            Assertion::PartRace { .. } => part_race_violation(self, outcome, answer),
             Assertion::Model { alternatives, .. } => {
                 let mut missed = Vec::with_capacity(alternatives.len());
                 for alternative in alternatives {
@@ -400,6 +469,14 @@ impl Assertion {
                 creates.len(),
                 pages.len() + 1,
                 op_list(pages)
+            ),
+            Assertion::PartRace { closer, abort: true, reupload, .. } => format!(
+                "the upload aborted by op {closer} (racing re-upload op {reupload}) stays closed, and the key holds \
+                 what it held before"
+            ),
+            Assertion::PartRace { closer, reupload, .. } => format!(
+                "the key holds the bytes of whichever of completion op {closer} and re-upload op {reupload} went \
+                 first (a refused completion leaves the upload usable)"
             ),
             Assertion::Model { rule, alternatives } => {
                 let each = |all: &Vec<Assertion>| all.iter().map(Assertion::describe).collect::<Vec<_>>().join(", ");
@@ -618,5 +695,58 @@ mod tests {
             Some("4 uploads listed; unexpected upload u9 of b")
         );
         assert_eq!(check.ops_read(), vec![0, 1, 2, 10]);
+    }
+
+    #[test]
+    fn a_part_race_is_judged_by_how_it_went() {
+        use crate::content::Digest;
+        let (first, second, before) = (Digest([1; 32]), Digest([2; 32]), Digest([3; 32]));
+        // The closer is op 5, the re-upload op 6, the retry op 7.
+        let race = |abort: bool, retry: bool| Assertion::PartRace {
+            closer: 5,
+            abort,
+            reupload: 6,
+            retry: retry.then_some(7),
+            first,
+            second,
+            before: abort.then_some(before),
+        };
+        let holding = |digest: Digest| Outcome { body_digest: Some(digest), ..ok() };
+        let invalid = error(400, Some("InvalidPart"));
+        let gone = error(404, Some("NoSuchUpload"));
+        let judge = |race: &Assertion, [closer, reupload, retry]: [&Outcome; 3], read: &Outcome| {
+            race.violation_among(read, &|op| match op {
+                5 => Some(closer),
+                6 => Some(reupload),
+                7 => Some(retry),
+                _ => None,
+            })
+        };
+        let completed = race(false, true);
+        assert_eq!(judge(&completed, [&ok(), &gone, &gone], &holding(first)), None, "the completion won");
+        assert_eq!(
+            judge(&completed, [&ok(), &ok(), &ok()], &holding(first)),
+            None,
+            "a late part may be accepted, and a completed upload answer its first result again"
+        );
+        assert!(judge(&completed, [&ok(), &ok(), &ok()], &holding(second)).is_some_and(|v| v.contains("not the part")));
+        assert_eq!(judge(&completed, [&invalid, &ok(), &ok()], &holding(second)), None, "the re-upload won");
+        assert!(judge(&completed, [&invalid, &ok(), &gone], &holding(first))
+            .is_some_and(|v| v.contains("could not then be completed")));
+        assert!(judge(&race(false, false), [&invalid, &gone, &gone], &holding(first))
+            .is_some_and(|v| v.contains("yet the re-upload op 6")));
+        let aborted = race(true, true);
+        assert_eq!(judge(&aborted, [&ok(), &ok(), &gone], &holding(before)), None);
+        assert!(judge(&aborted, [&ok(), &ok(), &ok()], &holding(second)).is_some_and(|v| v.contains("had aborted")));
+        let fresh =
+            Assertion::PartRace { closer: 5, abort: true, reupload: 6, retry: None, first, second, before: None };
+        assert_eq!(judge(&fresh, [&ok(), &gone, &gone], &error(404, Some("NoSuchKey"))), None);
+        assert!(judge(&fresh, [&ok(), &gone, &gone], &holding(first)).is_some_and(|v| v.contains("no object")));
+        assert_eq!(
+            completed.violation_among(&holding(second), &|op| (op == 6).then_some(&invalid)),
+            None,
+            "a missing answer leaves it unjudged"
+        );
+        assert_eq!(completed.ops_read(), vec![5, 6, 7]);
     }
 }

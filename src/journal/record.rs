@@ -700,6 +700,22 @@ pub enum Assertion {
         creates: Vec<(String, u64)>,
         pages: Vec<u64>,
     },
+    /// A read of a key after a re-upload of part 1 (op `reupload`, bytes `second`) raced the CompleteMultipartUpload
+    /// naming the first part (bytes `first`) or, `abort`, the AbortMultipartUpload (op `closer`) of a one-part
+    /// upload, and `retry` (when the re-upload got an ETag) completed it naming the re-uploaded part. Judged with
+    /// those answers beside this op's: a completion that won leaves the first bytes, whatever the retry says; one
+    /// refused `InvalidPart` must have lost to the re-upload and left the upload open, so the retry completes it
+    /// with the second bytes; an abort leaves the key as it was (`before`, `None`: no object) and the retry must
+    /// not complete it. An answer that is missing leaves it unjudged.
+    PartRace {
+        closer: u64,
+        abort: bool,
+        reupload: u64,
+        retry: Option<u64>,
+        first: Digest,
+        second: Digest,
+        before: Option<Digest>,
+    },
     /// What the S3 model (`random-ops`) predicts, and by which rule: the outcome must satisfy every assertion of at
     /// least one alternative (several when racing operations may have taken effect in either order).
     Model {

@@ -18,6 +18,7 @@ mod list_uploads;
 mod metadata;
 mod mpu_abort;
 mod overwrite;
+mod part_race;
 mod put;
 mod put_mpu;
 mod put_replication;
@@ -51,6 +52,7 @@ pub const WORKLOADS: &[Entry] = &[
     Entry { name: "head", about: head::ABOUT, needs: Needs::Nothing, run: head::run },
     Entry { name: "metadata", about: metadata::ABOUT, needs: Needs::Nothing, run: metadata::run },
     Entry { name: "mpu-abort", about: mpu_abort::ABOUT, needs: Needs::Nothing, run: mpu_abort::run },
+    Entry { name: "part-race", about: part_race::ABOUT, needs: Needs::Nothing, run: part_race::run },
     Entry { name: "random-ops", about: random_ops::ABOUT, needs: Needs::Nothing, run: random_ops::run },
     Entry {
         name: "put-replication",
