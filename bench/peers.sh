@@ -6,7 +6,8 @@
 #
 #   bench/peers.sh [--out FILE]          also write the table to FILE
 #   REPS=3 bench/peers.sh                three repetitions, medians reported (default 1)
-#   CLIENTS="sfko rclone" bench/peers.sh which clients (default: sfko rclone boto3 boto3x16)
+#   CLIENTS="sfko rclone" bench/peers.sh which clients (default: sfko rclone boto3 boto3x16; also sfko-nojournal:
+#                                        sfko journaling no ops, for the cost of the journal)
 #   WORKLOADS="small:2000:4K" bench/peers.sh   name:count:size list (default: 2000 × 4K, 200 × 1M, 20 × 16M)
 #   CONCURRENCY=16                       requests in flight for sfko, rclone and boto3x16 (boto3 is sequential)
 #   KEYS=sfko                            peers' keys shaped like sfko's (xxxx/obj-N, one prefix each) instead of flat
@@ -223,11 +224,14 @@ while [ "$rep" -lt "$reps" ]; do
       before=$(server_cpu)
       bucket=$client-$name-r$rep
       case $client in
-        sfko)
+        sfko | sfko-nojournal)
           # --keep: no cleanup in the timed run (the peers do none either); purge below empties the server.
-          timed "$t" "$sfko" --endpoint "$endpoint" --region us-east-1 --scenarios-path "$work/scenarios.yaml" \
-            --scenario "$name" --seed 1 --concurrency "$conc" -q --format json --keep --bucket-prefix "sfko-r$rep" \
-            --journal-dir "$work/journals" --corpus "$work/corpus" >"$work/sfko-$name-$rep.json"
+          # sfko-nojournal: the same run with journaling of ops off (SFKO_BENCH_JOURNAL=off), to measure its cost.
+          journal=on
+          [ "$client" = sfko ] || journal=off
+          SFKO_BENCH_JOURNAL=$journal timed "$t" "$sfko" --endpoint "$endpoint" --region us-east-1 --scenarios-path "$work/scenarios.yaml" \
+            --scenario "$name" --seed 1 --concurrency "$conc" -q --format json --keep --bucket-prefix "$client-r$rep" \
+            --journal-dir "$work/journals" --corpus "$work/corpus" >"$work/$client-$name-$rep.json"
           ;;
         rclone)
           timed "$t" rclone copy "${rclone_flags[@]}" "${rclone_up[@]}" "$src" "bench:$bucket"

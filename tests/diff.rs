@@ -10,7 +10,7 @@ use support::{code, json, stderr, Workdir};
 /// scenarios and the seed that expose it (one key in 2 hit): the diff runs only those, to stay quick. A `random-ops`
 /// program is a function of the seed, so a fault only some conditional requests reveal names a seed whose program
 /// sends them to a hit key.
-const FAULTS: [(&str, &[&str], &str); 12] = [
+const FAULTS: [(&str, &[&str], &str); 13] = [
     ("corrupt-byte", &["selftest single puts"], "1"),
     ("lost-write", &["selftest single puts"], "1"),
     ("stale-read", &["selftest overwrite"], "1"),
@@ -23,6 +23,7 @@ const FAULTS: [(&str, &[&str], &str); 12] = [
     ("conditional-ignored", &["selftest random versions"], "3"),
     ("batch-delete-partial", &["selftest random ops"], "1"),
     ("metadata-lost", &["selftest metadata"], "1"),
+    ("upload-list-drop", &["selftest uploads"], "1"),
 ];
 
 /// The scenarios `sfko selftest` hunts with: small, and covering every fault.
@@ -47,7 +48,7 @@ fn healthy_against_healthy_differs_nowhere() {
     let doc = json(&out);
     assert_eq!(doc["verdict"], "pass", "{doc}");
     let plans = doc["plans"].as_array().expect("plans");
-    assert_eq!(plans.len(), 7, "{doc}");
+    assert_eq!(plans.len(), 8, "{doc}");
     for plan in plans {
         // Racing ops may take another order on each server: such a divergence is "allowed" (both answers fit the
         // model); anything else would mean the reference server disagrees with itself.

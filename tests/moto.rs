@@ -78,9 +78,10 @@ fn moto_multipart_completion_answer_is_reported() {
 
 /// A part re-upload racing CompleteMultipartUpload or AbortMultipartUpload: moto settles every race as S3 does (the
 /// key holds one side's bytes, a completion refused InvalidPart leaves the upload usable, an aborted upload stays
-/// closed), and the only deviation `part-race` reports is the unreadable completion answer above.
+/// closed), and the only deviations `part-race` reports are two findings below: the unreadable completion answer, and
+/// the late part of a completed or aborted upload answered 500 (S3: 404 NoSuchUpload).
 #[test]
-fn part_race_on_moto_reports_only_the_unreadable_completion() {
+fn part_race_on_moto_reports_only_its_known_multipart_findings() {
     let work = Workdir::new();
     work.scenarios("- name: part race\n  objects: {count: 8, size: {min: 8B, max: 64K}}\n  tests: [part-race]\n");
     let moto = Server::moto();
@@ -90,7 +91,8 @@ fn part_race_on_moto_reports_only_the_unreadable_completion() {
     assert!(!failures.is_empty(), "some race completes the upload, and moto's answer to that is unreadable: {doc}");
     for failure in &failures {
         let got = failure["got"].as_str().unwrap_or("");
-        assert!(got.contains("SfkoUndecodableResponse"), "only the unreadable completion answer: {failure}");
+        let late_part = failure["request"] == "UploadPart" && got.starts_with("500");
+        assert!(got.contains("SfkoUndecodableResponse") || late_part, "only moto's two findings: {failure}");
     }
 }
 

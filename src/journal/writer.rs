@@ -24,6 +24,9 @@ enum Leading<'a> {
 }
 
 /// How long the writer waits, having written all it was sent, before it looks for more frames.
+/// The environment variable that turns journaling of frames off, for measuring its cost (see `discard_frames`).
+const BENCH_SWITCH: &str = "SFKO_BENCH_JOURNAL";
+
 const CATCH_UP_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[allow(clippy::large_enum_variant)]
@@ -78,7 +81,12 @@ impl JournalWriter {
             std::fs::create_dir_all(dir)?;
         }
         let partial = partial_path(path);
+        let discard_frames = std::env::var_os(BENCH_SWITCH).is_some_and(|v| v == "off");
+        if discard_frames {
+            tracing::warn!("{BENCH_SWITCH}=off: this journal records no ops (a benchmark of sfko's own cost only)");
+        }
         let mut state = WriterState {
+            discard_frames,
             out: BufWriter::with_capacity(256 * 1024, File::create(&partial)?),
             hasher: blake3::Hasher::new(),
             ops: 0,
@@ -124,6 +132,10 @@ pub fn partial_path(path: &Path) -> PathBuf {
 }
 
 struct WriterState {
+    /// `SFKO_BENCH_JOURNAL=off`: frames are received and dropped, neither encoded, hashed nor written (the journal
+    /// holds the plan and the verdict only, and nothing replays from it). For measuring what journaling costs
+    /// (`bench/peers.sh` with `JOURNAL=off`), never for a run anyone needs to reproduce.
+    discard_frames: bool,
     out: BufWriter<File>,
     hasher: blake3::Hasher,
     ops: u64,
@@ -150,6 +162,7 @@ impl WriterState {
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             };
             match message {
+                Message::Frame(_) if self.discard_frames => {}
                 Message::Frame(frame) => {
                     self.count(&frame);
                     if let Err(e) = self.write_frame(&frame) {
