@@ -13,6 +13,15 @@ use sfko::exit::Exit;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, which it reads when it starts (`_RJEM_MALLOC_CONF` in the environment still overrides them).
+/// `background_thread:true`: a thread of jemalloc's own returns freed pages to the OS on its decay timer. Without it,
+/// pages are only returned when an arena is next used, so memory that bursts of multipart bodies left in arenas the
+/// run then stopped using stayed resident: a `--duration` run's RSS crept up over its first minutes (lows of 61, 87,
+/// 85, 84, 85 MB a minute) where with it the lows are flat from the first minute (79, 77, 74, 77, 77 MB).
+#[export_name = "_rjem_malloc_conf"]
+#[allow(non_upper_case_globals)]
+pub static malloc_conf: &[u8; 23] = b"background_thread:true\0";
+
 fn main() -> std::process::ExitCode {
     // SIGPIPE stays ignored (Rust's default): a server that answers early and closes the connection while a body is
     // still being sent must give sfko an EPIPE to record, not kill it. `sfko list | head` still ends quietly: output

@@ -560,6 +560,17 @@ async fn list_multipart_uploads_pages_the_open_uploads() {
     bucket(&plain).await;
     let refused = plain.list_multipart_uploads().bucket("bkt").send().await.expect_err("s3s-fs has none");
     assert_eq!(refusal(&refused), ("NotImplemented".to_string(), 501), "the s3s-fs finding");
+    // Plain s3s-fs deletes a bucket with an upload in progress and keeps the upload: made again, the bucket takes
+    // parts for it (S3 removes the uploads with the bucket: NoSuchUpload).
+    let kept = plain.create_multipart_upload().bucket("bkt").key("k").send().await.expect("Create on s3s-fs");
+    plain.delete_bucket().bucket("bkt").send().await.expect("DeleteBucket with an upload open");
+    bucket(&plain).await;
+    let late = plain.upload_part().bucket("bkt").key("k").upload_id(kept.upload_id().unwrap_or_default());
+    late.part_number(1)
+        .body(vec![1u8; 8].into())
+        .send()
+        .await
+        .expect("the s3s-fs finding: the upload outlived its bucket");
 
     bucket(&reference).await;
     let mut open = Vec::new();
