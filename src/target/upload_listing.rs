@@ -111,27 +111,20 @@ fn after_markers(open: &[Open], key_marker: Option<&str>, upload_id_marker: Opti
 /// deletes a bucket with uploads in progress. s3s-fs keeps upload files beside the buckets, not in them, so
 /// without this a bucket made again under the same name would list the old uploads as its own. Blocking.
 pub fn forget_bucket(layout: &FsLayout, bucket: &str) -> S3Result<()> {
-    let lead = format!(".bucket-{}.object-", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bucket));
-    let mut ids = Vec::new();
-    for entry in std::fs::read_dir(layout.root()).map_err(|e| s3_error!(e, InternalError))? {
-        let entry = entry.map_err(|e| s3_error!(e, InternalError))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix(&lead).and_then(|r| r.strip_suffix(".metadata.json")) else { continue };
-        let Some((_, id)) = rest.split_once(".upload-") else { continue };
-        if let Some(marker) = layout.upload_marker(id) {
+    let mut parts = Vec::new();
+    for upload in upload_files(layout, bucket)? {
+        if let Some(marker) = layout.upload_marker(&upload.id) {
             remove(&marker)?;
-            ids.push(format!(".upload_id-{id}.part-"));
+            parts.push(format!(".upload_id-{}.part-", upload.id));
         }
-        remove(&entry.path())?;
+        remove(&upload.entry.path())?;
     }
-    if ids.is_empty() {
+    if parts.is_empty() {
         return Ok(());
     }
-    for entry in std::fs::read_dir(layout.root()).map_err(|e| s3_error!(e, InternalError))? {
-        let entry = entry.map_err(|e| s3_error!(e, InternalError))?;
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|name| ids.iter().any(|part| name.starts_with(part.as_str()))) {
+    for entry in data_dir(layout)? {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(|name| parts.iter().any(|part| name.starts_with(part.as_str()))) {
             remove(&entry.path())?;
         }
     }
@@ -150,25 +143,49 @@ fn remove(path: &Path) -> S3Result<()> {
 
 /// Every open upload of `bucket`, unsorted, from the names in the data dir.
 fn open_uploads(layout: &FsLayout, bucket: &str) -> S3Result<Vec<Open>> {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let lead = format!(".bucket-{}.object-", b64.encode(bucket));
     let mut open = Vec::new();
-    for entry in std::fs::read_dir(layout.root()).map_err(|e| s3_error!(e, InternalError))? {
-        let entry = entry.map_err(|e| s3_error!(e, InternalError))?;
+    for upload in upload_files(layout, bucket)? {
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&upload.key);
+        let Some(key) = key.ok().and_then(|k| String::from_utf8(k).ok()) else { continue };
+        if !layout.upload_marker(&upload.id).is_some_and(|marker| marker.exists()) {
+            continue;
+        }
+        let initiated = upload.entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+        open.push(Open { key, initiated, id: upload.id });
+    }
+    Ok(open)
+}
+
+/// The attribute file s3s-fs keeps for an upload of a bucket (`.bucket-<b64 bucket>.object-<b64 key>.upload-<id>
+/// .metadata.json`), whether or not the upload is still open.
+struct UploadFile {
+    entry: std::fs::DirEntry,
+    /// The key, still in URL-safe base64.
+    key: String,
+    id: String,
+}
+
+/// Every upload attribute file of `bucket` in the data dir.
+fn upload_files(layout: &FsLayout, bucket: &str) -> S3Result<Vec<UploadFile>> {
+    let lead = format!(".bucket-{}.object-", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bucket));
+    let mut files = Vec::new();
+    for entry in data_dir(layout)? {
+        let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let Some(rest) = name.strip_prefix(&lead).and_then(|r| r.strip_suffix(".metadata.json")) else { continue };
         // The alphabet of URL-safe base64 has no '.', so the key ends where `.upload-` begins.
         let Some((key, id)) = rest.split_once(".upload-") else { continue };
-        let Some(key) = b64.decode(key).ok().and_then(|k| String::from_utf8(k).ok()) else { continue };
-        let Some(marker) = layout.upload_marker(id) else { continue };
-        if !marker.exists() {
-            continue;
-        }
-        let initiated = entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
-        open.push(Open { key, initiated, id: id.to_string() });
+        let (key, id) = (key.to_string(), id.to_string());
+        files.push(UploadFile { entry, key, id });
     }
-    Ok(open)
+    Ok(files)
+}
+
+/// The entries of the data dir, where s3s-fs keeps its upload and part files.
+fn data_dir(layout: &FsLayout) -> S3Result<impl Iterator<Item = S3Result<std::fs::DirEntry>>> {
+    let entries = std::fs::read_dir(layout.root()).map_err(|e| s3_error!(e, InternalError))?;
+    Ok(entries.map(|entry| entry.map_err(|e| s3_error!(e, InternalError))))
 }
 
 #[cfg(test)]
