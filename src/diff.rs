@@ -29,7 +29,8 @@ pub enum Class {
     Differ,
     /// Both answers meet every expectation on this op, and those expectations speak to every field that differs: a
     /// difference S3 allows (e.g. a quiet DeleteObjects answer that lists the deleted keys anyway, 404 or 412 for
-    /// If-Match on a missing key).
+    /// If-Match on a missing key). Or the model made no prediction for an op that raced another on the same object
+    /// in the recording: the order in which racing requests take effect is the server's to choose.
     Allowed,
     /// One side gave no usable answer (unavailable, or ambiguous after a retry): nothing to say about what it stored.
     Unanswered,
@@ -65,6 +66,9 @@ pub fn classify(divergence: &Divergence, judged: &[Judged]) -> Class {
     }
     let target = judged.iter().any(|j| j.replayed.is_some());
     let reference = judged.iter().any(|j| j.recorded.is_some());
+    if judged.is_empty() && divergence.raced {
+        return Class::Allowed;
+    }
     match (target, reference) {
         (true, false) => Class::TargetWrong,
         (false, true) => Class::ReferenceWrong,
@@ -405,6 +409,7 @@ mod tests {
             more: vec![],
             unanswered,
             depends_on: vec!["b/k".into()],
+            raced: false,
         }
     }
 
@@ -428,6 +433,8 @@ mod tests {
         let etag_only = Divergence { field: "etag".into(), ..divergence(false) };
         assert_eq!(classify(&etag_only, &[judged(None, None)]), Class::Differ);
         assert_eq!(classify(&divergence(false), &[]), Class::Differ);
+        let raced = Divergence { raced: true, ..divergence(false) };
+        assert_eq!(classify(&raced, &[]), Class::Allowed, "racing ops, unjudged: the server's order");
         // A racing read: 206 on one side, 404 on the other, both fitting the model. The ETag (which the ranged-read
         // expectation does not name) differs only because the status does.
         let by_status = Divergence {

@@ -26,10 +26,21 @@ fn a_healthy_server_passes_and_the_run_replays() {
     let doc = json(&out);
     assert_eq!(doc["passed"], 4, "{doc}");
     let journal = doc["runs"][0]["journal"].as_str().expect("journal").to_string();
-    let out = work.sfko(&["replay", &journal, "--format", "json"]);
+    // A replay keeps the order in which racing ops were *answered*; the server may have applied two racing writes
+    // (or a read and a write) in the other order, and then a replay meets another state (README: a run with races
+    // reproduces in N of `--times N`). Seen once in five replays of this run on a loaded machine; one of three
+    // replays of a healthy run must pass.
+    let mut last = None;
+    for _ in 0..3 {
+        let out = work.sfko(&["replay", &journal, "--format", "json"]);
+        if code(&out) == 0 && json(&out)["reproduced"] == true {
+            return;
+        }
+        last = Some(out);
+    }
     // On failure, say what the replay judged and where it diverged: a replay of a healthy run must pass.
-    assert_eq!(code(&out), 0, "{}\n{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
-    assert_eq!(json(&out)["reproduced"], true);
+    let out = last.expect("three replays");
+    panic!("no replay of a healthy run passed:\n{}\n{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]

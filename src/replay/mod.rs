@@ -57,6 +57,11 @@ pub struct Divergence {
     /// `bucket/key` of every object the answer depends on (a copy's source too).
     #[serde(skip)]
     pub depends_on: Vec<String>,
+    /// In the recording, another op on one of its objects was in flight at the same time and answered first: which
+    /// of the two took effect first was the server's choice, and the replay (which keeps the order of answers)
+    /// may see the other.
+    #[serde(skip)]
+    pub raced: bool,
 }
 
 impl Divergence {
@@ -367,6 +372,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>, verdict
                 }
             }
             let first = keep_order(&mut by_key, &record);
+            let raced = !first.is_empty();
             forget_history(&record, released, &mut recorded_done, &mut by_key, &shared);
             shared.progress.send_modify(|p| p.in_flight += 1);
             let (driver, shared, progress) = (driver.clone(), shared.clone(), progress_rx.clone());
@@ -394,6 +400,7 @@ async fn reissue(driver: Arc<Driver>, mut frames: mpsc::Receiver<Frame>, verdict
                         unanswered: [&record.outcome, &op.outcome].iter().any(|o| o.unavailable() || o.not_issued())
                             || op.ambiguous,
                         depends_on: record.request.depends_on(),
+                        raced,
                     };
                     if let Ok(mut d) = shared.divergences.lock() {
                         d.insert(record.index, divergence);
