@@ -155,6 +155,50 @@ impl Sent {
     }
 }
 
+/// The checksum a multipart upload declares at CreateMultipartUpload (`x-amz-checksum-algorithm` and
+/// `x-amz-checksum-type`): each part then sends that algorithm's checksum, and the completed object carries a
+/// checksum of its part checksums (COMPOSITE, `…-N`) or of its whole content (FULL_OBJECT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Declared {
+    pub algorithm: Algorithm,
+    pub full_object: bool,
+}
+
+impl Declared {
+    /// The `x-amz-checksum-type` it sends.
+    pub fn kind(&self) -> &'static str {
+        if self.full_object {
+            "FULL_OBJECT"
+        } else {
+            "COMPOSITE"
+        }
+    }
+
+    /// Whether S3 accepts the pair: CRC64NVME is full-object only, the SHAs are composite only.
+    pub fn valid(&self) -> bool {
+        match self.algorithm {
+            Algorithm::Crc64Nvme => self.full_object,
+            Algorithm::Sha1 | Algorithm::Sha256 => !self.full_object,
+            Algorithm::Crc32 | Algorithm::Crc32c => true,
+        }
+    }
+
+    /// `CRC32 COMPOSITE`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.algorithm, self.kind())
+    }
+}
+
+/// A composite checksum in S3's wire form: the `algorithm` checksum of the parts' checksums (their decoded bytes,
+/// one after another), then `-` and the number of parts. `None` if a part's value is not base64.
+pub fn composite(algorithm: Algorithm, parts: &[&str]) -> Option<String> {
+    let mut hasher = algorithm.hasher();
+    for part in parts {
+        hasher.update(&base64::engine::general_purpose::STANDARD.decode(part).ok()?);
+    }
+    Some(format!("{}-{}", hasher.finish(), parts.len()))
+}
+
 /// A checksum a server returned: algorithm name as S3 spells it, base64 value, and `x-amz-checksum-type` if sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Returned {
@@ -205,6 +249,18 @@ mod tests {
         assert_eq!(check(Algorithm::Sha256), "FeKw08M4keuw8e9gnsQZQgwg4yDOlMZfvIwzEkSOsiU=");
     }
 
+    /// A composite value is the checksum of the decoded part checksums, `-N`: pinned on two CRC32 parts.
+    #[test]
+    fn composite_values_hash_the_part_checksums() {
+        let std = base64::engine::general_purpose::STANDARD;
+        let parts = [std.encode(0x1122_3344u32.to_be_bytes()), std.encode(0x5566_7788u32.to_be_bytes())];
+        let mut hasher = Algorithm::Crc32.hasher();
+        hasher.update(&[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+        let expected = format!("{}-2", hasher.finish());
+        assert_eq!(composite(Algorithm::Crc32, &[&parts[0], &parts[1]]), Some(expected));
+        assert_eq!(composite(Algorithm::Crc32, &["not base64!"]), None);
+    }
+
     #[test]
     fn content_checksums_stream_and_wrong_ones_differ() {
         let key = ContentKey([7; 32]);
@@ -217,6 +273,9 @@ mod tests {
             assert_eq!(algorithm.wrong(&whole).len(), whole.len());
         }
         assert!(Algorithm::parse("crc64nvme").is_ok());
+        let declared = |algorithm, full_object| Declared { algorithm, full_object }.valid();
+        assert!(declared(Algorithm::Crc64Nvme, true) && !declared(Algorithm::Crc64Nvme, false));
+        assert!(declared(Algorithm::Sha256, false) && !declared(Algorithm::Sha1, true));
         assert!(Algorithm::parse("md5").unwrap_err().contains("crc32c"));
     }
 }

@@ -114,6 +114,12 @@ pub(crate) fn op_line(op: &OpRecord) -> String {
     if let Some(size) = op.outcome.size {
         let _ = write!(line, " {size}B");
     }
+    if let Some(checksum) = &op.outcome.checksum {
+        let _ = write!(line, " {}", checksum.describe());
+        if let Some(kind) = &checksum.kind {
+            let _ = write!(line, " {kind}");
+        }
+    }
     if op.attempts.len() > 1 {
         let _ = write!(line, " ({} attempts)", op.attempts.len());
     }

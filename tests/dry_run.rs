@@ -44,7 +44,7 @@ fn golden_plan_digest() {
     assert_eq!(doc["plan_digest"].as_str(), Some(GOLDEN_PLAN_DIGEST), "plan resolution changed");
 }
 
-const GOLDEN_PLAN_DIGEST: &str = "4f87ccba2e7ff856f7334e83ed6aca889fd93efe5b2075c6af05a2a0d568539c";
+const GOLDEN_PLAN_DIGEST: &str = "8118ae93cd0dbc526b69de1f52619830f893585ad0898e0d623a4fa1f00937ad";
 
 #[test]
 fn dry_run_touches_nothing() {

@@ -130,4 +130,4 @@ async fn journal_bytes_are_pinned_and_read_back() {
     assert_eq!((trailer.ops, trailer.failed, trailer.verdict), (1, 1, Verdict::Fail));
 }
 
-const GOLDEN_JOURNAL_DIGEST: &str = "98a64601ebdbb05769f045057e254a466ee78d3ba68bfed4d12f12ff61116228";
+const GOLDEN_JOURNAL_DIGEST: &str = "44a61e6b3584a62308ad3009c76b91240f1dafee0043b067cf7c0dc2497271ca";

@@ -104,7 +104,8 @@ fn random_ops_raise_no_false_alarm_on_moto() {
     let work = Workdir::new();
     work.scenarios(
         "- name: moto random\n  tests: [random-ops]\n  random_ops: {ops: 150, concurrency: 4, keys: 8, nasty_keys: true, \
-         weights: {mpu-complete: 0, mpu-complete-if-absent: 0, bad-complete: 0, mpu-late: 0, bad-checksum: 0}}\n",
+         weights: {mpu-complete: 0, mpu-complete-if-absent: 0, bad-complete: 0, mpu-late: 0, bad-checksum: 0, \
+         bad-part-checksum: 0}}\n",
     );
     let moto = Server::moto();
     let out = work.sfko(&["--seed", "11", "--runs", "2", "--endpoint", &moto.endpoint, "--format", "json"]);
@@ -256,4 +257,62 @@ fn moto_pages_uploads_neither_by_size_nor_by_key() {
     assert_eq!(first["request"], "ListMultipartUploads", "{doc}");
     let got = first["got"].as_str().unwrap_or("");
     assert!(got.contains("unexpected") || got.contains("was expected"), "{first}");
+}
+
+/// Real findings of `random-ops`' multipart checksums: moto 5.2.1 keeps the algorithm and type a
+/// CreateMultipartUpload declares, but stores an UploadPart whose `x-amz-checksum-crc32` does not match its body
+/// (S3: `400 BadDigest`), answers a part with no checksum, and gives a COMPOSITE object's checksum to HEAD without
+/// the `-N` part count that its GET (and S3) append — so a client that tells composite values by that suffix
+/// (botocore does) takes it for a checksum of the whole content, which it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_multipart_checksum_findings() {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart};
+    use sfko::checksum::{composite, Algorithm};
+    use sfko::target::client::{build, ClientCredentials};
+    let moto = Server::moto();
+    let credentials =
+        ClientCredentials::Static { access_key: support::ACCESS_KEY.into(), secret_key: support::SECRET_KEY.into() };
+    let client = build(&moto.endpoint, "us-east-1", &credentials);
+    let crc32 = |bytes: &[u8]| {
+        let mut hasher = Algorithm::Crc32.hasher();
+        hasher.update(bytes);
+        hasher.finish()
+    };
+    client.create_bucket().bucket("sums").send().await.expect("CreateBucket");
+    let created = client
+        .create_multipart_upload()
+        .bucket("sums")
+        .key("k")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .checksum_type(ChecksumType::Composite)
+        .send()
+        .await
+        .expect("CreateMPU");
+    assert_eq!(created.checksum_type(), Some(&ChecksumType::Composite), "the declaration is kept");
+    let id = created.upload_id().expect("upload id").to_string();
+    let (first, second) = (vec![7u8; 5 * 1024 * 1024], b"tail".to_vec());
+    let part = |number: i32, bytes: &[u8], sum: String| {
+        let call = client.upload_part().bucket("sums").key("k").upload_id(&id).part_number(number);
+        call.checksum_crc32(sum).body(ByteStream::from(bytes.to_vec())).send()
+    };
+    let wrong = part(2, &second, crc32(&first)).await;
+    assert!(wrong.is_ok(), "the moto finding: a wrong part checksum is stored (S3: 400 BadDigest)");
+    let one = part(1, &first, crc32(&first)).await.expect("part 1");
+    assert_eq!(one.checksum_crc32(), None, "moto answers a part with no checksum (S3 answers it)");
+    let two = part(2, &second, crc32(&second)).await.expect("part 2");
+    let listed = [(1, one.e_tag(), crc32(&first)), (2, two.e_tag(), crc32(&second))].map(|(n, etag, sum)| {
+        CompletedPart::builder().part_number(n).set_e_tag(etag.map(str::to_string)).checksum_crc32(sum).build()
+    });
+    let upload = CompletedMultipartUpload::builder().set_parts(Some(listed.to_vec())).build();
+    let call = client.complete_multipart_upload().bucket("sums").key("k").upload_id(&id).multipart_upload(upload);
+    // The completion takes effect; its answer's root is moto's known `<CompleteMultipartUploadResponse>` finding.
+    let _ = call.send().await;
+    let expected = composite(Algorithm::Crc32, &[&crc32(&first), &crc32(&second)]).expect("composite");
+    let get = client.get_object().bucket("sums").key("k").checksum_mode(ChecksumMode::Enabled).send().await;
+    assert_eq!(get.expect("Get").checksum_crc32(), Some(expected.as_str()), "GET gets it right");
+    let head = client.head_object().bucket("sums").key("k").checksum_mode(ChecksumMode::Enabled).send().await;
+    let head = head.expect("Head");
+    let bare = expected.split('-').next().unwrap_or_default();
+    assert_eq!(head.checksum_crc32(), Some(bare), "the moto finding: HEAD drops the -2");
 }

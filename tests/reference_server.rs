@@ -665,3 +665,118 @@ async fn a_bucket_never_versioned_lists_null_versions() {
     let missing = reference.list_object_versions().bucket("nope").send().await.expect_err("no such bucket");
     assert_eq!(refusal(&missing).0, "NoSuchBucket");
 }
+
+/// The `algorithm` checksum of `bytes`, in S3's wire form.
+fn checksum_of(algorithm: sfko::checksum::Algorithm, bytes: &[u8]) -> String {
+    let mut hasher = algorithm.hasher();
+    hasher.update(bytes);
+    hasher.finish()
+}
+
+/// Multipart checksums: the reference server keeps the algorithm and type an upload declares, refuses a part whose
+/// CRC32 does not match (`BadDigest`, keeping the part it had), answers each part's checksum, and gives the object
+/// the CRC32 of the part CRC32s, `-2`, type COMPOSITE, on completion and on HEAD. A full-object CRC64NVME upload
+/// gets the CRC64NVME of its whole content; a composite CRC64NVME is refused. Plain s3s-fs ignores all of it: it
+/// stores the wrong part and the object has no checksum (a README finding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_checksums_are_declared_checked_and_combined() {
+    use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
+    use sfko::checksum::{composite, Algorithm};
+    let [(_r, reference), (_p, plain)] = both().await;
+    let first = vec![1u8; 5 * MIB];
+    let second = b"the last part".to_vec();
+    let (crc1, crc2) = (checksum_of(Algorithm::Crc32, &first), checksum_of(Algorithm::Crc32, &second));
+    for (client, reference) in [(&reference, true), (&plain, false)] {
+        bucket(client).await;
+        let created = client
+            .create_multipart_upload()
+            .bucket("bkt")
+            .key("k")
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .checksum_type(ChecksumType::Composite)
+            .send()
+            .await
+            .expect("CreateMPU");
+        assert_eq!(created.checksum_type() == Some(&ChecksumType::Composite), reference, "{created:?}");
+        let id = created.upload_id().expect("upload id").to_string();
+        let part = |number: i32, bytes: &[u8], crc32: &str| {
+            let call = client.upload_part().bucket("bkt").key("k").upload_id(&id).part_number(number);
+            call.checksum_crc32(crc32).body(ByteStream::from(bytes.to_vec())).send()
+        };
+        let one = part(1, &first, &crc1).await.expect("part 1");
+        assert_eq!(one.checksum_crc32() == Some(crc1.as_str()), reference, "{one:?}");
+        // Part 2 with part 1's CRC32: refused by the reference server (and nothing stored), taken by s3s-fs.
+        let wrong = part(2, &second, &crc1).await;
+        match reference {
+            true => assert_eq!(wrong.map(|_| ()).map_err(|e| refusal(&e)), Err(("BadDigest".into(), 400))),
+            false => assert!(wrong.is_ok(), "{wrong:?}"),
+        }
+        let two = part(2, &second, &crc2).await.expect("part 2");
+        let listed = [(1, one.e_tag(), &crc1), (2, two.e_tag(), &crc2)].map(|(number, etag, crc32)| {
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(etag.map(str::to_string))
+                .checksum_crc32(crc32)
+                .build()
+        });
+        let done = client
+            .complete_multipart_upload()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(listed.to_vec())).build())
+            .send()
+            .await
+            .expect("Complete");
+        let expected = composite(Algorithm::Crc32, &[&crc1, &crc2]).expect("composite");
+        let head = client.head_object().bucket("bkt").key("k").checksum_mode(ChecksumMode::Enabled).send().await;
+        let head = head.expect("Head");
+        match reference {
+            true => {
+                assert_eq!(done.checksum_crc32(), Some(expected.as_str()), "{done:?}");
+                assert_eq!(done.checksum_type(), Some(&ChecksumType::Composite));
+                assert_eq!(head.checksum_crc32(), Some(expected.as_str()), "{head:?}");
+                assert_eq!(head.checksum_type(), Some(&ChecksumType::Composite));
+                assert_eq!(head.content_length(), Some((first.len() + second.len()) as i64));
+            }
+            false => assert_eq!(head.checksum_crc32(), None, "{head:?}"),
+        }
+    }
+
+    // Full-object CRC64NVME: the checksum of the whole content, whatever the parts.
+    let created = reference
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("full")
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .send()
+        .await
+        .expect("CreateMPU CRC64NVME");
+    assert_eq!(created.checksum_type(), Some(&ChecksumType::FullObject));
+    let id = created.upload_id().expect("upload id").to_string();
+    let mut listed = Vec::new();
+    for (number, bytes) in [(1, &first), (2, &second)] {
+        let crc = checksum_of(Algorithm::Crc64Nvme, bytes);
+        let call = reference.upload_part().bucket("bkt").key("full").upload_id(&id).part_number(number);
+        let out = call.checksum_crc64_nvme(&crc).body(ByteStream::from(bytes.clone())).send().await.expect("part");
+        let part = CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string));
+        listed.push(part.checksum_crc64_nvme(crc).build());
+    }
+    let upload = CompletedMultipartUpload::builder().set_parts(Some(listed)).build();
+    let call = reference.complete_multipart_upload().bucket("bkt").key("full").upload_id(&id);
+    call.multipart_upload(upload).send().await.expect("Complete full object");
+    let head = reference.head_object().bucket("bkt").key("full").checksum_mode(ChecksumMode::Enabled).send().await;
+    let head = head.expect("Head");
+    let whole = checksum_of(Algorithm::Crc64Nvme, &[first.as_slice(), second.as_slice()].concat());
+    assert_eq!(head.checksum_crc64_nvme(), Some(whole.as_str()), "{head:?}");
+    assert_eq!(head.checksum_type(), Some(&ChecksumType::FullObject));
+    let refused = reference
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("bad")
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .checksum_type(ChecksumType::Composite)
+        .send()
+        .await;
+    assert_eq!(refused.map(|_| ()).map_err(|e| refusal(&e)), Err(("InvalidRequest".into(), 400)));
+}

@@ -95,6 +95,9 @@ pub struct Driver {
     uploads: Mutex<HashMap<u64, OpenUpload>>,
     /// The ETag a write (part, object) got back, by its op index.
     write_etags: Mutex<HashMap<u64, String>>,
+    /// The checksum an UploadPart answered, by its op index: a completion lists it with the part, as SDKs' transfer
+    /// managers do (they take it from the UploadPart answer).
+    part_checksums: Mutex<HashMap<u64, crate::checksum::Returned>>,
     /// Whether a later op may name any earlier answer (see [`Driver::with_back_references`]).
     back_references: bool,
     /// Version id by the index of the op that created the version (or delete marker).
@@ -156,6 +159,7 @@ impl Driver {
             started: Instant::now(),
             uploads: Mutex::new(HashMap::new()),
             write_etags: Mutex::new(HashMap::new()),
+            part_checksums: Mutex::new(HashMap::new()),
             back_references: true,
             versions: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
@@ -460,6 +464,11 @@ impl Driver {
         if let (true, Some(etag), Ok(mut etags)) = (write, &outcome.etag, self.write_etags.lock()) {
             etags.insert(index, etag.clone());
         }
+        if let (Request::UploadPart { .. }, Some(checksum)) = (request, &outcome.checksum) {
+            if let Ok(mut checksums) = self.part_checksums.lock() {
+                checksums.insert(index, checksum.clone());
+            }
+        }
         match request {
             Request::CreateMultipartUpload { bucket, key, .. } => {
                 if let (Some(id), Ok(mut uploads)) = (&outcome.upload_id, self.uploads.lock()) {
@@ -491,6 +500,11 @@ impl Driver {
 
     pub(crate) fn etag_of(&self, write_op: u64) -> Option<String> {
         self.write_etags.lock().ok()?.get(&write_op).cloned()
+    }
+
+    /// The checksum the UploadPart op `part_op` answered, if it answered one.
+    pub(crate) fn part_checksum(&self, part_op: u64) -> Option<crate::checksum::Returned> {
+        self.part_checksums.lock().ok()?.get(&part_op).cloned()
     }
 
     pub(crate) fn version_id(&self, version_op: u64) -> Option<String> {

@@ -74,6 +74,45 @@ macro_rules! with_metadata {
     }};
 }
 
+/// Sends a PutObject or UploadPart `call` (their checksum setters share names) with `bytes` as its body and the
+/// checksum `sent` asks for: a header sfko computes (or spoils), or an `aws-chunked` trailer the SDK computes while
+/// it streams the body. Evaluates to the call's result.
+macro_rules! send_with_checksum {
+    ($call:expr, $sent:expr, $bytes:expr) => {{
+        let (call, sent, bytes): (_, Option<&checksum::Sent>, _) = ($call, $sent, $bytes);
+        match sent {
+            None => call.body(ByteStream::from(bytes)).send().await,
+            Some(sent) => {
+                let call = call.checksum_algorithm(sdk_algorithm(sent.algorithm));
+                match sent.carrier {
+                    checksum::Carrier::Header => {
+                        let mut hasher = sent.algorithm.hasher();
+                        hasher.update(&bytes);
+                        let right = hasher.finish();
+                        let value = if sent.wrong { sent.algorithm.wrong(&right) } else { right };
+                        let call = match sent.algorithm {
+                            checksum::Algorithm::Crc32 => call.checksum_crc32(value),
+                            checksum::Algorithm::Crc32c => call.checksum_crc32_c(value),
+                            checksum::Algorithm::Crc64Nvme => call.checksum_crc64_nvme(value),
+                            checksum::Algorithm::Sha1 => call.checksum_sha1(value),
+                            checksum::Algorithm::Sha256 => call.checksum_sha256(value),
+                        };
+                        call.body(ByteStream::from(bytes)).send().await
+                    }
+                    checksum::Carrier::Trailer => {
+                        // A streamed body (no bytes up front) is what makes the SDK send aws-chunked with a trailer.
+                        let streamed = ByteStream::from_body_1_x(http_body_util::Full::new(bytes));
+                        let calculate = aws_sdk_s3::config::Builder::default().request_checksum_calculation(
+                            aws_sdk_s3::config::RequestChecksumCalculation::WhenSupported,
+                        );
+                        call.body(streamed).customize().config_override(calculate).send().await
+                    }
+                }
+            }
+        }
+    }};
+}
+
 /// A GET body that sends nothing for this long is treated as no answer (and retried).
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -106,14 +145,20 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             };
             put_object(client, bucket, key, body, checksum.as_ref(), condition, metadata.as_deref()).await
         }
-        Request::CreateMultipartUpload { bucket, key, metadata } => {
+        Request::CreateMultipartUpload { bucket, key, metadata, checksum } => {
             let call = with_metadata!(client.create_multipart_upload().bucket(bucket).key(key), metadata.as_deref());
+            let call = match checksum {
+                None => call,
+                Some(declared) => call
+                    .checksum_algorithm(sdk_algorithm(declared.algorithm))
+                    .checksum_type(aws_sdk_s3::types::ChecksumType::from(declared.kind())),
+            };
             done(call.send().await, |out| Outcome {
                 upload_id: out.upload_id().map(str::to_string),
                 ..Outcome::default()
             })
         }
-        Request::UploadPart { bucket, key, create_op, part_number, body } => {
+        Request::UploadPart { bucket, key, create_op, part_number, body, checksum } => {
             let Some(upload_id) = driver.upload_id(*create_op) else {
                 return missing_reference(format!("no upload id from op {create_op}"));
             };
@@ -123,9 +168,23 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(*part_number as i32)
-                .content_length(body.len as i64)
-                .body(stream_of(body));
-            done(call.send().await, |out| Outcome { etag: out.e_tag().map(str::to_string), ..Outcome::default() })
+                .content_length(body.len as i64);
+            let bytes = content::bytes(&body.content, body.offset, body.len);
+            let result = send_with_checksum!(call, checksum.as_ref(), bytes);
+            done(result, |out| Outcome {
+                etag: out.e_tag().map(str::to_string),
+                checksum: returned(
+                    [
+                        out.checksum_crc32(),
+                        out.checksum_crc32_c(),
+                        out.checksum_crc64_nvme(),
+                        out.checksum_sha1(),
+                        out.checksum_sha256(),
+                    ],
+                    None,
+                ),
+                ..Outcome::default()
+            })
         }
         Request::CompleteMultipartUpload { bucket, key, create_op, parts, precondition } => {
             let Some(upload_id) = driver.upload_id(*create_op) else {
@@ -142,7 +201,20 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
                 let Some(etag) = driver.etag_of(part.upload_part_op) else {
                     return missing_reference(format!("no ETag from op {}", part.upload_part_op));
                 };
-                completed.push(CompletedPart::builder().part_number(part.part_number as i32).e_tag(etag).build());
+                let mut completed_part = CompletedPart::builder().part_number(part.part_number as i32).e_tag(etag);
+                // The checksum the part's upload answered, as SDKs' transfer managers list it.
+                if let Some(sum) = driver.part_checksum(part.upload_part_op) {
+                    let value = Some(sum.value);
+                    completed_part = match checksum::Algorithm::parse(&sum.algorithm) {
+                        Ok(checksum::Algorithm::Crc32) => completed_part.set_checksum_crc32(value),
+                        Ok(checksum::Algorithm::Crc32c) => completed_part.set_checksum_crc32_c(value),
+                        Ok(checksum::Algorithm::Crc64Nvme) => completed_part.set_checksum_crc64_nvme(value),
+                        Ok(checksum::Algorithm::Sha1) => completed_part.set_checksum_sha1(value),
+                        Ok(checksum::Algorithm::Sha256) => completed_part.set_checksum_sha256(value),
+                        Err(_) => completed_part,
+                    };
+                }
+                completed.push(completed_part.build());
             }
             let upload = CompletedMultipartUpload::builder().set_parts(Some(completed)).build();
             let call = client
@@ -156,6 +228,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             done(call.send().await, |out| Outcome {
                 etag: out.e_tag().map(str::to_string),
                 version_id: out.version_id().map(str::to_string),
+                checksum: returned!(out),
                 ..Outcome::default()
             })
         }
@@ -544,8 +617,19 @@ fn ask_for_checksum(request: &mut aws_smithy_runtime_api::http::Request) {
     request.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
 }
 
-/// PutObject, with the checksum `sent` asks for: a header sfko computes (or spoils), or a trailer the SDK computes
-/// while it streams the body.
+/// The SDK's name for an algorithm.
+fn sdk_algorithm(algorithm: checksum::Algorithm) -> aws_sdk_s3::types::ChecksumAlgorithm {
+    use aws_sdk_s3::types::ChecksumAlgorithm as Sdk;
+    match algorithm {
+        checksum::Algorithm::Crc32 => Sdk::Crc32,
+        checksum::Algorithm::Crc32c => Sdk::Crc32C,
+        checksum::Algorithm::Crc64Nvme => Sdk::Crc64Nvme,
+        checksum::Algorithm::Sha1 => Sdk::Sha1,
+        checksum::Algorithm::Sha256 => Sdk::Sha256,
+    }
+}
+
+/// PutObject, with the checksum `sent` asks for.
 async fn put_object(
     client: &Client,
     bucket: &str,
@@ -555,7 +639,6 @@ async fn put_object(
     condition: Option<Condition>,
     metadata: Option<&Metadata>,
 ) -> Outcome {
-    use aws_sdk_s3::types::ChecksumAlgorithm as Sdk;
     let bytes = content::bytes(&body.content, body.offset, body.len);
     let call = client.put_object().bucket(bucket).key(key).content_length(body.len as i64);
     let mut call = with_metadata!(call, metadata);
@@ -564,42 +647,7 @@ async fn put_object(
         Some(Condition::IfNoneMatch(tag)) => call.if_none_match(tag),
         Some(Condition::IfMatch(etag)) => call.if_match(etag),
     };
-    let result = match sent {
-        None => call.body(ByteStream::from(bytes)).send().await,
-        Some(sent) => {
-            let algorithm = match sent.algorithm {
-                checksum::Algorithm::Crc32 => Sdk::Crc32,
-                checksum::Algorithm::Crc32c => Sdk::Crc32C,
-                checksum::Algorithm::Crc64Nvme => Sdk::Crc64Nvme,
-                checksum::Algorithm::Sha1 => Sdk::Sha1,
-                checksum::Algorithm::Sha256 => Sdk::Sha256,
-            };
-            let call = call.checksum_algorithm(algorithm);
-            match sent.carrier {
-                checksum::Carrier::Header => {
-                    let mut hasher = sent.algorithm.hasher();
-                    hasher.update(&bytes);
-                    let right = hasher.finish();
-                    let value = if sent.wrong { sent.algorithm.wrong(&right) } else { right };
-                    let call = match sent.algorithm {
-                        checksum::Algorithm::Crc32 => call.checksum_crc32(value),
-                        checksum::Algorithm::Crc32c => call.checksum_crc32_c(value),
-                        checksum::Algorithm::Crc64Nvme => call.checksum_crc64_nvme(value),
-                        checksum::Algorithm::Sha1 => call.checksum_sha1(value),
-                        checksum::Algorithm::Sha256 => call.checksum_sha256(value),
-                    };
-                    call.body(ByteStream::from(bytes)).send().await
-                }
-                checksum::Carrier::Trailer => {
-                    // A streamed body (no bytes up front) is what makes the SDK send aws-chunked with a trailer.
-                    let streamed = ByteStream::from_body_1_x(http_body_util::Full::new(bytes));
-                    let calculate = aws_sdk_s3::config::Builder::default()
-                        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenSupported);
-                    call.body(streamed).customize().config_override(calculate).send().await
-                }
-            }
-        }
-    };
+    let result = send_with_checksum!(call, sent, bytes);
     done(result, |out| Outcome {
         etag: out.e_tag().map(str::to_string),
         version_id: out.version_id().map(str::to_string),
@@ -685,10 +733,6 @@ async fn read_body(
     outcome.size = Some(received);
     outcome.body_digest = Some(hasher.finalize().into());
     outcome
-}
-
-fn stream_of(body: &Body) -> ByteStream {
-    ByteStream::from(content::bytes(&body.content, body.offset, body.len))
 }
 
 /// Status from a successful call, fields from `extract`.

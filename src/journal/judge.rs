@@ -297,7 +297,9 @@ impl Assertion {
             Assertion::Page { .. } => vec!["status", "listing"],
             Assertion::PartsCount(_) => vec!["status", "parts_count"],
             Assertion::Prefixes(_) => vec!["status", "common_prefixes"],
-            Assertion::ChecksumIfAny { .. } | Assertion::NoWholeChecksum => vec!["checksum"],
+            Assertion::ChecksumIfAny { .. } | Assertion::NoWholeChecksum | Assertion::ChecksumTypeIfAny(_) => {
+                vec!["checksum"]
+            }
             Assertion::BatchDeleted { .. } => vec!["status", "batch"],
             Assertion::Metadata(_) => vec!["status", "metadata"],
             Assertion::SoleWinner { .. } => vec!["status", "body_digest", "size"],
@@ -404,6 +406,10 @@ impl Assertion {
                 Some(got) if !got.composite() => Some(format!("whole-object checksum {}", got.describe())),
                 _ => None,
             },
+            Assertion::ChecksumTypeIfAny(expected) => match outcome.checksum.as_ref().and_then(|c| c.kind.as_ref()) {
+                Some(got) if got != expected => Some(format!("checksum type {got}")),
+                _ => None,
+            },
             Assertion::BatchDeleted { keys, quiet } => batch_violation(keys, *quiet, outcome),
             Assertion::Metadata(sent) => sent.mismatch(outcome.metadata.as_deref()),
             Assertion::SoleWinner { racers, digests } => sole_winner_violation(racers, digests, outcome, answer),
@@ -449,6 +455,7 @@ impl Assertion {
             Assertion::Prefixes(prefixes) => format!("common prefixes [{}]", prefixes.join(", ")),
             Assertion::ChecksumIfAny { algorithm, value } => format!("checksum {algorithm} {value} or none"),
             Assertion::NoWholeChecksum => "no whole-object checksum".into(),
+            Assertion::ChecksumTypeIfAny(kind) => format!("checksum type {kind} or none"),
             Assertion::Metadata(sent) => {
                 let set = sent.standard().iter().filter(|(_, value)| value.is_some()).count();
                 let plural = if set == 1 { "header" } else { "headers" };

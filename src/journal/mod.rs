@@ -19,7 +19,7 @@ pub use writer::{encode_frame, partial_path, Finished, JournalSink, JournalWrite
 pub const MAGIC: [u8; 8] = *b"SFKOJNL\x01";
 
 /// Bump on any change to the frame types or their encoding; readers refuse other versions with a clear message.
-pub const FORMAT_VERSION: u32 = 12;
+pub const FORMAT_VERSION: u32 = 13;
 
 /// Upper bound for one frame (the plan of a ten-million-object scenario fits), so a corrupt length cannot make the
 /// reader allocate without bound. The writer refuses to write a bigger frame.

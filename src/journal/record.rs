@@ -220,6 +220,8 @@ pub enum Request {
         key: String,
         /// The metadata the completed object carries.
         metadata: Option<Box<Metadata>>,
+        /// The checksum algorithm and type it declares (each part then sends one, and the completion lists them).
+        checksum: Option<crate::checksum::Declared>,
     },
     UploadPart {
         bucket: String,
@@ -227,6 +229,8 @@ pub enum Request {
         create_op: u64,
         part_number: u32,
         body: Body,
+        /// The flexible checksum it sends (an upload that declared one sends that algorithm's on every part).
+        checksum: Option<crate::checksum::Sent>,
     },
     CompleteMultipartUpload {
         bucket: String,
@@ -676,6 +680,8 @@ pub enum Assertion {
     },
     /// The answer claims no whole-object checksum (a ranged read covers only some of the bytes).
     NoWholeChecksum,
+    /// The answer declares no checksum type (`x-amz-checksum-type`), or this one (COMPOSITE, FULL_OBJECT).
+    ChecksumTypeIfAny(String),
     /// A DeleteObjects answer reports every one of `keys` deleted (a quiet one: reports nothing), and no errors.
     BatchDeleted {
         keys: Vec<String>,

@@ -17,7 +17,7 @@ use crate::scenario::{BucketSpec, RandomOpsSpec, Replication, Scenario};
 use crate::seed::Seed;
 
 /// Bump when the plan's shape or any resolution rule changes (it changes plan digests of old seeds).
-pub const PLAN_FORMAT: u32 = 8;
+pub const PLAN_FORMAT: u32 = 9;
 
 /// A place where buckets can live: the target itself, or a cloud location the target places data on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,6 +41,9 @@ pub const OP_KINDS: &[(&str, u32)] = &[
     ("list-v1", 2),
     ("mpu-create", 3),
     ("mpu-part", 6),
+    // UploadPart of an upload that declared a checksum, with a wrong checksum header (must be refused, the part
+    // number keeping the part it had):
+    ("bad-part-checksum", 1),
     ("mpu-complete", 3),
     ("bad-complete", 1),
     // CompleteMultipartUpload with If-None-Match: * (create only; a refused one leaves the upload open):

@@ -19,6 +19,7 @@ use super::drain;
 use super::fs_layout::FsLayout;
 use super::multipart::Uploads;
 use super::null_versions;
+use super::part_checksums;
 use super::parts::Part;
 use super::rollback::Rollback;
 use super::stripes::Stripes;
@@ -26,6 +27,19 @@ use super::versioned::{KeyGuard, Versioning};
 
 /// The CRC32 `checksum-ignored` reads claim (0xDEADBEEF), in place of whatever was stored.
 const WRONG_CRC32: &str = "3q2+7w==";
+
+/// The checksum type a read answers with its checksum, which s3s-fs never does: a composite value ends `-N`.
+macro_rules! with_checksum_type {
+    ($o:expr) => {{
+        let o = &mut $o;
+        let values =
+            [&o.checksum_crc32, &o.checksum_crc32c, &o.checksum_crc64nvme, &o.checksum_sha1, &o.checksum_sha256];
+        if let (None, Some(value)) = (&o.checksum_type, values.into_iter().flatten().next()) {
+            let kind = if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT };
+            o.checksum_type = Some(ChecksumType::from_static(kind));
+        }
+    }};
+}
 
 /// `checksum-ignored` on a read: the answer (GetObject or HeadObject output) claims [`WRONG_CRC32`] and nothing else.
 macro_rules! claim_wrong_crc32 {
@@ -253,6 +267,9 @@ pub struct FaultyFs {
     keys: Stripes,
     /// Multipart answers as S3 gives them (see [`super::multipart`]).
     uploads: Uploads,
+    /// One write at a time per part number of an upload: a part refused for its checksum puts back the part it
+    /// replaced, which must not land over (or delete) a re-upload of that number racing it.
+    part_writes: Stripes,
     /// ListObjectsV2 pages from a snapshot of key names (s3s-fs walks and stats the whole bucket per page).
     listings: super::listing::Listings,
     /// Object requests so far (`slow-down` draws which to refuse from the count).
@@ -274,6 +291,7 @@ impl FaultyFs {
             versions: Versioning::new(root),
             keys: Stripes::default(),
             uploads: Uploads::new(FsLayout::new(root)),
+            part_writes: Stripes::default(),
             listings: super::listing::Listings::default(),
             requests: std::sync::atomic::AtomicU64::new(0),
         }
@@ -400,9 +418,72 @@ impl FaultyFs {
 
     /// GetObject with the key's read stripe held: a version through the versioning layer, or s3s-fs's object (the
     /// content before the last overwrite, for a key `stale-read` hits).
+    /// UploadPart with its checksum checked (see [`part_checksums`]): the part's own algorithm, or its upload's.
+    /// Call with the upload shared. Reads the whole body before any refusal ([`drain`]).
+    async fn checked_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let layout = FsLayout::new(&self.root);
+        let checks = async {
+            let declared = part_checksums::declared(&layout, &req.input.upload_id).await?;
+            let sent = part_checksums::part_sent(&req)?;
+            if let (Some(declared), Some((algorithm, _))) = (declared, &sent) {
+                if declared.algorithm != *algorithm {
+                    return Err(s3s::s3_error!(
+                        InvalidRequest,
+                        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {algorithm}",
+                        declared.algorithm
+                    ));
+                }
+            }
+            Ok((declared, sent))
+        };
+        let (declared, mut sent) = match checks.await {
+            Ok(checked) => checked,
+            Err(refused) => return drain::answer_after_body(drain::lend(&mut req.input.body), Err(refused)).await,
+        };
+        if self.plan.hits(Fault::ChecksumIgnored, &req.input.bucket, &req.input.key) {
+            sent = None; // the part's value goes unread: a wrong one is accepted
+        }
+        let algorithm = sent.as_ref().map(|(algorithm, _)| *algorithm).or(declared.map(|d| d.algorithm));
+        let _part = self.part_writes.write(&req.input.upload_id, &req.input.part_number.to_string()).await;
+        let hashed = algorithm.and_then(|algorithm| part_checksums::hash_body(&mut req.input.body, algorithm));
+        let part = layout.part_path(&req.input.upload_id, req.input.part_number);
+        let rollback = match (&sent, part) {
+            (Some(_), Some(part)) => Some(Rollback::guard(&layout, part).await),
+            _ => None,
+        };
+        let trailers = req.trailing_headers.clone();
+        let body = drain::lend(&mut req.input.body);
+        let result = drain::answer_after_body(body, self.inner.upload_part(req).await).await;
+        let computed = hashed.and_then(|h| h.value());
+        let claimed = match &sent {
+            Some((_, Some(header))) => Some(header.clone()),
+            Some((algorithm, None)) => trailers.and_then(|t| t.take()).and_then(|t| {
+                t.get(part_checksums::header_name(*algorithm)).and_then(|v| v.to_str().ok()).map(str::to_string)
+            }),
+            None => None,
+        };
+        let mismatch = result.is_ok() && claimed.is_some() && claimed != computed;
+        if let Some(rollback) = rollback {
+            let refused = mismatch.then_some(s3s::S3ErrorCode::BadDigest);
+            rollback.settle(refused.as_ref()).await;
+        }
+        if mismatch {
+            return Err(s3s::s3_error!(BadDigest, "The part's checksum does not match its content"));
+        }
+        let mut out = result?;
+        if let (Some(algorithm), Some(value)) = (algorithm, computed) {
+            let o = &mut out.output;
+            [o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme, o.checksum_sha1, o.checksum_sha256] =
+                part_checksums::fields(algorithm, &value);
+        }
+        Ok(out)
+    }
+
     async fn plain_get(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         if let Some(guard) = self.versions.lock(&req.input.bucket, &req.input.key).await {
-            return self.versions.get_object(&self.inner, &guard, req).await;
+            let mut out = self.versions.get_object(&self.inner, &guard, req).await?;
+            with_checksum_type!(out.output);
+            return Ok(out);
         }
         let whole = req.input.range.is_none() && req.input.part_number.is_none();
         let stale = match whole {
@@ -412,6 +493,7 @@ impl FaultyFs {
             false => None,
         };
         let mut out = self.inner.get_object(req).await?;
+        with_checksum_type!(out.output);
         if let Some(old) = stale {
             use md5::Digest as _;
             out.output.e_tag = Some(ETag::Strong(hex::encode(md5::Md5::digest(&old))));
@@ -419,6 +501,23 @@ impl FaultyFs {
             out.output.body = Some(StreamingBlob::from(s3s::Body::from(old)));
         }
         Ok(out)
+    }
+}
+
+/// The checksum of a completed upload that declared one, in the answer (and its keep-alive future's result).
+fn set_mpu_checksum(output: &mut CompleteMultipartUploadOutput, declared: crate::checksum::Declared, value: String) {
+    let set = move |o: &mut CompleteMultipartUploadOutput| {
+        [o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme, o.checksum_sha1, o.checksum_sha256] =
+            part_checksums::fields(declared.algorithm, &value);
+        o.checksum_type = Some(part_checksums::answered(&declared).1);
+    };
+    set(output);
+    if let Some(answer) = output.future.take() {
+        output.future = Some(Box::pin(async move {
+            let mut answer = answer.await?;
+            set(&mut answer);
+            Ok(answer)
+        }));
     }
 }
 
@@ -522,12 +621,23 @@ impl S3 for FaultyFs {
         }
         let _upload = self.uploads.close(&bucket, &req.input.upload_id).await?;
         self.uploads.check_completion(&req.input).await?;
+        let layout = FsLayout::new(&self.root);
+        let upload_id = req.input.upload_id.clone();
+        let checksum = match part_checksums::declared(&layout, &upload_id).await? {
+            Some(declared) => Some((declared, part_checksums::of_completion(&layout, &req.input, declared).await?)),
+            None => None,
+        };
         let _held = self.keys.write(&bucket, &key).await;
         self.forget_stale(&bucket, Some(&key));
         let part_sizes = self.part_sizes(&req.input).await;
         let guard = self.versions.lock(&bucket, &key).await;
         let mut out = self.inner.complete_multipart_upload(req).await?;
-        FsLayout::new(&self.root).finish_multipart(&bucket, &key, part_sizes.as_deref()).await?;
+        let stored = checksum.as_ref().map(|(declared, value)| (declared.algorithm, value.as_str()));
+        layout.finish_multipart(&bucket, &key, part_sizes.as_deref(), stored).await?;
+        part_checksums::forget(&layout, &upload_id).await;
+        if let Some((declared, value)) = checksum {
+            set_mpu_checksum(&mut out.output, declared, value);
+        }
         if let Some(replicator) = &self.replicator {
             replicator.copy_later(&self.root, &self.plan, &bucket, &key, part_sizes);
         }
@@ -680,6 +790,7 @@ impl S3 for FaultyFs {
             Some(guard) => self.versions.head_object(&self.inner, &guard, req).await?,
             None => self.inner.head_object(req).await?,
         };
+        with_checksum_type!(out.output);
         if wrong {
             claim_wrong_crc32!(out.output);
         }
@@ -819,18 +930,26 @@ impl S3 for FaultyFs {
         if self.plan.hits(Fault::MetadataLost, &req.input.bucket, &req.input.key) {
             (req.input.metadata, req.input.cache_control) = (None, None);
         }
-        self.inner.create_multipart_upload(req).await
+        let declared = part_checksums::declaration(&req.input)?;
+        let mut out = self.inner.create_multipart_upload(req).await?;
+        if let (Some(declared), Some(id)) = (declared, out.output.upload_id.as_deref()) {
+            part_checksums::remember(&FsLayout::new(&self.root), id, &declared).await?;
+            (out.output.checksum_algorithm, out.output.checksum_type) = {
+                let (algorithm, kind) = part_checksums::answered(&declared);
+                (Some(algorithm), Some(kind))
+            };
+        }
+        Ok(out)
     }
     async fn upload_part(&self, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        let body = drain::lend(&mut req.input.body);
-        let result = match self.throttle() {
-            Ok(()) => match self.uploads.share(&req.input.bucket, &req.input.upload_id).await {
-                Ok(_upload) => self.inner.upload_part(req).await,
-                Err(refused) => Err(refused),
-            },
+        let shared = match self.throttle() {
+            Ok(()) => self.uploads.share(&req.input.bucket, &req.input.upload_id).await,
             Err(slow) => Err(slow),
         };
-        drain::answer_after_body(body, result).await
+        match shared {
+            Ok(_upload) => self.checked_part(req).await,
+            Err(refused) => drain::answer_after_body(drain::lend(&mut req.input.body), Err(refused)).await,
+        }
     }
     async fn upload_part_copy(
         &self,

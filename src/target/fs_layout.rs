@@ -96,10 +96,25 @@ impl FsLayout {
     /// checksum of whatever the key held before) and records the part sizes, which s3s-fs forgets and a GET or
     /// HEAD by `partNumber` needs. They live in the internal info so that every copy of the object's files — the
     /// versioning layer's archive, a version made live again — carries them.
-    pub async fn finish_multipart(&self, bucket: &str, key: &str, part_sizes: Option<&[u64]>) -> S3Result<()> {
+    ///
+    /// `checksum` is the one the upload declared, as the completion computed it: s3s-fs answers it from where it
+    /// keeps a PUT's (`checksum_<algorithm>`), and reads infer its type from its form (a composite one ends `-N`).
+    pub async fn finish_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        part_sizes: Option<&[u64]>,
+        checksum: Option<(crate::checksum::Algorithm, &str)>,
+    ) -> S3Result<()> {
         let sizes = part_sizes.map(|sizes| serde_json::Value::from(sizes.to_vec()));
+        let checksum = checksum.map(|(algorithm, value)| {
+            (format!("checksum_{}", algorithm.name().to_ascii_lowercase()), serde_json::Value::from(value))
+        });
         self.edit_info(bucket, key, move |map| {
             map.retain(|name, _| !name.starts_with("checksum_"));
+            if let Some((name, value)) = checksum {
+                map.insert(name, value);
+            }
             match sizes {
                 Some(sizes) => map.insert(PART_SIZES.into(), sizes),
                 None => map.remove(PART_SIZES),
@@ -121,6 +136,10 @@ impl FsLayout {
         let stored = etag.clone();
         self.edit_info(bucket, key, move |map| {
             map.remove(PART_SIZES);
+            // A composite checksum covers parts, and a copy has none.
+            map.retain(|name, value| {
+                !(name.starts_with("checksum_") && value.as_str().is_some_and(|v| v.contains('-')))
+            });
             if let Some(etag) = stored {
                 map.insert("e_tag".into(), etag.into());
             }

@@ -11,6 +11,7 @@ pub mod http_layer;
 mod listing;
 mod multipart;
 mod null_versions;
+mod part_checksums;
 mod parts;
 pub mod process;
 pub mod request_shape;

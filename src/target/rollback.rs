@@ -36,13 +36,19 @@ impl Rollback {
             return None;
         }
         let object = layout.object_path(&input.bucket, &input.key).ok()?;
+        Some(Rollback::guard(layout, object).await)
+    }
+
+    /// Before a write of `file` (an object's data, an uploaded part) that may be refused for its checksum after
+    /// s3s-fs has renamed the new bytes over it: remembers its bytes.
+    pub async fn guard(layout: &FsLayout, file: PathBuf) -> Rollback {
         let saved = layout.root().join(format!(".sfko-rollback-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
         let _ = tokio::fs::remove_file(&saved).await;
-        let saved = match tokio::fs::hard_link(&object, &saved).await {
+        let saved = match tokio::fs::hard_link(&file, &saved).await {
             Ok(()) => Some(saved),
             Err(_) => None,
         };
-        Some(Rollback { object, saved })
+        Rollback { object: file, saved }
     }
 
     /// After the PUT: on a checksum refusal, the old bytes go back (or the new ones away, if there were none).

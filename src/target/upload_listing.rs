@@ -115,7 +115,8 @@ pub fn forget_bucket(layout: &FsLayout, bucket: &str) -> S3Result<()> {
     for upload in upload_files(layout, bucket)? {
         if let Some(marker) = layout.upload_marker(&upload.id) {
             remove(&marker)?;
-            parts.push(format!(".upload_id-{}.part-", upload.id));
+            // Its parts (`.part-N`) and what the reference server keeps beside them (the declared checksum).
+            parts.push(format!(".upload_id-{}.", upload.id));
         }
         remove(&upload.entry.path())?;
     }

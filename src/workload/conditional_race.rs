@@ -195,6 +195,7 @@ async fn prepare(
                 create_op,
                 part_number: number as u32,
                 body: Body { content, offset, len },
+                checksum: None,
             };
             let (create_op, parts) = write::upload_parts(ctx, bucket, &object.key, object.parts, None, part).await?;
             let precondition = Some(precondition);

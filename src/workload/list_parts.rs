@@ -55,7 +55,9 @@ async fn list_parts(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, str
     let again: Vec<usize> = (0..parts.len()).filter(|_| stream.chance(1, 16)).collect();
     let drawn_page = stream.between(1, 7);
 
-    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata: None }).await;
+    let create = ctx
+        .call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata: None, checksum: None })
+        .await;
     if !ctx.judge(&create, &name, Assertion::Succeeded).await {
         return;
     }
@@ -65,6 +67,7 @@ async fn list_parts(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, str
         create_op: create.index,
         part_number: part.number,
         body: part.body,
+        checksum: None,
     };
     let mut all_ok = upload_all(ctx, &name, parts.iter().map(upload).collect()).await;
     // The same numbers again, with other bytes (after every first upload: the last one sent is the part).

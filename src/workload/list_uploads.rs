@@ -110,8 +110,12 @@ async fn open(ctx: &Ctx<'_>, bucket: &BucketPlan, object: ObjectPlan) -> (String
     let mut creates = Vec::with_capacity(count as usize);
     let mut all_ok = true;
     for _ in 0..count {
-        let request =
-            Request::CreateMultipartUpload { bucket: bucket.name.clone(), key: object.key.clone(), metadata: None };
+        let request = Request::CreateMultipartUpload {
+            bucket: bucket.name.clone(),
+            key: object.key.clone(),
+            metadata: None,
+            checksum: None,
+        };
         let create = ctx.call(request).await;
         if ctx.judge(&create, &name, Assertion::Succeeded).await {
             creates.push(create);

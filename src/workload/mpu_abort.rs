@@ -22,8 +22,14 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
             }
             let name = subject(bucket, object);
             let (b, k) = (bucket.name.clone(), object.key.clone());
-            let create =
-                ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata: None }).await;
+            let create = ctx
+                .call(Request::CreateMultipartUpload {
+                    bucket: b.clone(),
+                    key: k.clone(),
+                    metadata: None,
+                    checksum: None,
+                })
+                .await;
             if !ctx.judge(&create, &name, Assertion::Succeeded).await {
                 return;
             }
@@ -36,6 +42,7 @@ pub fn run<'a>(ctx: &'a Ctx<'a>) -> BoxFuture<'a, ()> {
                 create_op: create.index,
                 part_number: 1,
                 body,
+                checksum: None,
             };
             let part = ctx.call(part).await;
             ctx.judge(&part, &name, Assertion::Succeeded).await;

@@ -62,7 +62,9 @@ async fn race_key(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, abort
     let (first, second) =
         (content::version_key(&object.content, next), content::version_key(&object.content, next + 1));
     let (b, k) = (bucket.name.clone(), object.key.clone());
-    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata: None }).await;
+    let create = ctx
+        .call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata: None, checksum: None })
+        .await;
     if !ctx.judge(&create, &name, Assertion::Succeeded).await {
         return;
     }
@@ -72,6 +74,7 @@ async fn race_key(ctx: &Ctx<'_>, bucket: &BucketPlan, object: &ObjectPlan, abort
         create_op: create.index,
         part_number: 1,
         body: Body { content, offset: 0, len: object.size },
+        checksum: None,
     };
     let uploaded = ctx.call(part(first)).await;
     if !ctx.judge(&uploaded, &name, Assertion::Succeeded).await

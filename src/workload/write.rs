@@ -107,6 +107,7 @@ async fn multipart_upload(
         create_op,
         part_number: number as u32,
         body: Body { content, offset, len },
+        checksum: None,
     };
     let complete = multipart(ctx, bucket, &object.key, layout, metadata, part).await?;
     Some((WriteMode::Multipart(layout), complete))
@@ -143,7 +144,8 @@ pub async fn upload_parts(
 ) -> Option<(u64, Vec<CompletedPart>)> {
     let name = format!("{}/{key}", bucket.name);
     let (b, k) = (bucket.name.clone(), key.to_string());
-    let create = ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata }).await;
+    let create =
+        ctx.call(Request::CreateMultipartUpload { bucket: b.clone(), key: k.clone(), metadata, checksum: None }).await;
     if !ctx.judge(&create, &name, Assertion::Succeeded).await {
         return None;
     }

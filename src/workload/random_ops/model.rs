@@ -89,6 +89,9 @@ enum Versioning {
 struct Part {
     body: Body,
     md5: [u8; 16],
+    /// Its UploadPart answered a checksum (the completion lists it with the part; without one, a server may
+    /// refuse the completion of an upload that declared a checksum).
+    answered_checksum: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +110,8 @@ struct Upload {
     part_ops: BTreeMap<u64, [u8; 16]>,
     /// What CreateMultipartUpload asked the completed object to carry.
     metadata: Option<Box<Metadata>>,
+    /// The checksum algorithm and type it declared.
+    checksum: Option<crate::checksum::Declared>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,22 +283,44 @@ fn metadata_expectation(object: &Object) -> Assertion {
     Assertion::Metadata(object.metadata.clone().unwrap_or_default())
 }
 
-/// What a full read of `object` may say about its checksum: the one it was written with, or (none was sent) a
-/// right value of whatever algorithm the server chose to compute (S3 computes CRC64NVME for every new object).
-fn checksum_expectation(object: &Object, observed: &Outcome, hashes: &Hashes) -> Option<Assertion> {
+/// What an answer naming a declared multipart checksum says: that value (of that algorithm), of that type.
+fn checksum_of_declared(declared: &crate::checksum::Declared, value: &str) -> [Assertion; 2] {
+    [
+        Assertion::ChecksumIfAny { algorithm: declared.algorithm.name().to_string(), value: value.to_string() },
+        Assertion::ChecksumTypeIfAny(declared.kind().to_string()),
+    ]
+}
+
+/// What a full read of `object` may say about its checksum: the one it was written with (for a multipart upload
+/// that declared one, of the type it declared: a composite value ends in `-N`), or (none was sent) a right value
+/// of whatever algorithm the server chose to compute (S3 computes CRC64NVME for every new object).
+fn checksum_expectation(object: &Object, observed: &Outcome, hashes: &Hashes) -> Vec<Assertion> {
     let (algorithm, value) = match &object.checksum {
         Some((algorithm, value)) => (*algorithm, value.clone()),
-        None => {
-            let algorithm = claimed(observed)?;
-            (algorithm, segments_checksum(&object.segments, algorithm, hashes))
-        }
+        None => match claimed(observed) {
+            Some(algorithm) => (algorithm, segments_checksum(&object.segments, algorithm, hashes)),
+            None => return Vec::new(),
+        },
     };
-    Some(Assertion::ChecksumIfAny { algorithm: algorithm.name().to_string(), value })
+    let mut expect = Vec::with_capacity(2);
+    if object.multipart && object.checksum.is_some() {
+        let kind = if value.contains('-') { "COMPOSITE" } else { "FULL_OBJECT" };
+        expect.push(Assertion::ChecksumTypeIfAny(kind.to_string()));
+    }
+    expect.push(Assertion::ChecksumIfAny { algorithm: algorithm.name().to_string(), value });
+    expect
 }
 
 /// The error codes servers give a write whose checksum does not match its body.
 const CHECKSUM_MISMATCH_CODES: &[&str] =
     &["BadDigest", "InvalidRequest", "XAmzContentChecksumMismatch", "InvalidDigest"];
+
+/// A write whose checksum does not match its body is refused, with any of [`CHECKSUM_MISMATCH_CODES`].
+fn checksum_refused(rule: &'static str) -> Prediction {
+    let alternatives =
+        CHECKSUM_MISMATCH_CODES.iter().map(|code| vec![Assertion::Fails { code: code.to_string(), status: 400 }]);
+    Prediction { rule, alternatives: alternatives.collect() }
+}
 
 /// Whether an answer says nothing about what the server did: no answer at all, or a server error.
 fn ambiguous(outcome: &Outcome) -> bool {
@@ -378,11 +405,7 @@ impl World {
         match request {
             Request::PutObject { bucket, key, body, checksum, precondition, .. } => {
                 if checksum.is_some_and(|c| c.wrong) {
-                    let alternatives = CHECKSUM_MISMATCH_CODES
-                        .iter()
-                        .map(|code| vec![Assertion::Fails { code: code.to_string(), status: 400 }])
-                        .collect();
-                    return Some(Prediction { rule: "bad-checksum-refused", alternatives });
+                    return Some(checksum_refused("bad-checksum-refused"));
                 }
                 let rule = match precondition {
                     None => "write-ack",
@@ -463,14 +486,28 @@ impl World {
                 }
             }
             Request::CreateMultipartUpload { .. } => Prediction::new("upload-create", vec![Assertion::Succeeded]),
-            Request::UploadPart { bucket, create_op, body, .. } => {
+            Request::UploadPart { bucket, create_op, body, checksum, .. } => {
                 let upload = self.bucket(bucket)?.uploads.get(create_op)?;
+                let wrong = checksum.is_some_and(|c| c.wrong);
                 match upload.state {
+                    UploadState::Open if wrong => Some(checksum_refused("bad-part-checksum-refused")),
                     UploadState::Open => {
                         let (md5, _) = hashes.of(body);
-                        Prediction::new("part-ack", vec![Assertion::Succeeded, Assertion::Etag(hex::encode(md5))])
+                        let mut expect = vec![Assertion::Succeeded, Assertion::Etag(hex::encode(md5))];
+                        if let Some(sent) = checksum {
+                            let value = hashes.checksum(body, sent.algorithm);
+                            expect.push(Assertion::ChecksumIfAny { algorithm: sent.algorithm.name().into(), value });
+                        }
+                        Prediction::new("part-ack", expect)
                     }
-                    UploadState::Closed => Prediction::fails("part-after-close", "NoSuchUpload", 404),
+                    UploadState::Closed => {
+                        let mut refused = Prediction::fails("part-after-close", "NoSuchUpload", 404)?;
+                        // S3 does not say whether it looks at the upload or at the checksum first.
+                        if wrong {
+                            refused.alternatives.extend(checksum_refused("part-after-close").alternatives);
+                        }
+                        Some(refused)
+                    }
                     UploadState::Unknown => None,
                 }
             }
@@ -715,16 +752,36 @@ impl World {
         let etag = format!("{}-{}", hex::encode(of_parts.finalize()), chosen.len());
         let segments: Vec<Body> = chosen.iter().map(|p| p.body).collect();
         let size = segments.iter().map(|s| s.len).sum();
+        let checksum = upload.checksum.and_then(|declared| {
+            let value = match declared.full_object {
+                true => segments_checksum(&segments, declared.algorithm, hashes),
+                false => {
+                    let values: Vec<String> = segments.iter().map(|s| hashes.checksum(s, declared.algorithm)).collect();
+                    crate::checksum::composite(
+                        declared.algorithm,
+                        &values.iter().map(String::as_str).collect::<Vec<_>>(),
+                    )?
+                }
+            };
+            Some((declared, value))
+        });
         let object = Object {
             digest: slice_digest(&segments, 0, size),
             segments,
             size,
             etag: Some(etag.clone()),
-            checksum: None,
+            checksum: checksum.as_ref().map(|(declared, value)| (declared.algorithm, value.clone())),
             metadata: upload.metadata.clone(),
             multipart: true,
         };
-        Some((Prediction::new("complete-ack", vec![Assertion::Succeeded, Assertion::Etag(etag)])?, Some(object)))
+        let mut expect = vec![Assertion::Succeeded, Assertion::Etag(etag)];
+        expect.extend(checksum.iter().flat_map(|(declared, value)| checksum_of_declared(declared, value)));
+        let mut prediction = Prediction::new("complete-ack", expect)?;
+        if upload.checksum.is_some() && chosen.iter().any(|p| !p.answered_checksum) {
+            // A part answered no checksum, so the completion could list none for it: a server may refuse that.
+            prediction.alternatives.push(vec![Assertion::Fails { code: "InvalidRequest".into(), status: 400 }]);
+        }
+        Some((prediction, Some(object)))
     }
 
     fn predict_list(
@@ -917,7 +974,7 @@ impl World {
                     _ => self.forget(bucket, key),
                 }
             }
-            Request::CreateMultipartUpload { bucket, key, metadata } => {
+            Request::CreateMultipartUpload { bucket, key, metadata, checksum } => {
                 if let (true, Some(model)) = (observed.succeeded(), self.buckets.get_mut(bucket)) {
                     let upload = Upload {
                         key: key.clone(),
@@ -925,6 +982,7 @@ impl World {
                         parts: BTreeMap::new(),
                         part_ops: BTreeMap::new(),
                         metadata: metadata.clone(),
+                        checksum: *checksum,
                     };
                     model.uploads.insert(n, upload);
                 }
@@ -936,7 +994,8 @@ impl World {
                 };
                 upload.part_ops.insert(n, md5);
                 if settled && observed.succeeded() {
-                    upload.parts.insert(*part_number, Part { body: *body, md5 });
+                    let answered_checksum = observed.checksum.is_some();
+                    upload.parts.insert(*part_number, Part { body: *body, md5, answered_checksum });
                 } else if !settled {
                     upload.state = UploadState::Unknown;
                 }
@@ -1374,9 +1433,22 @@ mod tests {
         let hashes = Hashes::default();
         let pages = BTreeMap::new();
         acked(&mut w, &put(1, "k", 3));
-        acked(&mut w, &step(2, Request::CreateMultipartUpload { bucket: "b".into(), key: "k".into(), metadata: None }));
+        acked(
+            &mut w,
+            &step(
+                2,
+                Request::CreateMultipartUpload { bucket: "b".into(), key: "k".into(), metadata: None, checksum: None },
+            ),
+        );
         let body = Body { content: ContentKey([3; 32]), offset: 0, len: 10 };
-        let part = Request::UploadPart { bucket: "b".into(), key: "k".into(), create_op: 2, part_number: 1, body };
+        let part = Request::UploadPart {
+            bucket: "b".into(),
+            key: "k".into(),
+            create_op: 2,
+            part_number: 1,
+            body,
+            checksum: None,
+        };
         let part_etag = hex::encode(hashes.of(&body).0);
         let answered = Outcome { etag: Some(part_etag), ..ok() };
         assert!(w.advance(&step(3, part), &answered, &pages, &hashes).1);
@@ -1399,6 +1471,76 @@ mod tests {
         // The upload is still open: a plain completion now succeeds.
         let plain = w.predict(&complete(5, None).request, &ok(), &pages, &hashes).expect("judged");
         assert_eq!(plain.rule, "complete-ack");
+    }
+
+    /// An upload that declared CRC32 COMPOSITE: a part with a wrong checksum must be refused (and keeps no part), a
+    /// right one answers its CRC32; the completion and a later GET answer the CRC32 of the part CRC32s, `-N`.
+    #[test]
+    fn a_declared_multipart_checksum_is_predicted_for_parts_completion_and_reads() {
+        use crate::checksum::{Carrier, Declared, Returned, Sent};
+        let mut w = world(false);
+        let hashes = Hashes::default();
+        let pages = BTreeMap::new();
+        let declared = Declared { algorithm: Algorithm::Crc32, full_object: false };
+        let create = Request::CreateMultipartUpload {
+            bucket: "b".into(),
+            key: "k".into(),
+            metadata: None,
+            checksum: Some(declared),
+        };
+        acked(&mut w, &step(1, create));
+        let body = Body { content: ContentKey([3; 32]), offset: 0, len: 10 };
+        let crc = hashes.checksum(&body, Algorithm::Crc32);
+        let part = |wrong| Request::UploadPart {
+            bucket: "b".into(),
+            key: "k".into(),
+            create_op: 1,
+            part_number: 1,
+            body,
+            checksum: Some(Sent { algorithm: Algorithm::Crc32, carrier: Carrier::Header, wrong }),
+        };
+        let refused = Outcome { status: 400, error_code: Some("BadDigest".into()), ..Outcome::default() };
+        assert!(w.advance(&step(2, part(true)), &refused, &pages, &hashes).1, "a wrong part checksum is refused");
+        let accepted = w.clone().advance(&step(3, part(true)), &ok(), &pages, &hashes).1;
+        assert!(!accepted, "and accepting it is a deviation");
+        let returned = |value: &str, kind: Option<&str>| Returned {
+            algorithm: "CRC32".into(),
+            value: value.into(),
+            kind: kind.map(str::to_string),
+        };
+        let answered =
+            Outcome { etag: Some(hex::encode(hashes.of(&body).0)), checksum: Some(returned(&crc, None)), ..ok() };
+        assert!(w.advance(&step(4, part(false)), &answered, &pages, &hashes).1);
+        let parts = vec![crate::journal::CompletedPart { part_number: 1, upload_part_op: 4 }];
+        let (prediction, _) = w.predict_complete("b", "k", 1, &parts, None, &hashes).expect("judged");
+        let complete = Request::CompleteMultipartUpload {
+            bucket: "b".into(),
+            key: "k".into(),
+            create_op: 1,
+            parts,
+            precondition: None,
+        };
+        let expected = crate::checksum::composite(Algorithm::Crc32, &[&crc]).expect("composite");
+        let alternative = &prediction.alternatives[0];
+        assert!(alternative.contains(&Assertion::ChecksumIfAny { algorithm: "CRC32".into(), value: expected.clone() }));
+        assert!(alternative.contains(&Assertion::ChecksumTypeIfAny("COMPOSITE".into())));
+        let etag = alternative.iter().find_map(|a| match a {
+            Assertion::Etag(etag) => Some(etag.clone()),
+            _ => None,
+        });
+        let completed = Outcome { etag, checksum: Some(returned(&expected, Some("COMPOSITE"))), ..ok() };
+        assert!(w.advance(&step(5, complete), &completed, &pages, &hashes).1);
+        let get = Request::GetObject { bucket: "b".into(), key: "k".into(), range: None };
+        let read = |value: &str, kind| Outcome { checksum: Some(returned(value, kind)), ..ok() };
+        let judged = w.predict(&get, &read(&expected, Some("COMPOSITE")), &pages, &hashes).expect("judged");
+        let checksums = || judged.alternatives[0].iter().filter(|a| a.fields() == ["checksum"]);
+        assert_eq!(checksums().count(), 2, "{judged:?}");
+        assert!(checksums().all(|a| a.violation(&read(&expected, Some("COMPOSITE"))).is_none()));
+        let wrong_type = checksums().find_map(|a| a.violation(&read(&expected, Some("FULL_OBJECT"))));
+        assert_eq!(wrong_type.as_deref(), Some("checksum type FULL_OBJECT"));
+        let whole = hashes.checksum(&body, Algorithm::Crc32);
+        let not_composite = checksums().find_map(|a| a.violation(&read(&whole, None)));
+        assert!(not_composite.as_deref().is_some_and(|v| v.starts_with("checksum CRC32")), "{not_composite:?}");
     }
 
     #[test]

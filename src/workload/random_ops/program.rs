@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::checksum::{Algorithm, Carrier, Sent};
+use crate::checksum::{Algorithm, Carrier, Declared, Sent};
 use crate::content::{ContentKey, MIN_PART_SIZE};
 use crate::journal::{Body, CompletedPart, DateCondition, Precondition, ReadCondition, Request};
 use crate::metadata::Metadata;
@@ -48,6 +48,8 @@ struct Upload {
     sealed: bool,
     /// Completed or aborted (as far as the program knows).
     closed: bool,
+    /// The checksum it declared: every part sends that algorithm's.
+    checksum: Option<Declared>,
 }
 
 struct Generator<'a> {
@@ -199,6 +201,33 @@ impl Generator<'_> {
         let carrier = if self.stream.chance(1, 2) { Carrier::Header } else { Carrier::Trailer };
         let algorithm = *self.checksums.get(pick)?;
         (roll >= 35).then_some(Sent { algorithm, carrier, wrong: false })
+    }
+
+    /// The checksum a multipart upload declares: none about a third of the time, otherwise one allowed algorithm
+    /// with a type S3 accepts for it (CRC32 and CRC32C either; CRC64NVME full-object, the SHAs composite only).
+    /// Always three draws.
+    fn declared_checksum(&mut self) -> Option<Declared> {
+        let roll = self.stream.below(100);
+        let pick = self.stream.below(self.checksums.len().max(1) as u64) as usize;
+        let coin = self.stream.chance(1, 2);
+        let algorithm = *self.checksums.get(pick)?;
+        let full_object = match algorithm {
+            Algorithm::Crc64Nvme => true,
+            Algorithm::Sha1 | Algorithm::Sha256 => false,
+            Algorithm::Crc32 | Algorithm::Crc32c => coin,
+        };
+        (roll >= 35).then_some(Declared { algorithm, full_object })
+    }
+
+    /// The checksum a part of an upload that declared `declared` sends: that algorithm's, as a header or a
+    /// trailer, or (`wrong`) a wrong header, which the server must refuse, keeping the part it had.
+    fn part_checksum(&mut self, declared: Option<Declared>, wrong: bool) -> Option<Sent> {
+        let algorithm = declared?.algorithm;
+        let carrier = if self.stream.chance(1, 2) { Carrier::Header } else { Carrier::Trailer };
+        Some(match wrong {
+            true => Sent { algorithm, carrier: Carrier::Header, wrong: true },
+            false => Sent { algorithm, carrier, wrong: false },
+        })
     }
 
     /// A seeded earlier PutObject step of bucket `b` (its key and step), whose ETag a conditional request names.
@@ -377,15 +406,17 @@ impl Generator<'_> {
             "mpu-create" => {
                 let key = self.key();
                 let metadata = self.metadata(3);
-                let create = self.push(kind, Request::CreateMultipartUpload { bucket, key: key.clone(), metadata });
-                self.uploads.push(Upload { create, bucket: b, key, ..Upload::default() });
+                let checksum = self.declared_checksum();
+                let request = Request::CreateMultipartUpload { bucket, key: key.clone(), metadata, checksum };
+                let create = self.push(kind, request);
+                self.uploads.push(Upload { create, bucket: b, key, checksum, ..Upload::default() });
             }
-            "mpu-part" => self.upload_part(false),
+            "mpu-part" | "bad-part-checksum" => self.upload_part(kind),
             "mpu-complete" | "bad-complete" | "mpu-complete-if-absent" => self.complete(kind),
             "mpu-abort" | "mpu-late" => {
                 let late = kind == "mpu-late";
                 if late && self.stream.chance(1, 2) {
-                    return self.upload_part(true);
+                    return self.upload_part(kind);
                 }
                 let candidates: Vec<usize> =
                     (0..self.uploads.len()).filter(|&i| self.uploads[i].closed == late).collect();
@@ -493,12 +524,25 @@ impl Generator<'_> {
         }
     }
 
-    /// A part for an open upload, or (`late`) for one already completed or aborted, which the server must refuse.
-    fn upload_part(&mut self, late: bool) {
+    /// A part for an open upload (`mpu-part`), one with a wrong checksum for an open upload that declared one
+    /// (`bad-part-checksum`), or one for an upload already completed or aborted (`mpu-late`); the server must refuse
+    /// the last two.
+    fn upload_part(&mut self, kind: &'static str) {
+        let wrong = kind == "bad-part-checksum";
         let candidates: Vec<usize> = (0..self.uploads.len())
-            .filter(|&i| if late { self.uploads[i].closed } else { !self.uploads[i].closed && !self.uploads[i].sealed })
+            .filter(|&i| {
+                let upload = &self.uploads[i];
+                match kind {
+                    "mpu-late" => upload.closed,
+                    "bad-part-checksum" => !upload.closed && upload.checksum.is_some(),
+                    _ => !upload.closed && !upload.sealed,
+                }
+            })
             .collect();
-        let Some(i) = self.stream.index(candidates.len()) else { return self.step("mpu-create") };
+        let Some(i) = self.stream.index(candidates.len()) else {
+            // No upload to send a wrong checksum to (none open declared one): a plain read instead.
+            return self.step(if wrong { "get" } else { "mpu-create" });
+        };
         let u = candidates[i];
         let reupload = !self.uploads[u].parts.is_empty() && self.stream.chance(1, 10);
         let part_number = if reupload {
@@ -515,6 +559,7 @@ impl Generator<'_> {
             _ => (self.stream.below(64 * 1024), true),
         };
         let body = self.body(size);
+        let checksum = self.part_checksum(self.uploads[u].checksum, wrong);
         let upload = &self.uploads[u];
         let request = Request::UploadPart {
             bucket: self.buckets[upload.bucket].name.clone(),
@@ -522,8 +567,12 @@ impl Generator<'_> {
             create_op: u64::from(upload.create),
             part_number,
             body,
+            checksum,
         };
-        let n = self.push(if late { "mpu-late" } else { "mpu-part" }, request);
+        let n = self.push(kind, request);
+        if wrong {
+            return; // refused: the upload keeps the parts it had
+        }
         let upload = &mut self.uploads[u];
         upload.parts.retain(|p| p.0 != part_number);
         upload.parts.push((part_number, n));
@@ -814,7 +863,7 @@ mod tests {
         assert_eq!(program_digest(&one), GOLDEN_PROGRAM);
     }
 
-    const GOLDEN_PROGRAM: &str = "5586ab9e0020b84ea0ba4bec5c731ad2586051205f9234c7eb154590ed5fb88a";
+    const GOLDEN_PROGRAM: &str = "4e3c1c5ffbcc6345ce5fb09e22520aa9608bb70e6ebde711073422e90de4c029";
 
     /// A plain bucket beside a versioned one may be switched to versioning mid-run, with objects written before;
     /// the version kinds follow it from then on, never before.
