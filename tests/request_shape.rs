@@ -285,8 +285,8 @@ fn object_requests(requests: &Mutex<Vec<String>>) -> Vec<String> {
     out
 }
 
-/// A replay re-sends what the run sent, byte for byte: the seeded checksums (headers, trailers, wrong values) and
-/// preconditions included. One op at a time: which of two racing conditional writes wins is the server's choice,
+/// A replay re-sends what the run sent, byte for byte: the seeded checksums (headers, trailers, wrong values, on
+/// PutObject and on UploadPart) and preconditions included. One op at a time: which of two racing conditional writes wins is the server's choice,
 /// and it decides whether a later `If-Match` has an ETag to send. Captured on the wire in front of `sfko serve`, for the run and for its replay.
 #[test]
 fn a_replay_resends_the_runs_requests_byte_for_byte() {
@@ -294,8 +294,8 @@ fn a_replay_resends_the_runs_requests_byte_for_byte() {
     work.scenarios(
         "- name: sums\n  tests: [random-ops]\n  random_ops: {ops: 100, concurrency: 1, keys: 3, weights: {put: 8, \
          put-if-absent: 2, put-if-match: 2, get: 3, head: 1, bad-checksum: 2, get-range: 1, copy: 0, list: 0, \
-         mpu-create: 0, mpu-part: 0, mpu-complete: 0, mpu-complete-if-absent: 0, bad-complete: 0, mpu-abort: 0, \
-         mpu-late: 0, list-v1: 0, get-if: 0, delete-batch: 0}}\n",
+         mpu-create: 2, mpu-part: 3, bad-part-checksum: 1, mpu-complete: 0, mpu-complete-if-absent: 0, \
+         bad-complete: 0, mpu-abort: 0, mpu-late: 0, list-v1: 0, get-if: 0, delete-batch: 0}}\n",
     );
     let server = support::Server::s3s_fs(&[], 1, 4);
     let (endpoint, requests) = capturing_proxy(server.endpoint.trim_start_matches("http://").to_string());
@@ -311,6 +311,9 @@ fn a_replay_resends_the_runs_requests_byte_for_byte() {
     let headers = algorithms.iter().filter(|a| sent(&format!("x-amz-checksum-{a}: ")) > 0).count();
     assert!(headers >= 3, "checksum headers of several algorithms: {run:#?}");
     assert!(sent("if-none-match: *") > 0 && sent("if-match: ") > 0, "conditional writes: {run:#?}");
+    // Parts of uploads that declared a checksum carry it (the upload id is the replay's own, and blanked).
+    let parts = |needle: &str| run.iter().filter(|r| r.contains("uploadId=*") && r.contains(needle)).count();
+    assert!(parts("x-amz-sdk-checksum-algorithm: ") > 0, "{run:#?}");
     requests.lock().map(|mut r| r.clear()).unwrap_or_default();
     let journal = support::json(&out)["journal"].as_str().expect("journal").to_string();
     let out = work.sfko(&["replay", &journal, "--endpoint", &endpoint, "--format", "json"]);

@@ -373,7 +373,26 @@ impl World {
         }
         let settled = held && prediction.is_some() && !ambiguous(observed);
         self.apply(n, &step.request, observed, settled, made, hashes);
+        self.note_null_version(n, &step.request, observed);
         (prediction, held)
+    }
+
+    /// A write answered with version id `null` made (or replaced) its key's null version, whatever the model could
+    /// predict of the write itself (a write to a key in an unknown state is not applied): a later request naming
+    /// that op's version sends `null`, which names the null version of whichever key it is sent for.
+    fn note_null_version(&mut self, n: u64, request: &Request, observed: &Outcome) {
+        let bucket = match request {
+            Request::PutObject { bucket, .. }
+            | Request::CompleteMultipartUpload { bucket, .. }
+            | Request::CopyObject { bucket, .. }
+            | Request::DeleteObject { bucket, .. } => bucket,
+            _ => return,
+        };
+        if observed.succeeded() && observed.version_id.as_deref() == Some("null") {
+            if let Some(model) = self.buckets.get_mut(bucket) {
+                model.null_made.insert(n);
+            }
+        }
     }
 
     fn bucket(&self, name: &str) -> Option<&BucketModel> {
