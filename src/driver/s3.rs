@@ -19,9 +19,16 @@ use crate::journal::{
 use crate::metadata::Metadata;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 
-/// The checksum an SDK output (PutObject, GetObject, HeadObject) carried.
+/// The checksum an SDK output (PutObject, GetObject, HeadObject, CompleteMultipartUpload) carried, with its type;
+/// `returned!(out, untyped)` for an output that has no type field (UploadPart).
 macro_rules! returned {
     ($out:expr) => {
+        returned!($out, $out.checksum_type())
+    };
+    ($out:expr, untyped) => {
+        returned!($out, None)
+    };
+    ($out:expr, $kind:expr) => {
         returned(
             [
                 $out.checksum_crc32(),
@@ -30,7 +37,7 @@ macro_rules! returned {
                 $out.checksum_sha1(),
                 $out.checksum_sha256(),
             ],
-            $out.checksum_type(),
+            $kind,
         )
     };
 }
@@ -173,16 +180,7 @@ pub(super) async fn send(client: &Client, request: &Request, driver: &Driver) ->
             let result = send_with_checksum!(call, checksum.as_ref(), bytes);
             done(result, |out| Outcome {
                 etag: out.e_tag().map(str::to_string),
-                checksum: returned(
-                    [
-                        out.checksum_crc32(),
-                        out.checksum_crc32_c(),
-                        out.checksum_crc64_nvme(),
-                        out.checksum_sha1(),
-                        out.checksum_sha256(),
-                    ],
-                    None,
-                ),
+                checksum: returned!(out, untyped),
                 ..Outcome::default()
             })
         }

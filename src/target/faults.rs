@@ -19,7 +19,7 @@ use super::drain;
 use super::fs_layout::FsLayout;
 use super::multipart::Uploads;
 use super::null_versions;
-use super::part_checksums;
+use super::part_checksums::{self, checksum_fields};
 use super::parts::Part;
 use super::rollback::Rollback;
 use super::stripes::Stripes;
@@ -32,9 +32,7 @@ const WRONG_CRC32: &str = "3q2+7w==";
 macro_rules! with_checksum_type {
     ($o:expr) => {{
         let o = &mut $o;
-        let values =
-            [&o.checksum_crc32, &o.checksum_crc32c, &o.checksum_crc64nvme, &o.checksum_sha1, &o.checksum_sha256];
-        if let (None, Some(value)) = (&o.checksum_type, values.into_iter().flatten().next()) {
+        if let (None, Some(value)) = (&o.checksum_type, checksum_fields!(o).into_iter().flatten().next()) {
             let kind = if value.contains('-') { ChecksumType::COMPOSITE } else { ChecksumType::FULL_OBJECT };
             o.checksum_type = Some(ChecksumType::from_static(kind));
         }
@@ -472,9 +470,7 @@ impl FaultyFs {
         }
         let mut out = result?;
         if let (Some(algorithm), Some(value)) = (algorithm, computed) {
-            let o = &mut out.output;
-            [o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme, o.checksum_sha1, o.checksum_sha256] =
-                part_checksums::fields(algorithm, &value);
+            checksum_fields!(out.output, set algorithm, &value);
         }
         Ok(out)
     }
@@ -507,8 +503,7 @@ impl FaultyFs {
 /// The checksum of a completed upload that declared one, in the answer (and its keep-alive future's result).
 fn set_mpu_checksum(output: &mut CompleteMultipartUploadOutput, declared: crate::checksum::Declared, value: String) {
     let set = move |o: &mut CompleteMultipartUploadOutput| {
-        [o.checksum_crc32, o.checksum_crc32c, o.checksum_crc64nvme, o.checksum_sha1, o.checksum_sha256] =
-            part_checksums::fields(declared.algorithm, &value);
+        checksum_fields!(o, set declared.algorithm, &value);
         o.checksum_type = Some(part_checksums::answered(&declared).1);
     };
     set(output);

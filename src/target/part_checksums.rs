@@ -31,6 +31,19 @@ use tokio::io::AsyncReadExt as _;
 use super::fs_layout::FsLayout;
 use crate::checksum::{self, Algorithm, Declared};
 
+/// The five checksum fields of an s3s input, output or completed part, in [`Algorithm::ALL`] order — as references
+/// to read them, or (`set`: to `algorithm`'s `value`, the rest `None`) to write them.
+macro_rules! checksum_fields {
+    ($o:expr) => {
+        [&$o.checksum_crc32, &$o.checksum_crc32c, &$o.checksum_crc64nvme, &$o.checksum_sha1, &$o.checksum_sha256]
+    };
+    ($o:expr, set $algorithm:expr, $value:expr) => {
+        [$o.checksum_crc32, $o.checksum_crc32c, $o.checksum_crc64nvme, $o.checksum_sha1, $o.checksum_sha256] =
+            $crate::target::part_checksums::fields($algorithm, $value)
+    };
+}
+pub(super) use checksum_fields;
+
 /// The algorithm and type `input` declares, as S3 reads them (`None`: it declares none).
 pub fn declaration(input: &CreateMultipartUploadInput) -> S3Result<Option<Declared>> {
     let Some(algorithm) = &input.checksum_algorithm else {
@@ -98,7 +111,7 @@ pub async fn forget(layout: &FsLayout, upload_id: &str) {
 /// the body). `None`: it sends none.
 pub fn part_sent(req: &S3Request<UploadPartInput>) -> S3Result<Option<(Algorithm, Option<String>)>> {
     let i = &req.input;
-    let values = [&i.checksum_crc32, &i.checksum_crc32c, &i.checksum_crc64nvme, &i.checksum_sha1, &i.checksum_sha256];
+    let values = checksum_fields!(i);
     if let Some((algorithm, value)) = Algorithm::ALL.iter().zip(values).find_map(|(a, v)| Some((*a, v.clone()?))) {
         return Ok(Some((algorithm, Some(value))));
     }
@@ -203,13 +216,7 @@ pub async fn of_completion(
             }
         }
         let value = hasher.finish();
-        let listed = [
-            &part.checksum_crc32,
-            &part.checksum_crc32c,
-            &part.checksum_crc64nvme,
-            &part.checksum_sha1,
-            &part.checksum_sha256,
-        ];
+        let listed = checksum_fields!(part);
         let claimed = Algorithm::ALL.iter().zip(listed).find_map(|(a, v)| (*a == algorithm).then_some(v.as_ref()));
         if claimed.flatten().is_some_and(|claimed| *claimed != value) {
             return Err(s3_error!(InvalidPart, "Part {number}'s {algorithm} checksum does not match the one listed"));
